@@ -1,0 +1,76 @@
+//! Security audit events: append-only.
+
+use chrono::{DateTime, Utc};
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditKind {
+    LoginSucceeded,
+    LoginFailed,
+    Refreshed,
+    RefreshReuseDetected,
+    FingerprintMismatch,
+    SessionRevoked,
+    UserCreated,
+    UserBanned,
+    UserUnbanned,
+    PasswordChanged,
+    ClientCreated,
+    ClientDeleted,
+    KeyCreated,
+    KeyRotated,
+}
+
+impl AuditKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LoginSucceeded => "login_succeeded",
+            Self::LoginFailed => "login_failed",
+            Self::Refreshed => "refreshed",
+            Self::RefreshReuseDetected => "refresh_reuse_detected",
+            Self::FingerprintMismatch => "fingerprint_mismatch",
+            Self::SessionRevoked => "session_revoked",
+            Self::UserCreated => "user_created",
+            Self::UserBanned => "user_banned",
+            Self::UserUnbanned => "user_unbanned",
+            Self::PasswordChanged => "password_changed",
+            Self::ClientCreated => "client_created",
+            Self::ClientDeleted => "client_deleted",
+            Self::KeyCreated => "key_created",
+            Self::KeyRotated => "key_rotated",
+        }
+    }
+}
+
+/// One audit record. Never holds a secret: reasons are fixed phrases, not request data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub at: DateTime<Utc>,
+    pub kind: AuditKind,
+    /// Who acted: a user id, a client id, or `cli`.
+    pub actor: Option<String>,
+    /// The user concerned.
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub device_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// A short fixed reason (`unknown_user`, `wrong_password`, ...) or a key id.
+    pub detail: Option<String>,
+}
+
+impl AuditEvent {
+    pub fn new(at: DateTime<Utc>, kind: AuditKind) -> Self {
+        Self {
+            at,
+            kind,
+            actor: None,
+            user_id: None,
+            client_id: None,
+            device_id: None,
+            ip: None,
+            user_agent: None,
+            detail: None,
+        }
+    }
+}

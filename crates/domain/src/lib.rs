@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+
+pub mod audit;
+pub mod client;
+pub mod clock;
+pub mod grant;
+pub mod ids;
+pub mod password;
+pub mod policy;
+pub mod ports;
+pub mod scope;
+pub mod secret;
+pub mod session;
+pub mod user;

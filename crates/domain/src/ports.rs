@@ -1,0 +1,65 @@
+//! The ports: what the rules need from storage, as traits. `portcullis-store` implements them.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::audit::AuditEvent;
+use crate::client::Client;
+use crate::ids::{ClientId, SessionId, UserId, Username};
+use crate::session::{DeviceSession, NewRefreshToken};
+use crate::user::User;
+
+/// A storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key is taken (a username, a client id).
+    #[error("already exists")]
+    Conflict,
+    /// The database could not be reached or answered with an error. The text is for logs only.
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+#[async_trait]
+pub trait ClientRepo: Send + Sync + 'static {
+    async fn insert(&self, client: &Client) -> Result<(), StoreError>;
+    /// A live (not deleted) client.
+    async fn find(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+}
+
+#[async_trait]
+pub trait UserRepo: Send + Sync + 'static {
+    /// `Conflict` when the username is taken.
+    async fn insert(&self, user: &User) -> Result<(), StoreError>;
+    async fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
+    async fn find(&self, id: &UserId) -> Result<Option<User>, StoreError>;
+}
+
+#[async_trait]
+pub trait SessionRepo: Send + Sync + 'static {
+    /// Stores a new device session and its first refresh token, both or neither.
+    async fn create(&self, session: &DeviceSession, first: &NewRefreshToken) -> Result<(), StoreError>;
+    async fn find(&self, id: &SessionId) -> Result<Option<DeviceSession>, StoreError>;
+}
+
+/// Metadata of one signing key; the key itself lives in the keys directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    /// Published in the JWKS from this time.
+    pub created_at: DateTime<Utc>,
+    /// Signs new tokens from this time (until a later key's `active_from`).
+    pub active_from: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait SigningKeyRepo: Send + Sync + 'static {
+    /// Every key, oldest `active_from` first.
+    async fn list(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    async fn insert(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait AuditLog: Send + Sync + 'static {
+    async fn record(&self, event: AuditEvent) -> Result<(), StoreError>;
+}

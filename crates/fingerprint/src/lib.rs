@@ -1,0 +1,7 @@
+#![doc = include_str!("../README.md")]
+
+mod families;
+mod hash;
+
+pub use families::{MAX_USER_AGENT_LEN, UserAgentFamilies};
+pub use hash::{Fingerprint, VERSION};

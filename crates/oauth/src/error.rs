@@ -1,0 +1,99 @@
+//! `OAuthError`: one variant per RFC 6749 §5.2 error code.
+
+use std::borrow::Cow;
+
+use portcullis_proto::{ErrorBody, ErrorCode};
+
+type Text = Cow<'static, str>;
+
+/// A token-endpoint failure, as the client will see it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    #[error("invalid_request: {0}")]
+    InvalidRequest(Text),
+    /// Client authentication failed. `basic`: the client used HTTP Basic, so the answer
+    /// carries `WWW-Authenticate` (RFC 6749 §5.2).
+    #[error("invalid_client: {description}")]
+    InvalidClient { description: Text, basic: bool },
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(Text),
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(Text),
+    #[error("unsupported_grant_type: {0}")]
+    UnsupportedGrantType(Text),
+    #[error("invalid_scope: {0}")]
+    InvalidScope(Text),
+    /// The server failed; the cause is logged, never shown.
+    #[error("server_error")]
+    Server,
+}
+
+impl OAuthError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            Self::InvalidClient { .. } => ErrorCode::InvalidClient,
+            Self::InvalidGrant(_) => ErrorCode::InvalidGrant,
+            Self::UnauthorizedClient(_) => ErrorCode::UnauthorizedClient,
+            Self::UnsupportedGrantType(_) => ErrorCode::UnsupportedGrantType,
+            Self::InvalidScope(_) => ErrorCode::InvalidScope,
+            Self::Server => ErrorCode::ServerError,
+        }
+    }
+
+    /// HTTP status: 401 for client authentication, 500 for our own failures, else 400.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidClient { .. } => 401,
+            Self::Server => 500,
+            _ => 400,
+        }
+    }
+
+    pub fn description(&self) -> &str {
+        match self {
+            Self::InvalidRequest(d)
+            | Self::InvalidGrant(d)
+            | Self::UnauthorizedClient(d)
+            | Self::UnsupportedGrantType(d)
+            | Self::InvalidScope(d) => d,
+            Self::InvalidClient { description, .. } => description,
+            Self::Server => "the server could not complete the request",
+        }
+    }
+
+    /// The `WWW-Authenticate` value, when the client authenticated with HTTP Basic.
+    pub fn www_authenticate(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidClient { basic: true, .. } => Some(r#"Basic realm="portcullis", charset="UTF-8""#),
+            _ => None,
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody { error: self.code(), error_description: self.description().to_owned() }
+    }
+
+    pub fn invalid_request(d: impl Into<Text>) -> Self {
+        Self::InvalidRequest(d.into())
+    }
+
+    pub fn invalid_client(d: impl Into<Text>, basic: bool) -> Self {
+        Self::InvalidClient { description: d.into(), basic }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_codes() {
+        assert_eq!(OAuthError::invalid_client("x", true).status(), 401);
+        assert!(OAuthError::invalid_client("x", true).www_authenticate().is_some());
+        assert!(OAuthError::invalid_client("x", false).www_authenticate().is_none());
+        assert_eq!(OAuthError::InvalidScope("s".into()).status(), 400);
+        assert_eq!(OAuthError::InvalidScope("s".into()).body().error, ErrorCode::InvalidScope);
+        assert_eq!(OAuthError::Server.status(), 500);
+    }
+}

@@ -1,0 +1,203 @@
+//! `JwtIssuer`: oxide-auth's `Issuer`. Mints the access token; for user grants it also opens
+//! the device session and its first refresh token.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use oxide_auth::primitives::grant::Grant;
+use oxide_auth::primitives::issuer::{IssuedToken, RefreshedToken, TokenType};
+use oxide_auth_async::primitives::Issuer;
+use portcullis_domain::ids::{ClientId, DeviceId, SessionId, UserId};
+use portcullis_domain::secret::Secret;
+use portcullis_domain::session::{DeviceSession, NewRefreshToken};
+use portcullis_fingerprint::{Fingerprint, UserAgentFamilies};
+use portcullis_proto::TokenResponse;
+use portcullis_tokens::{MintInput, Minted};
+
+use crate::error::OAuthError;
+use crate::request::RequestContext;
+use crate::service::TokenService;
+
+/// Prefix of every refresh token (lets secret scanners recognise one).
+pub const REFRESH_TOKEN_PREFIX: &str = "pcr_";
+
+/// The device a user token is issued to.
+#[derive(Clone, Debug)]
+pub struct DeviceContext {
+    pub device_id: DeviceId,
+    pub families: UserAgentFamilies,
+    pub fingerprint: Fingerprint,
+    pub ip: Option<String>,
+}
+
+impl DeviceContext {
+    pub fn new(device_id: DeviceId, ctx: &RequestContext) -> Self {
+        let families = UserAgentFamilies::parse(ctx.user_agent.as_deref());
+        let fingerprint = Fingerprint::compute(device_id.as_str(), &families);
+        Self { device_id, families, fingerprint, ip: ctx.ip.clone() }
+    }
+}
+
+/// What was issued, for the token response.
+pub struct Issued {
+    pub minted: Minted,
+    pub refresh: Option<Secret>,
+    pub device_id: Option<DeviceId>,
+    pub expires_in: u64,
+}
+
+impl Issued {
+    pub fn into_response(self) -> TokenResponse {
+        TokenResponse {
+            access_token: self.minted.token,
+            token_type: "Bearer".into(),
+            expires_in: self.expires_in,
+            scope: self.minted.claims.scope,
+            refresh_token: self.refresh.map(|s| s.expose().to_owned()),
+            device_id: self.device_id.map(DeviceId::into_string),
+        }
+    }
+}
+
+pub struct JwtIssuer<'s> {
+    svc: &'s TokenService,
+    device: Option<DeviceContext>,
+    issued: Option<Issued>,
+    failure: Option<OAuthError>,
+}
+
+impl<'s> JwtIssuer<'s> {
+    /// An issuer of client tokens (no device, no refresh token).
+    pub fn for_client(svc: &'s TokenService) -> Self {
+        Self { svc, device: None, issued: None, failure: None }
+    }
+
+    /// An issuer of user tokens bound to `device`.
+    pub fn for_device(svc: &'s TokenService, device: DeviceContext) -> Self {
+        Self { svc, device: Some(device), issued: None, failure: None }
+    }
+
+    pub fn take_issued(&mut self) -> Option<Issued> {
+        self.issued.take()
+    }
+
+    pub fn take_failure(&mut self) -> Option<OAuthError> {
+        self.failure.take()
+    }
+
+    fn fail<T>(&mut self, why: &str) -> Result<T, ()> {
+        tracing::error!(why, "token issuing failed");
+        self.failure = Some(OAuthError::Server);
+        Err(())
+    }
+
+    async fn issue_user(&mut self, grant: &Grant, device: DeviceContext, now: DateTime<Utc>) -> Result<Issued, ()> {
+        let svc = self.svc;
+        let (Ok(user_id), Ok(client_id)) = (UserId::parse(&grant.owner_id), ClientId::parse(&grant.client_id)) else {
+            return self.fail("grant carries malformed ids");
+        };
+        let scope = grant.scope.to_string();
+        let sid = SessionId::generate();
+        let ring = svc.deps.keys.current();
+        let input = MintInput {
+            sub: user_id.as_str(),
+            client_id: client_id.as_str(),
+            scope: &scope,
+            sid: Some(sid.as_str()),
+            dfp: Some(device.fingerprint.as_str()),
+        };
+        let Ok(minted) = svc.deps.minter.mint(&ring, input, now) else { return self.fail("minting failed") };
+        let policy = svc.deps.policy;
+        let absolute = now + policy.session_absolute_ttl;
+        let idle = (now + policy.refresh_idle_ttl).min(absolute);
+        let refresh = Secret::generate(REFRESH_TOKEN_PREFIX);
+        let session = DeviceSession {
+            id: sid,
+            user_id,
+            client_id,
+            device_id: device.device_id.clone(),
+            fingerprint: device.fingerprint.into_string(),
+            browser: device.families.browser,
+            os: device.families.os,
+            device: device.families.device,
+            scope,
+            last_ip: device.ip,
+            first_seen: now,
+            last_seen: now,
+            idle_expires_at: idle,
+            absolute_expires_at: absolute,
+            revoked_at: None,
+            revoked_reason: None,
+        };
+        let first = NewRefreshToken {
+            id: uuid_like(),
+            token_hash: svc.deps.hasher.hash(refresh.expose()),
+            issued_at: now,
+            expires_at: idle,
+        };
+        if let Err(e) = svc.deps.sessions.create(&session, &first).await {
+            tracing::error!(error = %e, "storing the device session failed");
+            return self.fail("session store failed");
+        }
+        Ok(Issued {
+            minted,
+            refresh: Some(refresh),
+            device_id: Some(device.device_id),
+            expires_in: svc.deps.minter.ttl.num_seconds().max(0) as u64,
+        })
+    }
+}
+
+fn uuid_like() -> String {
+    SessionId::generate().into_string()
+}
+
+#[async_trait]
+impl Issuer for JwtIssuer<'_> {
+    async fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
+        let now = self.svc.deps.clock.now();
+        let issued = match self.device.take() {
+            Some(device) => self.issue_user(&grant, device, now).await?,
+            None => {
+                let ring = self.svc.deps.keys.current();
+                let scope = grant.scope.to_string();
+                let input = MintInput {
+                    sub: &grant.owner_id,
+                    client_id: &grant.client_id,
+                    scope: &scope,
+                    sid: None,
+                    dfp: None,
+                };
+                match self.svc.deps.minter.mint(&ring, input, now) {
+                    Ok(minted) => Issued {
+                        minted,
+                        refresh: None,
+                        device_id: None,
+                        expires_in: self.svc.deps.minter.ttl.num_seconds().max(0) as u64,
+                    },
+                    Err(_) => return self.fail("minting failed"),
+                }
+            }
+        };
+        let token = IssuedToken {
+            token: issued.minted.token.clone(),
+            refresh: issued.refresh.as_ref().map(|s| s.expose().to_owned()),
+            until: DateTime::from_timestamp(issued.minted.claims.exp, 0).unwrap_or(now),
+            token_type: TokenType::Bearer,
+        };
+        self.issued = Some(issued);
+        Ok(token)
+    }
+
+    async fn refresh(&mut self, _: &str, _: Grant) -> Result<RefreshedToken, ()> {
+        // The refresh_token grant does not go through this issuer.
+        Err(())
+    }
+
+    async fn recover_token(&mut self, _: &str) -> Result<Option<Grant>, ()> {
+        Ok(None)
+    }
+
+    async fn recover_refresh(&mut self, _: &str) -> Result<Option<Grant>, ()> {
+        Ok(None)
+    }
+}

@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+
+pub mod error;
+pub mod grants;
+mod introspect;
+pub mod issuer;
+pub mod passwords;
+pub mod registrar;
+pub mod request;
+pub mod service;
+
+pub use error::OAuthError;
+pub use passwords::PasswordVerifier;
+pub use request::{ClientAuth, FormRequest, RequestContext, TokenRequest};
+pub use service::{TokenService, TokenServiceDeps};

@@ -1,0 +1,151 @@
+//! `ClientRegistrar`: oxide-auth's `Registrar` over `ClientRepo`.
+//!
+//! One instance serves one request: it caches the client it looked up and records why it
+//! refused, so that the grant can answer with the exact RFC 6749 error.
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use oxide_auth::primitives::registrar::{BoundClient, ClientUrl, PreGrant, RegisteredUrl, RegistrarError};
+use oxide_auth::primitives::scope::Scope as OxideScope;
+use oxide_auth_async::primitives::Registrar;
+use portcullis_domain::client::Client;
+use portcullis_domain::grant::GrantType;
+use portcullis_domain::ids::ClientId;
+use portcullis_domain::ports::ClientRepo;
+use portcullis_domain::scope::{ADMIN_SCOPE, Scope};
+use portcullis_domain::secret::SecretHasher;
+
+use crate::error::OAuthError;
+
+/// Stand-in redirect URI for grants that have none (oxide-auth's types require one).
+const NO_REDIRECT: &str = "urn:portcullis:no-redirect";
+
+pub struct ClientRegistrar {
+    clients: Arc<dyn ClientRepo>,
+    hasher: SecretHasher,
+    grant: GrantType,
+    basic: bool,
+    client: Mutex<Option<Client>>,
+    failure: Mutex<Option<OAuthError>>,
+}
+
+impl ClientRegistrar {
+    /// A registrar serving one request for `grant`; `basic` says whether the client used Basic.
+    pub fn new(clients: Arc<dyn ClientRepo>, hasher: SecretHasher, grant: GrantType, basic: bool) -> Self {
+        Self { clients, hasher, grant, basic, client: Mutex::new(None), failure: Mutex::new(None) }
+    }
+
+    /// Why the registrar refused, if it did.
+    pub fn take_failure(&self) -> Option<OAuthError> {
+        self.failure.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// The client, once `check` or `bound_redirect` has found it.
+    pub fn client(&self) -> Option<Client> {
+        self.client.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn fail(&self, e: OAuthError) -> RegistrarError {
+        let primitive = matches!(e, OAuthError::Server);
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+        if primitive { RegistrarError::PrimitiveError } else { RegistrarError::Unspecified }
+    }
+
+    fn unknown_client(&self) -> RegistrarError {
+        self.fail(OAuthError::invalid_client("unknown client or wrong client credentials", self.basic))
+    }
+
+    async fn lookup(&self, client_id: &str) -> Result<Client, RegistrarError> {
+        if let Some(c) = self.client().filter(|c| c.id.as_str() == client_id) {
+            return Ok(c);
+        }
+        let Ok(id) = ClientId::parse(client_id) else { return Err(self.unknown_client()) };
+        match self.clients.find(&id).await {
+            Ok(Some(c)) => {
+                *self.client.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
+                Ok(c)
+            }
+            Ok(None) => Err(self.unknown_client()),
+            Err(e) => {
+                tracing::error!(error = %e, "client lookup failed");
+                Err(self.fail(OAuthError::Server))
+            }
+        }
+    }
+
+    /// The scopes this grant may hand out for `client`: user grants never carry `admin`.
+    fn grantable(&self, client: &Client) -> Scope {
+        match self.grant {
+            GrantType::ClientCredentials => client.scope.clone(),
+            _ => client.scope.without(ADMIN_SCOPE),
+        }
+    }
+}
+
+#[async_trait]
+impl Registrar for ClientRegistrar {
+    async fn bound_redirect<'a>(&self, bound: ClientUrl<'a>) -> Result<BoundClient<'a>, RegistrarError> {
+        let client = self.lookup(&bound.client_id).await?;
+        if !client.allows(self.grant) {
+            return Err(self.fail(OAuthError::UnauthorizedClient(
+                format!("this client may not use the {} grant", self.grant).into(),
+            )));
+        }
+        let uri = match bound.redirect_uri {
+            Some(exact) => RegisteredUrl::Exact(exact.into_owned()),
+            None => RegisteredUrl::Semantic(url::Url::parse(NO_REDIRECT).map_err(|_| self.fail(OAuthError::Server))?),
+        };
+        Ok(BoundClient { client_id: bound.client_id, redirect_uri: Cow::Owned(uri) })
+    }
+
+    async fn negotiate<'a>(
+        &self,
+        bound: BoundClient<'a>,
+        scope: Option<OxideScope>,
+    ) -> Result<PreGrant, RegistrarError> {
+        let client = self.lookup(&bound.client_id).await?;
+        let grantable = self.grantable(&client);
+        let granted = match scope {
+            None => grantable,
+            Some(requested) => {
+                let requested: Scope =
+                    requested.to_string().parse().map_err(|e: portcullis_domain::scope::ScopeError| {
+                        self.fail(OAuthError::InvalidScope(e.to_string().into()))
+                    })?;
+                let refused: Vec<&str> = requested.difference(&grantable).collect();
+                if !refused.is_empty() {
+                    return Err(self.fail(OAuthError::InvalidScope(
+                        format!("scope not allowed for this client: {}", refused.join(" ")).into(),
+                    )));
+                }
+                requested
+            }
+        };
+        let scope = to_oxide_scope(&granted).ok_or_else(|| self.fail(OAuthError::Server))?;
+        Ok(PreGrant { client_id: bound.client_id.into_owned(), redirect_uri: bound.redirect_uri.into_owned(), scope })
+    }
+
+    async fn check(&self, client_id: &str, passphrase: Option<&[u8]>) -> Result<(), RegistrarError> {
+        let client = self.lookup(client_id).await?;
+        match (&client.secret_hash, passphrase) {
+            (Some(hash), Some(secret)) if self.hasher.verify(secret, hash) => Ok(()),
+            (Some(_), Some(_)) => Err(self.unknown_client()),
+            (Some(_), None) => Err(self.fail(OAuthError::invalid_client(
+                "this client is confidential and must authenticate with its secret",
+                self.basic,
+            ))),
+            (None, None) => Ok(()),
+            (None, Some(_)) => Err(self.fail(OAuthError::invalid_client(
+                "this client is public and has no secret; send only client_id",
+                self.basic,
+            ))),
+        }
+    }
+}
+
+/// Our scope in oxide-auth's type. The empty scope is spelled as no tokens at all.
+pub(crate) fn to_oxide_scope(s: &Scope) -> Option<OxideScope> {
+    s.to_string().parse().ok()
+}

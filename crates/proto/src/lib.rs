@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+
+pub mod claims;
+pub mod discovery;
+pub mod error;
+pub mod introspection;
+pub mod jwks;
+pub mod token;
+
+pub use claims::{ACCESS_TOKEN_TYP, AccessTokenClaims};
+pub use discovery::ServerMetadata;
+pub use error::{ErrorBody, ErrorCode};
+pub use introspection::IntrospectionResponse;
+pub use jwks::{Jwk, JwkSet};
+pub use token::TokenResponse;

@@ -1,0 +1,181 @@
+//! `App`: the one state every handler shares, built once from `Config`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use portcullis_domain::clock::{Clock, SystemClock};
+use portcullis_domain::password::{PasswordCost, PasswordHasher};
+use portcullis_domain::policy::TokenPolicy;
+use portcullis_domain::ports::{AuditLog, ClientRepo, SessionRepo, SigningKeyRepo, UserRepo};
+use portcullis_domain::secret::SecretHasher;
+use portcullis_oauth::{PasswordVerifier, TokenService, TokenServiceDeps};
+use portcullis_store::SqlStore;
+use portcullis_tokens::{AccessTokenMinter, KeyManager, SharedKeyRing};
+
+use crate::config::Config;
+use crate::telemetry::Metrics;
+
+/// Shared state of a running node. Cheap to clone (everything is behind `Arc`).
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    /// The `iss` of our tokens and the base of our URLs.
+    pub issuer: Arc<str>,
+    pub store: SqlStore,
+    pub clients: Arc<dyn ClientRepo>,
+    pub users: Arc<dyn UserRepo>,
+    pub sessions: Arc<dyn SessionRepo>,
+    pub audit: Arc<dyn AuditLog>,
+    pub hasher: SecretHasher,
+    pub passwords: PasswordVerifier,
+    pub tokens: Arc<TokenService>,
+    pub keys: Arc<SharedKeyRing>,
+    pub key_manager: Arc<KeyManager>,
+    pub clock: Arc<dyn Clock>,
+    pub redis: Option<redis::Client>,
+    pub metrics: Metrics,
+}
+
+/// The storage side of the app, for CLI commands that need no HTTP.
+pub struct Backend {
+    pub store: SqlStore,
+    pub hasher: SecretHasher,
+    pub key_manager: Arc<KeyManager>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Backend {
+    /// Opens the database, applies pending migrations, reads (or makes) the pepper.
+    pub async fn open(config: &Config) -> anyhow::Result<Self> {
+        let db = portcullis_store::connect(&config.database_url.0, config.database.max_connections)
+            .await
+            .context("cannot open the database")?;
+        portcullis_store::migrate(&db).await.context("cannot apply migrations")?;
+        let store = SqlStore::new(db);
+        let keys_dir = config.keys_dir.clone();
+        let hasher = tokio::task::spawn_blocking(move || portcullis_tokens::pepper::load_or_create(&keys_dir))
+            .await
+            .context("pepper task")??;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let key_manager = Arc::new(KeyManager::new(
+            Arc::new(store.clone()) as Arc<dyn SigningKeyRepo>,
+            config.keys_dir.clone(),
+            clock.clone(),
+            chrono_duration(config.tokens.access_ttl),
+            chrono_duration(config.keys.activation_delay),
+        ));
+        Ok(Self { store, hasher, key_manager, clock })
+    }
+
+    pub fn password_hasher(config: &Config) -> anyhow::Result<PasswordHasher> {
+        let p = &config.passwords;
+        Ok(PasswordHasher::new(PasswordCost {
+            memory_kib: p.memory_kib,
+            iterations: p.iterations,
+            parallelism: p.parallelism,
+        })?)
+    }
+}
+
+pub fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+impl App {
+    /// Builds the app for a node bound to `bound`: database, keys (making the first one if
+    /// needed), services.
+    pub async fn build(config: Config, bound: SocketAddr, metrics: Metrics) -> anyhow::Result<Self> {
+        let backend = Backend::open(&config).await?;
+        if let Some(record) = backend.key_manager.ensure_key().await.context("cannot create the first signing key")? {
+            tracing::info!(kid = %record.kid, "created the first signing key");
+            crate::ops::audit_key(
+                &backend.store,
+                &backend.clock,
+                portcullis_domain::audit::AuditKind::KeyCreated,
+                &record.kid,
+                "serve",
+            )
+            .await;
+        }
+        let ring = backend.key_manager.load().await.context("cannot load the signing keys")?;
+        let keys = Arc::new(SharedKeyRing::new(ring));
+        let issuer: Arc<str> = config.issuer_for(bound).into();
+        let passwords = PasswordVerifier::new(Backend::password_hasher(&config)?, config.passwords.max_concurrent);
+        let store = backend.store.clone();
+        let clients: Arc<dyn ClientRepo> = Arc::new(store.clone());
+        let users: Arc<dyn UserRepo> = Arc::new(store.clone());
+        let sessions: Arc<dyn SessionRepo> = Arc::new(store.clone());
+        let audit: Arc<dyn AuditLog> = Arc::new(store.clone());
+        let policy = TokenPolicy {
+            access_ttl: chrono_duration(config.tokens.access_ttl),
+            refresh_idle_ttl: chrono_duration(config.refresh.idle_ttl),
+            session_absolute_ttl: chrono_duration(config.refresh.absolute_ttl),
+            reuse_grace: chrono_duration(config.refresh.reuse_grace),
+        };
+        let minter = AccessTokenMinter {
+            issuer: issuer.to_string(),
+            audience: config.tokens.audience.clone(),
+            ttl: policy.access_ttl,
+        };
+        let tokens = Arc::new(TokenService::new(TokenServiceDeps {
+            clients: clients.clone(),
+            users: users.clone(),
+            sessions: sessions.clone(),
+            audit: audit.clone(),
+            hasher: backend.hasher.clone(),
+            passwords: passwords.clone(),
+            keys: keys.clone(),
+            minter,
+            policy,
+            clock: backend.clock.clone(),
+        }));
+        let redis = match &config.redis_url {
+            Some(url) => {
+                Some(redis::Client::open(url.0.as_str()).context("PORTCULLIS_REDIS_URL is not a valid redis:// URL")?)
+            }
+            None => None,
+        };
+        // The parser takes a moment to build; do it before the first login, not during it.
+        tokio::task::spawn_blocking(portcullis_fingerprint::UserAgentFamilies::warm_up);
+        Ok(Self {
+            config: Arc::new(config),
+            issuer,
+            store,
+            clients,
+            users,
+            sessions,
+            audit,
+            hasher: backend.hasher,
+            passwords,
+            tokens,
+            keys,
+            key_manager: backend.key_manager,
+            clock: backend.clock,
+            redis,
+            metrics,
+        })
+    }
+
+    /// Re-reads the key records every `keys.reload_interval`, so a rotation made by
+    /// `portcullis keys rotate` (on any node) is picked up without restart.
+    pub fn spawn_key_reloader(&self) -> tokio::task::JoinHandle<()> {
+        let (manager, keys, every) = (self.key_manager.clone(), self.keys.clone(), self.config.keys.reload_interval);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match manager.load().await {
+                    Ok(ring) => keys.replace(ring),
+                    Err(e) => tracing::error!(error = %e, "reloading signing keys failed; keeping the previous set"),
+                }
+            }
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}

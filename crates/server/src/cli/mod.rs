@@ -1,0 +1,100 @@
+//! The `portcullis` command line. Every subcommand reads the same configuration; with
+//! `--json` it prints exactly one JSON object on stdout. Errors: one line on stderr, exit 1.
+
+mod client;
+mod keys;
+mod user;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::serve::{Server, shutdown_signal};
+
+#[derive(Parser, Debug)]
+#[command(name = "portcullis", version, about = "OAuth 2.0 authorization server with JWTs and real session control")]
+struct Cli {
+    /// Configuration file (default: config/default.toml when it exists, else built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Apply pending migrations, create a signing key if there is none, and serve.
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+/// Parses arguments, runs, and turns any error into one stderr line and exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let is_serve = matches!(cli.command, Command::Serve);
+    // One-shot commands log only warnings, so that stdout/stderr stay clean for scripts.
+    let mut log = config.log.clone();
+    if !is_serve {
+        log.filter = "warn".into();
+    }
+    crate::telemetry::init_logging(&log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("{e:#}")),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {}", message.replace('\n', " "));
+    ExitCode::FAILURE
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let server = Server::build(config).await?;
+            tracing::info!(addr = %server.local_addr(), issuer = %server.app().issuer, "portcullis is serving");
+            server.run(shutdown_signal()).await
+        }
+        Command::Migrate { json } => {
+            crate::app::Backend::open(&config).await?;
+            print(json, &serde_json::json!({"migrated": true}), "migrations applied");
+            Ok(())
+        }
+        Command::Client(c) => client::run(c, &config).await,
+        Command::User(c) => user::run(c, &config).await,
+        Command::Keys(c) => keys::run(c, &config).await,
+    }
+}
+
+/// Prints `value` as one JSON object (`--json`) or `human` as text.
+fn print(json: bool, value: &serde_json::Value, human: &str) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{human}");
+    }
+}

@@ -1,0 +1,304 @@
+//! Configuration: `config/default.toml` (or `--config FILE`), then `PORTCULLIS_*` variables.
+//!
+//! One struct per concern. Every key can be set from the environment as
+//! `PORTCULLIS_<SECTION>__<KEY>`; the five top-level keys as `PORTCULLIS_<KEY>`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Where `--config` points when not given.
+pub const DEFAULT_CONFIG_FILE: &str = "config/default.toml";
+
+/// A database or Redis URL; it may carry a password, so `Debug` hides everything after the scheme.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConnectionUrl(pub String);
+
+impl std::fmt::Debug for ConnectionUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self.0.split(':').next().unwrap_or_default();
+        write!(f, "{scheme}://<redacted>")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to bind (`PORTCULLIS_LISTEN`).
+    pub listen: SocketAddr,
+    /// The `iss` of every token (`PORTCULLIS_ISSUER`); default `http://<listen>`.
+    pub issuer: Option<String>,
+    /// `sqlite://…` or `postgres://…` (`PORTCULLIS_DATABASE_URL`).
+    pub database_url: ConnectionUrl,
+    /// `redis://…`; unset: in-process state, single node (`PORTCULLIS_REDIS_URL`).
+    pub redis_url: Option<ConnectionUrl>,
+    /// Where signing keys and the secret pepper live (`PORTCULLIS_KEYS_DIR`).
+    pub keys_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub keys: KeysConfig,
+    pub tokens: TokensConfig,
+    pub refresh: RefreshConfig,
+    pub passwords: PasswordsConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// `Cache-Control: max-age` of the JWKS.
+    #[serde(with = "humantime_serde")]
+    pub jwks_max_age: Duration,
+    /// How long after `keys rotate` the new key starts signing. At least `jwks_max_age`.
+    #[serde(with = "humantime_serde")]
+    pub activation_delay: Duration,
+    /// How often a running server re-reads the key records.
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    #[serde(with = "humantime_serde")]
+    pub access_ttl: Duration,
+    /// The `aud` of every access token.
+    pub audience: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RefreshConfig {
+    #[serde(with = "humantime_serde")]
+    pub idle_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub absolute_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub reuse_grace: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordsConfig {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// argon2 computations allowed at once; further logins wait.
+    pub max_concurrent: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `portcullis=debug,info`. `RUST_LOG` wins.
+    pub filter: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            issuer: None,
+            database_url: ConnectionUrl("sqlite://data/portcullis.db".into()),
+            redis_url: None,
+            keys_dir: PathBuf::from("keys"),
+            database: DatabaseConfig::default(),
+            keys: KeysConfig::default(),
+            tokens: TokensConfig::default(),
+            refresh: RefreshConfig::default(),
+            passwords: PasswordsConfig::default(),
+            http: HttpConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { max_connections: 16 }
+    }
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            jwks_max_age: Duration::from_secs(300),
+            activation_delay: Duration::from_secs(600),
+            reload_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self { access_ttl: Duration::from_secs(15 * 60), audience: "api".into() }
+    }
+}
+
+impl Default for RefreshConfig {
+    fn default() -> Self {
+        Self {
+            idle_ttl: Duration::from_secs(14 * 86_400),
+            absolute_ttl: Duration::from_secs(90 * 86_400),
+            reuse_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for PasswordsConfig {
+    fn default() -> Self {
+        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1, max_concurrent: 2 }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { max_body_bytes: 16 * 1024, request_timeout: Duration::from_secs(30) }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: "text".into(), filter: "info".into() }
+    }
+}
+
+/// The configuration is unusable; the message says which key and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Built-in defaults, then `file` (the default file only if it exists), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.into())),
+            Some(path) => fig = fig.merge(Toml::file(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => fig = fig.merge(Toml::file(DEFAULT_CONFIG_FILE)),
+            None => {}
+        }
+        // PORTCULLIS_TEST_* belong to the test suite, not to the server.
+        let env =
+            Env::prefixed("PORTCULLIS_").split("__").filter(|k| !k.as_str().to_ascii_lowercase().starts_with("test_"));
+        let config: Config = fig.merge(env).extract().map_err(|e| ConfigError::Invalid(one_line(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.into()));
+        if self.keys.activation_delay < self.keys.jwks_max_age {
+            return bad(
+                "keys.activation_delay must be at least keys.jwks_max_age, or resource servers would meet tokens signed by a key they have not fetched",
+            );
+        }
+        if self.tokens.access_ttl.is_zero() || self.refresh.idle_ttl.is_zero() || self.refresh.absolute_ttl.is_zero() {
+            return bad("token lifetimes must be positive");
+        }
+        if self.refresh.reuse_grace > Duration::from_secs(60) {
+            return bad("refresh.reuse_grace may be at most 60s");
+        }
+        if self.tokens.audience.is_empty() {
+            return bad("tokens.audience must not be empty");
+        }
+        if portcullis_store::Backend::of_url(&self.database_url.0).is_none() {
+            return bad("database_url must start with sqlite: or postgres://");
+        }
+        if let Some(issuer) = &self.issuer {
+            if !(issuer.starts_with("http://") || issuer.starts_with("https://")) || issuer.ends_with('/') {
+                return bad("issuer must be an http(s) URL without a trailing slash");
+            }
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return bad("log.format must be text or json");
+        }
+        Ok(())
+    }
+
+    /// The issuer, given the address actually bound.
+    pub fn issuer_for(&self, bound: SocketAddr) -> String {
+        self.issuer.clone().unwrap_or_else(|| format!("http://{bound}"))
+    }
+}
+
+fn one_line(e: &figment::Error) -> String {
+    e.to_string().replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_default_file_matches_builtin_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
+        let from_file: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(&path))
+            .extract()
+            .expect("config/default.toml parses");
+        assert_eq!(from_file, Config::default(), "config/default.toml and Config::default() disagree");
+    }
+
+    #[test]
+    fn env_overrides_file_with_double_underscore_sections() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[refresh]\nreuse_grace = \"30s\"\n")?;
+            jail.set_env("PORTCULLIS_REFRESH__REUSE_GRACE", "0s");
+            jail.set_env("PORTCULLIS_LISTEN", "127.0.0.1:9999");
+            jail.set_env("PORTCULLIS_TOKENS__ACCESS_TTL", "5m");
+            jail.set_env("PORTCULLIS_TEST_DATABASE_URL", "ignored");
+            let c = Config::load(Some(Path::new("c.toml"))).expect("loads");
+            assert_eq!(c.refresh.reuse_grace, Duration::ZERO);
+            assert_eq!(c.listen.port(), 9999);
+            assert_eq!(c.tokens.access_ttl, Duration::from_secs(300));
+            assert_eq!(c.refresh.idle_ttl, Duration::from_secs(14 * 86_400));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PORTCULLIS_REFRESH__REUSE_GRACE", "2m");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("reuse_grace"), "{e}");
+            jail.set_env("PORTCULLIS_REFRESH__REUSE_GRACE", "soon");
+            assert!(Config::load(None).is_err());
+            Ok(())
+        });
+        assert!(matches!(Config::load(Some(Path::new("/nonexistent.toml"))), Err(ConfigError::MissingFile(_))));
+    }
+
+    #[test]
+    fn urls_do_not_print() {
+        let u = ConnectionUrl("postgres://u:hunter2@h/db".into());
+        assert!(!format!("{u:?}").contains("hunter2"));
+    }
+}

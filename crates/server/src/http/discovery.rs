@@ -1,0 +1,36 @@
+//! `GET /.well-known/oauth-authorization-server` (RFC 8414).
+
+use axum::Json;
+use axum::extract::State;
+use portcullis_proto::ServerMetadata;
+
+use super::paths;
+use crate::app::App;
+
+/// Authorization-server metadata.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth2",
+    responses((status = 200, description = "RFC 8414 metadata", body = ServerMetadata)))]
+pub async fn metadata(State(app): State<App>) -> Json<ServerMetadata> {
+    Json(server_metadata(&app))
+}
+
+pub fn server_metadata(app: &App) -> ServerMetadata {
+    let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let auth_methods = strings(&["client_secret_basic", "client_secret_post", "none"]);
+    ServerMetadata {
+        issuer: app.issuer.to_string(),
+        authorization_endpoint: app.url(paths::AUTHORIZE),
+        token_endpoint: app.url(paths::TOKEN),
+        jwks_uri: app.url(paths::JWKS),
+        revocation_endpoint: app.url(paths::REVOKE),
+        introspection_endpoint: app.url(paths::INTROSPECT),
+        // Only the grants this build serves; refresh_token and authorization_code follow.
+        grant_types_supported: strings(&["password", "client_credentials"]),
+        response_types_supported: strings(&["code"]),
+        token_endpoint_auth_methods_supported: auth_methods.clone(),
+        revocation_endpoint_auth_methods_supported: auth_methods,
+        introspection_endpoint_auth_methods_supported: strings(&["client_secret_basic", "client_secret_post"]),
+        code_challenge_methods_supported: strings(&["S256"]),
+        scopes_supported: strings(&["admin"]),
+    }
+}

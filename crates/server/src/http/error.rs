@@ -1,0 +1,50 @@
+//! The two error shapes at the edge: `OAuthError` (RFC 6749 §5.2, with `WWW-Authenticate`
+//! when the client used Basic) and `ApiError` for everything else. Both are JSON with `error`
+//! and `error_description`; a 5xx never says more than that something went wrong.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_oauth::OAuthError;
+use portcullis_proto::{ErrorBody, ErrorCode};
+
+/// `OAuthError` as a response.
+pub struct OAuthErrorResponse(pub OAuthError);
+
+impl IntoResponse for OAuthErrorResponse {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut res = (status, Json(self.0.body())).into_response();
+        let headers = res.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(challenge) = self.0.www_authenticate() {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        res
+    }
+}
+
+/// A non-OAuth API error.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: ErrorCode,
+    pub description: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, description: impl Into<String>) -> Self {
+        Self { status, code, description: description.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(ErrorBody { error: self.code, error_description: self.description })).into_response()
+    }
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such endpoint")
+}

@@ -1,0 +1,40 @@
+//! The HTTP surface: one module per endpoint, each extracting, calling and mapping.
+
+mod discovery;
+pub mod error;
+mod health;
+mod introspect;
+mod jwks;
+pub mod openapi;
+pub mod paths;
+mod token;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::app::App;
+use crate::telemetry;
+
+/// Every route of a node.
+pub fn router(app: App) -> Router {
+    let body_limit = app.config.http.max_body_bytes;
+    let timeout: Duration = app.config.http.request_timeout;
+    Router::new()
+        .route(paths::TOKEN, post(token::token))
+        .route(paths::INTROSPECT, post(introspect::introspect))
+        .route(paths::JWKS, get(jwks::jwks))
+        .route(paths::DISCOVERY, get(discovery::metadata))
+        .route(paths::HEALTHZ, get(health::healthz))
+        .route(paths::READYZ, get(health::readyz))
+        .route(paths::METRICS, get(health::metrics))
+        .route(paths::OPENAPI, get(openapi::openapi_json))
+        .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(telemetry::track))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .with_state(app)
+}

@@ -1,0 +1,39 @@
+//! `GET /openapi.json`: the OpenAPI 3 document of every endpoint.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Portcullis",
+        description = "OAuth 2.0 authorization server with JWT access tokens and real session control."
+    ),
+    paths(
+        super::token::token,
+        super::introspect::introspect,
+        super::jwks::jwks,
+        super::discovery::metadata,
+        super::health::healthz,
+        super::health::readyz,
+        super::health::metrics,
+        openapi_json,
+    ),
+    components(schemas(
+        portcullis_proto::TokenResponse,
+        portcullis_proto::ErrorBody,
+        portcullis_proto::ErrorCode,
+        portcullis_proto::JwkSet,
+        portcullis_proto::Jwk,
+        portcullis_proto::ServerMetadata,
+        portcullis_proto::IntrospectionResponse,
+        portcullis_proto::AccessTokenClaims,
+    ))
+)]
+pub struct ApiDoc;
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3")))]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

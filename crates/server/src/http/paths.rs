@@ -1,0 +1,12 @@
+//! The paths of every endpoint, in one place (discovery and the router both use them).
+
+pub const TOKEN: &str = "/oauth2/token";
+pub const INTROSPECT: &str = "/oauth2/introspect";
+pub const REVOKE: &str = "/oauth2/revoke";
+pub const AUTHORIZE: &str = "/oauth2/authorize";
+pub const JWKS: &str = "/.well-known/jwks.json";
+pub const DISCOVERY: &str = "/.well-known/oauth-authorization-server";
+pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";
+pub const METRICS: &str = "/metrics";
+pub const OPENAPI: &str = "/openapi.json";

@@ -1,0 +1,66 @@
+//! `POST /oauth2/token`.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use oxide_auth_axum::{OAuthRequest, WebError};
+use portcullis_oauth::{OAuthError, RequestContext};
+
+use super::error::OAuthErrorResponse;
+use crate::app::App;
+
+/// The request's context: peer address, User-Agent, `X-Device-Id`.
+pub(super) fn context(peer: SocketAddr, headers: &HeaderMap) -> RequestContext {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    RequestContext {
+        ip: Some(peer.ip().to_string()),
+        user_agent: text(header::USER_AGENT.as_str()).map(|ua| ua.chars().take(512).collect()),
+        device_id_header: text("x-device-id"),
+    }
+}
+
+pub(super) fn bad_form(e: WebError) -> Response {
+    let why = match e {
+        WebError::Authorization => "send one Authorization header",
+        _ => "the body must be application/x-www-form-urlencoded",
+    };
+    OAuthErrorResponse(OAuthError::invalid_request(why)).into_response()
+}
+
+/// Issues tokens (RFC 6749 §3.2).
+#[utoipa::path(
+    post,
+    path = "/oauth2/token",
+    tag = "oauth2",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "grant_type=password|client_credentials with the grant's parameters (RFC 6749)"),
+    responses(
+        (status = 200, description = "Tokens issued", body = portcullis_proto::TokenResponse),
+        (status = 400, description = "RFC 6749 §5.2 error", body = portcullis_proto::ErrorBody),
+        (status = 401, description = "invalid_client", body = portcullis_proto::ErrorBody),
+    )
+)]
+pub async fn token(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    req: Result<OAuthRequest, WebError>,
+) -> Response {
+    let mut req = match req {
+        Ok(r) => r,
+        Err(e) => return bad_form(e),
+    };
+    match app.tokens.token(&mut req, &context(peer, &headers)).await {
+        Ok(body) => {
+            let mut res = Json(body).into_response();
+            let h = res.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            res
+        }
+        Err(e) => OAuthErrorResponse(e).into_response(),
+    }
+}

@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod ops;
+pub mod serve;
+pub mod telemetry;
+
+pub use app::App;
+pub use config::Config;
+pub use serve::{Server, shutdown_signal};

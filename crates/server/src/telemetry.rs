@@ -1,0 +1,71 @@
+//! Logs and metrics.
+//!
+//! Logs go to stderr and never carry request bodies, headers or query strings: see
+//! docs/LOGGING.md for what is never logged. Metrics are Prometheus text on `/metrics`.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogConfig;
+
+/// Installs the tracing subscriber (once per process).
+pub fn init_logging(config: &LogConfig) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let _ = if config.format == "json" { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// Handle on the process-wide Prometheus recorder.
+#[derive(Clone)]
+pub struct Metrics(PrometheusHandle);
+
+impl Metrics {
+    /// The recorder, installed on first call; later calls (several apps in one test process)
+    /// share it.
+    pub fn install() -> Self {
+        static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+        let handle = HANDLE.get_or_init(|| {
+            let buckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+                .expect("static buckets are valid")
+                .install_recorder()
+                .expect("no other metrics recorder is installed")
+        });
+        Self(handle.clone())
+    }
+
+    pub fn render(&self) -> String {
+        self.0.render()
+    }
+}
+
+/// Counts requests by route and status, times them, and logs one line per request.
+pub async fn track(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let response = next.run(req).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    metrics::counter!(
+        "portcullis_http_requests_total",
+        "route" => route.clone(), "method" => method.to_string(), "status" => status.to_string()
+    )
+    .increment(1);
+    metrics::histogram!("portcullis_http_request_duration_seconds", "route" => route.clone())
+        .record(elapsed.as_secs_f64());
+    if status >= 500 {
+        tracing::error!(%method, %route, status, elapsed_ms = elapsed.as_millis() as u64, "request failed");
+    } else {
+        tracing::debug!(%method, %route, status, elapsed_ms = elapsed.as_millis() as u64, "request");
+    }
+    response
+}

@@ -1,0 +1,41 @@
+//! `AuditLog` over `audit_events`.
+
+use async_trait::async_trait;
+use portcullis_domain::audit::AuditEvent;
+use portcullis_domain::ports::{AuditLog, StoreError};
+use sea_orm::{ActiveValue::NotSet, ActiveValue::Set, EntityTrait};
+
+use crate::SqlStore;
+use crate::entities::audit_event;
+use crate::error::store_err;
+
+/// Cuts a free-text field to the column's width, on a character boundary.
+fn bounded(s: Option<String>, max: usize) -> Option<String> {
+    s.map(|s| {
+        if s.len() <= max {
+            s
+        } else {
+            s.char_indices().take_while(|(i, c)| i + c.len_utf8() <= max).map(|(_, c)| c).collect()
+        }
+    })
+}
+
+#[async_trait]
+impl AuditLog for SqlStore {
+    async fn record(&self, e: AuditEvent) -> Result<(), StoreError> {
+        let row = audit_event::ActiveModel {
+            id: NotSet,
+            at: Set(e.at),
+            kind: Set(e.kind.as_str().to_owned()),
+            actor: Set(bounded(e.actor, 128)),
+            user_id: Set(bounded(e.user_id, 64)),
+            client_id: Set(bounded(e.client_id, 128)),
+            device_id: Set(bounded(e.device_id, 128)),
+            ip: Set(bounded(e.ip, 64)),
+            user_agent: Set(bounded(e.user_agent, 512)),
+            detail: Set(bounded(e.detail, 256)),
+        };
+        audit_event::Entity::insert(row).exec_without_returning(&self.db).await.map_err(store_err)?;
+        Ok(())
+    }
+}

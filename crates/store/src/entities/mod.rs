@@ -1,0 +1,8 @@
+//! sea-orm entities, one per table. Private to storage: nothing above this crate sees them.
+
+pub mod audit_event;
+pub mod client;
+pub mod device_session;
+pub mod refresh_token;
+pub mod signing_key;
+pub mod user;

@@ -1,0 +1,35 @@
+#![doc = include_str!("../README.md")]
+
+mod audit;
+mod clients;
+mod connect;
+pub mod entities;
+mod error;
+mod keys;
+mod sessions;
+mod users;
+
+pub use connect::{Backend, connect, migrate};
+
+use sea_orm::DatabaseConnection;
+
+/// The SQL implementation of every repository port.
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    db: DatabaseConnection,
+}
+
+impl SqlStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        self.db.ping().await.is_ok()
+    }
+}

@@ -1,0 +1,81 @@
+//! `SessionRepo` over `device_sessions` and `refresh_tokens`.
+
+use async_trait::async_trait;
+use portcullis_domain::ids::{ClientId, DeviceId, SessionId, UserId};
+use portcullis_domain::ports::{SessionRepo, StoreError};
+use portcullis_domain::session::{DeviceSession, NewRefreshToken};
+use sea_orm::{ActiveValue::Set, EntityTrait, TransactionTrait};
+
+use crate::SqlStore;
+use crate::entities::{device_session, refresh_token};
+use crate::error::store_err;
+
+#[async_trait]
+impl SessionRepo for SqlStore {
+    async fn create(&self, s: &DeviceSession, first: &NewRefreshToken) -> Result<(), StoreError> {
+        let session = device_session::ActiveModel {
+            id: Set(s.id.to_string()),
+            user_id: Set(s.user_id.to_string()),
+            client_id: Set(s.client_id.to_string()),
+            device_id: Set(s.device_id.to_string()),
+            fingerprint: Set(s.fingerprint.clone()),
+            browser: Set(s.browser.clone()),
+            os: Set(s.os.clone()),
+            device: Set(s.device.clone()),
+            scope: Set(s.scope.clone()),
+            last_ip: Set(s.last_ip.clone()),
+            first_seen: Set(s.first_seen),
+            last_seen: Set(s.last_seen),
+            idle_expires_at: Set(s.idle_expires_at),
+            absolute_expires_at: Set(s.absolute_expires_at),
+            revoked_at: Set(s.revoked_at),
+            revoked_reason: Set(s.revoked_reason.clone()),
+        };
+        let token = refresh_token::ActiveModel {
+            id: Set(first.id.clone()),
+            session_id: Set(s.id.to_string()),
+            token_hash: Set(first.token_hash.as_str().to_owned()),
+            parent_id: Set(None),
+            issued_at: Set(first.issued_at),
+            used_at: Set(None),
+            superseded_at: Set(None),
+            expires_at: Set(first.expires_at),
+        };
+        let txn = self.db.begin().await.map_err(store_err)?;
+        device_session::Entity::insert(session).exec_without_returning(&txn).await.map_err(store_err)?;
+        refresh_token::Entity::insert(token).exec_without_returning(&txn).await.map_err(store_err)?;
+        txn.commit().await.map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn find(&self, id: &SessionId) -> Result<Option<DeviceSession>, StoreError> {
+        device_session::Entity::find_by_id(id.as_str())
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+            .map(to_domain)
+            .transpose()
+    }
+}
+
+fn to_domain(m: device_session::Model) -> Result<DeviceSession, StoreError> {
+    let bad = |what: &str| StoreError::Backend(format!("stored session has a malformed {what}"));
+    Ok(DeviceSession {
+        id: SessionId::parse(&m.id).map_err(|_| bad("id"))?,
+        user_id: UserId::parse(&m.user_id).map_err(|_| bad("user_id"))?,
+        client_id: ClientId::parse(&m.client_id).map_err(|_| bad("client_id"))?,
+        device_id: DeviceId::parse(&m.device_id).map_err(|_| bad("device_id"))?,
+        fingerprint: m.fingerprint,
+        browser: m.browser,
+        os: m.os,
+        device: m.device,
+        scope: m.scope,
+        last_ip: m.last_ip,
+        first_seen: m.first_seen,
+        last_seen: m.last_seen,
+        idle_expires_at: m.idle_expires_at,
+        absolute_expires_at: m.absolute_expires_at,
+        revoked_at: m.revoked_at,
+        revoked_reason: m.revoked_reason,
+    })
+}

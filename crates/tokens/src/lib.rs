@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+
+pub mod keyfile;
+pub mod keyring;
+pub mod mint;
+pub mod pepper;
+pub mod provider;
+pub mod rotation;
+pub mod verify;
+
+pub use keyring::{KeyRing, LoadedKey, SharedKeyRing};
+pub use mint::{AccessTokenMinter, MintInput, Minted};
+pub use rotation::{KeyError, KeyManager};
+pub use verify::{VerifyError, verify_access_token};
