@@ -1,1 +1,9 @@
+//! Helpers for the end-to-end suite: a real server per test, its database, its keys.
 
+pub mod db;
+pub mod keys;
+pub mod process;
+pub mod server;
+
+pub use db::TestDb;
+pub use server::{TestClient, TestServer};

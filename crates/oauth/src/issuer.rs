@@ -95,7 +95,7 @@ impl<'s> JwtIssuer<'s> {
         let (Ok(user_id), Ok(client_id)) = (UserId::parse(&grant.owner_id), ClientId::parse(&grant.client_id)) else {
             return self.fail("grant carries malformed ids");
         };
-        let scope = grant.scope.to_string();
+        let scope = normalized_scope(&grant);
         let sid = SessionId::generate();
         let ring = svc.deps.keys.current();
         let input = MintInput {
@@ -147,6 +147,12 @@ impl<'s> JwtIssuer<'s> {
     }
 }
 
+/// The granted scope in our canonical (sorted) spelling; oxide-auth's set has no order.
+fn normalized_scope(grant: &Grant) -> String {
+    let raw = grant.scope.to_string();
+    raw.parse::<portcullis_domain::scope::Scope>().map(|s| s.to_string()).unwrap_or(raw)
+}
+
 fn uuid_like() -> String {
     SessionId::generate().into_string()
 }
@@ -159,7 +165,7 @@ impl Issuer for JwtIssuer<'_> {
             Some(device) => self.issue_user(&grant, device, now).await?,
             None => {
                 let ring = self.svc.deps.keys.current();
-                let scope = grant.scope.to_string();
+                let scope = normalized_scope(&grant);
                 let input = MintInput {
                     sub: &grant.owner_id,
                     client_id: &grant.client_id,

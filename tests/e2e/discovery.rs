@@ -1,0 +1,87 @@
+//! Discovery metadata, JWKS, OpenAPI and the operations endpoints.
+
+use portcullis_e2e::TestServer;
+
+#[tokio::test]
+async fn metadata_names_every_endpoint() {
+    let s = TestServer::start().await;
+    let (status, _, m) = s.get_json("/.well-known/oauth-authorization-server").await;
+    assert_eq!(status, 200);
+    assert_eq!(m["issuer"], s.base);
+    assert_eq!(m["token_endpoint"], s.url("/oauth2/token"));
+    assert_eq!(m["jwks_uri"], s.url("/.well-known/jwks.json"));
+    assert_eq!(m["introspection_endpoint"], s.url("/oauth2/introspect"));
+    for key in ["revocation_endpoint", "authorization_endpoint", "scopes_supported", "response_types_supported"] {
+        assert!(m.get(key).is_some(), "metadata lacks {key}");
+    }
+    assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(
+        m["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+    );
+    let grants = m["grant_types_supported"].as_array().expect("array");
+    assert!(grants.contains(&"password".into()) && grants.contains(&"client_credentials".into()));
+}
+
+#[tokio::test]
+async fn jwks_is_cacheable_rs256_only() {
+    let s = TestServer::start().await;
+    let (status, headers, jwks) = s.get_json("/.well-known/jwks.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["cache-control"], "public, max-age=300");
+    let keys = jwks["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 1);
+    let k = &keys[0];
+    assert_eq!((k["kty"].as_str(), k["use"].as_str(), k["alg"].as_str()), (Some("RSA"), Some("sig"), Some("RS256")));
+    assert_eq!(k["kid"], portcullis_e2e::keys::test_key().kid);
+    assert!(k.get("d").is_none() && k.get("p").is_none(), "no private member may leak");
+    assert_eq!(k.as_object().expect("object").len(), 6, "exactly kty kid use alg n e: {k}");
+}
+
+#[tokio::test]
+async fn operations_endpoints() {
+    let s = TestServer::start().await;
+    assert_eq!(s.get_json("/healthz").await.0, 200);
+    let (status, _, ready) = s.get_json("/readyz").await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["database"], "up");
+    // Traffic shows up in the metrics.
+    let c = s.client(&[portcullis_domain::grant::GrantType::ClientCredentials], "").await;
+    s.client_token(&c, None).await;
+    let text = s.http.get(s.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    assert!(text.contains("portcullis_http_requests_total"), "{text}");
+    assert!(text.contains(r#"grant="client_credentials",outcome="issued""#), "{text}");
+    assert!(text.contains("portcullis_token_issue_seconds_bucket"), "{text}");
+    let (status, _, api) = s.get_json("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(api["openapi"].as_str().expect("version").starts_with("3."));
+    for path in [
+        "/oauth2/token",
+        "/oauth2/introspect",
+        "/.well-known/jwks.json",
+        "/.well-known/oauth-authorization-server",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(api["paths"].get(path).is_some(), "OpenAPI lacks {path}");
+    }
+}
+
+#[tokio::test]
+async fn readyz_reports_a_dead_database() {
+    let s = TestServer::start().await;
+    s.app.store.connection().clone().close().await.expect("close pool");
+    let (status, _, body) = s.get_json("/readyz").await;
+    assert_eq!(status, 503);
+    assert_eq!(body["database"], "down");
+}
+
+#[tokio::test]
+async fn unknown_paths_are_json_404() {
+    let s = TestServer::start().await;
+    let (status, _, body) = s.get_json("/nope").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"], "not_found");
+    assert!(body["error_description"].is_string());
+}

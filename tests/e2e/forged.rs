@@ -1,0 +1,139 @@
+//! Introspection, and forged tokens: `alg: none`, HS256 keyed with the public key, a foreign
+//! RSA key, tampered claims, wrong type, issuer, audience, expiry — all inactive.
+
+use aws_lc_rs::hmac;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use portcullis_domain::grant::GrantType::{ClientCredentials, Password};
+use portcullis_e2e::TestServer;
+use portcullis_e2e::keys::test_key;
+use portcullis_tokens::keyfile::KeyFile;
+use serde_json::{Value, json};
+
+use crate::jwt::parts;
+
+fn b64(v: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).expect("json"))
+}
+
+/// Signs `header.claims` with an RSA key (PKCS#1 DER).
+fn rs256(header: &Value, claims: &Value, der: &[u8]) -> String {
+    let input = format!("{}.{}", b64(header), b64(claims));
+    let pair = RsaKeyPair::from_der(der).expect("key");
+    let mut sig = vec![0; pair.public_modulus_len()];
+    pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut sig).expect("sign");
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+fn hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
+    let input = format!("{}.{}", b64(header), b64(claims));
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+}
+
+#[tokio::test]
+async fn genuine_tokens_are_active_and_forgeries_are_not() {
+    let s = TestServer::start().await;
+    let introspector = s.client(&[ClientCredentials], "").await;
+    let c = s.client(&[ClientCredentials, Password], "read admin").await;
+    let real = s.client_token(&c, Some("read")).await["access_token"].as_str().expect("token").to_owned();
+
+    let live = s.introspect(&introspector, &real).await;
+    assert_eq!(live["active"], true);
+    assert_eq!(live["client_id"], c.id);
+    assert_eq!(live["scope"], "read");
+    assert_eq!(live["token_type"], "Bearer");
+
+    let (header, claims) = parts(&real);
+    let key = test_key();
+    let mut forged = Vec::new();
+
+    // alg none.
+    let none_header = json!({"alg": "none", "typ": "at+jwt", "kid": key.kid});
+    forged.push(("alg none", format!("{}.{}.", b64(&none_header), b64(&claims))));
+    // HS256 keyed with the public key, in every form an attacker might try.
+    let hs_header = json!({"alg": "HS256", "typ": "at+jwt", "kid": key.kid});
+    let (_, _, jwks) = s.get_json("/.well-known/jwks.json").await;
+    for secret in [
+        serde_json::to_vec(&jwks["keys"][0]).expect("jwk"),
+        key.jwk.n.clone().into_bytes(),
+        URL_SAFE_NO_PAD.decode(&key.jwk.n).expect("n"),
+    ] {
+        forged.push(("HS256 with the public key", hs256(&hs_header, &claims, &secret)));
+    }
+    // A foreign RSA key claiming our kid.
+    let foreign = KeyFile::generate().expect("keygen");
+    forged.push(("foreign key", rs256(&header, &claims, &foreign.der)));
+    // Tampered claims under the genuine signature.
+    let mut escalated = claims.clone();
+    escalated["scope"] = json!("read admin");
+    let sig = real.rsplit('.').next().expect("sig");
+    forged.push(("tampered claims", format!("{}.{}.{sig}", b64(&header), b64(&escalated))));
+    // Properly signed with our key, but wrong in a claim or the type.
+    let mut t = claims.clone();
+    t["iss"] = json!("http://evil.example");
+    forged.push(("wrong iss", rs256(&header, &t, &key.der)));
+    let mut t = claims.clone();
+    t["aud"] = json!("another-api");
+    forged.push(("wrong aud", rs256(&header, &t, &key.der)));
+    let mut t = claims.clone();
+    t["exp"] = json!(t["iat"].as_i64().expect("iat") - 10);
+    forged.push(("expired", rs256(&header, &t, &key.der)));
+    let mut t = claims.clone();
+    t["nbf"] = json!(t["iat"].as_i64().expect("iat") + 3600);
+    forged.push(("not yet valid", rs256(&header, &t, &key.der)));
+    let jwt_typ = json!({"alg": "RS256", "typ": "JWT", "kid": key.kid});
+    forged.push(("typ JWT", rs256(&jwt_typ, &claims, &key.der)));
+    let no_kid = json!({"alg": "RS256", "typ": "at+jwt"});
+    forged.push(("no kid", rs256(&no_kid, &claims, &key.der)));
+    forged.push(("garbage", "not.a.jwt".to_owned()));
+    forged.push(("long garbage", "a".repeat(4000)));
+
+    for (what, token) in forged {
+        let answer = s.introspect(&introspector, &token).await;
+        assert_eq!(answer, json!({"active": false}), "{what} must be inactive");
+    }
+    // Past the parameter bound, the request itself is refused.
+    let huge = "a".repeat(9000);
+    let res = s.post_form("/oauth2/introspect", &[("token", &huge)], Some(&introspector), &[]).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.expect("json")["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn introspection_requires_a_confidential_client() {
+    let s = TestServer::start().await;
+    let public = s.public_client(&[Password], "").await;
+    let res = s.post_form("/oauth2/introspect", &[("token", "x"), ("client_id", &public.id)], None, &[]).await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.json::<Value>().await.expect("json")["error"], "invalid_client");
+    let res = s.post_form("/oauth2/introspect", &[("token", "x")], None, &[]).await;
+    assert_eq!(res.status(), 401);
+    let c = s.client(&[ClientCredentials], "").await;
+    let res = s.post_form("/oauth2/introspect", &[], Some(&c), &[]).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.expect("json")["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn user_tokens_die_with_their_session() {
+    let s = TestServer::start().await;
+    let c = s.client(&[Password], "read").await;
+    s.user("carol", "carol's password").await;
+    let body = s.login(&c, "carol", "carol's password", &[]).await;
+    let token = body["access_token"].as_str().expect("token");
+    assert_eq!(s.introspect(&c, token).await["active"], true);
+    let (_, claims) = parts(token);
+    let db = s.app.store.connection();
+    use sea_orm::{ConnectionTrait, Statement};
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "UPDATE device_sessions SET revoked_at = first_seen WHERE id = $1",
+        [claims["sid"].as_str().expect("sid").into()],
+    ))
+    .await
+    .expect("revoke");
+    assert_eq!(s.introspect(&c, token).await, json!({"active": false}));
+}

@@ -1,0 +1,10 @@
+//! The end-to-end suite: every test starts the real server and speaks HTTP to it.
+
+mod cli;
+mod client_credentials;
+mod discovery;
+mod forged;
+mod jwt;
+mod keys;
+mod password;
+mod process;

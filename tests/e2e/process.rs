@@ -1,0 +1,140 @@
+//! `portcullis serve` as a real process: first-start key, logs that hold no secret, and a
+//! graceful stop on SIGTERM that lets in-flight requests finish.
+
+use std::time::Duration;
+
+use portcullis_e2e::TestDb;
+use portcullis_e2e::process::Sandbox;
+use serde_json::Value;
+
+#[tokio::test]
+async fn first_start_makes_a_private_key_and_logs_no_secret() {
+    let db = TestDb::new().await;
+    let sb = Sandbox::new(&db.url);
+    let client = sb.run_json(
+        &["client", "create", "--name", "app", "--grant", "client_credentials", "--grant", "password", "--json"],
+        "",
+    );
+    let (id, secret) =
+        (client["client_id"].as_str().expect("id").to_owned(), client["client_secret"].as_str().expect("s").to_owned());
+    let password = "p4ssw0rd-that-must-never-be-logged";
+    sb.run_json(&["user", "create", "--username", "gina", "--password-stdin", "--json"], &format!("{password}\n"));
+
+    // Everything at debug, so that whatever the libraries log is captured too.
+    let server = sb.serve(&[], "debug");
+    let pems: Vec<_> = std::fs::read_dir(sb.keys_dir())
+        .expect("keys dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pem"))
+        .collect();
+    assert_eq!(pems.len(), 1, "one key made at first start");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = pems[0].metadata().expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "private key must be owner-only");
+        let pepper = std::fs::metadata(sb.keys_dir().join("pepper")).expect("pepper").permissions().mode() & 0o777;
+        assert_eq!(pepper, 0o600);
+    }
+
+    let http = reqwest::Client::new();
+    let token_url = server.url("/oauth2/token");
+    let cc: Value = http
+        .post(&token_url)
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let login: Value = http
+        .post(&token_url)
+        .basic_auth(&id, Some(&secret))
+        .header("authorization-extra", "noise")
+        .form(&[("grant_type", "password"), ("username", "gina"), ("password", password)])
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let failed = http
+        .post(&token_url)
+        .basic_auth(&id, Some("pcs_wrong-secret-guess"))
+        .form(&[("grant_type", "password"), ("username", "gina"), ("password", "wrong-password-guess")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(failed.status(), 401);
+    let introspected: Value = http
+        .post(server.url("/oauth2/introspect"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("token", login["access_token"].as_str().expect("at"))])
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(introspected["active"], true);
+
+    server.terminate();
+    let mut server = server;
+    assert!(server.wait_exit(Duration::from_secs(15)), "exit status 0 after SIGTERM");
+    let logs = server.logs();
+    assert!(logs.lines().count() > 5, "debug logging captured something: {logs}");
+    let secrets = [
+        secret.as_str(),
+        password,
+        "wrong-password-guess",
+        "pcs_wrong-secret-guess",
+        cc["access_token"].as_str().expect("at"),
+        login["access_token"].as_str().expect("at"),
+        login["refresh_token"].as_str().expect("rt"),
+    ];
+    for s in secrets {
+        // A JWT is long; its signature alone identifies it.
+        let needle = s.rsplit('.').next().expect("part");
+        assert!(!logs.contains(needle), "a secret or token reached the logs");
+    }
+    assert!(!logs.to_ascii_lowercase().contains("authorization: basic"), "an Authorization header reached the logs");
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let db = TestDb::new().await;
+    let sb = Sandbox::new(&db.url);
+    let client = sb.run_json(&["client", "create", "--name", "app", "--grant", "password", "--json"], "");
+    let (id, secret) =
+        (client["client_id"].as_str().expect("id").to_owned(), client["client_secret"].as_str().expect("s").to_owned());
+    // A deliberately slow password hash (its cost is stored in the hash) makes the login
+    // take a while.
+    let mut env = sb.env.clone();
+    env.retain(|(k, _)| !k.starts_with("PORTCULLIS_PASSWORDS__"));
+    env.push(("PORTCULLIS_PASSWORDS__MEMORY_KIB".into(), "262144".into()));
+    env.push(("PORTCULLIS_PASSWORDS__ITERATIONS".into(), "4".into()));
+    let sb = Sandbox { dir: sb.dir, env };
+    sb.run_json(&["user", "create", "--username", "hank", "--password-stdin", "--json"], "hank's long password\n");
+    let mut server = sb.serve(&[], "info");
+    let url = server.url("/oauth2/token");
+    let in_flight = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let res = reqwest::Client::new()
+            .post(url)
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "password"), ("username", "hank"), ("password", "hank's long password")])
+            .send()
+            .await
+            .expect("in-flight request answered");
+        (res.status(), started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    server.terminate();
+    let (status, took) = in_flight.await.expect("join");
+    assert_eq!(status, 200, "the request in flight at SIGTERM completed");
+    assert!(took > Duration::from_millis(150), "the request was in flight when the signal came ({took:?})");
+    assert!(server.wait_exit(Duration::from_secs(20)));
+    assert!(server.logs().contains("shutting down"));
+}

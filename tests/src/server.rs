@@ -1,0 +1,196 @@
+//! `TestServer`: the real server, in this process, on `127.0.0.1:0`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use portcullis_domain::client::ClientSpec;
+use portcullis_domain::grant::GrantType;
+use portcullis_domain::secret::Secret;
+use portcullis_server::config::ConnectionUrl;
+use portcullis_server::{App, Config, Server, ops};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::db::{TestDb, checked_redis_url};
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub app: App,
+    pub http: reqwest::Client,
+    pub keys_dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    // Last: dropped after the server has stopped.
+    pub db: TestDb,
+}
+
+/// A registered client and its secret (absent for a public client).
+#[derive(Clone, Debug)]
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+}
+
+/// The configuration every test starts from: cheap argon2, fast key reload, own paths.
+pub fn test_config(db: &TestDb, keys_dir: &std::path::Path) -> Config {
+    let mut c = Config::default();
+    c.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    c.database_url = ConnectionUrl(db.url.clone());
+    c.database.max_connections = 5;
+    c.keys_dir = keys_dir.to_path_buf();
+    c.keys.reload_interval = Duration::from_millis(200);
+    c.passwords.memory_kib = 1024;
+    c.passwords.iterations = 1;
+    c
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server whose configuration `tweak` may change.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let db = TestDb::new().await;
+        let keys_dir = tempfile::tempdir().expect("tempdir");
+        crate::keys::seed(keys_dir.path());
+        let mut config = test_config(&db, keys_dir.path());
+        config.redis_url = checked_redis_url().await.map(ConnectionUrl);
+        tweak(&mut config);
+        let server = Server::build(config).await.expect("server builds");
+        let addr = server.local_addr();
+        let app = server.app().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client");
+        Self { addr, base: format!("http://{addr}"), app, http, keys_dir, shutdown: Some(tx), task: Some(task), db }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Registers a confidential client.
+    pub async fn client(&self, grants: &[GrantType], scope: &str) -> TestClient {
+        self.register(grants, scope, false).await
+    }
+
+    /// Registers a public client (no secret).
+    pub async fn public_client(&self, grants: &[GrantType], scope: &str) -> TestClient {
+        self.register(grants, scope, true).await
+    }
+
+    async fn register(&self, grants: &[GrantType], scope: &str, public: bool) -> TestClient {
+        let spec = ClientSpec::new("test client", grants.to_vec(), scope.parse().expect("scope"), vec![], public)
+            .expect("valid spec");
+        let app = &self.app;
+        let created = ops::create_client(&app.store, &app.store, &app.hasher, app.clock.as_ref(), spec, "test")
+            .await
+            .expect("client created");
+        TestClient { id: created.client.id.to_string(), secret: created.secret.map(|s| s.expose().to_owned()) }
+    }
+
+    /// Creates a user and returns its id.
+    pub async fn user(&self, username: &str, password: &str) -> String {
+        let app = &self.app;
+        ops::create_user(
+            &app.store,
+            &app.store,
+            &app.passwords,
+            app.clock.as_ref(),
+            username,
+            Secret::new(password),
+            "test",
+        )
+        .await
+        .expect("user created")
+        .id
+        .to_string()
+    }
+
+    /// POSTs a form to the token endpoint; `basic` authenticates the client with HTTP Basic.
+    pub async fn token_request(&self, form: &[(&str, &str)], basic: Option<&TestClient>) -> reqwest::Response {
+        self.post_form(portcullis_server::http::paths::TOKEN, form, basic, &[]).await
+    }
+
+    pub async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        basic: Option<&TestClient>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = self.http.post(self.url(path)).form(form);
+        if let Some(c) = basic {
+            req = req.basic_auth(&c.id, c.secret.as_deref());
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// A client-credentials token for `client` (Basic), asserting success.
+    pub async fn client_token(&self, client: &TestClient, scope: Option<&str>) -> Value {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        let res = self.token_request(&form, Some(client)).await;
+        assert_eq!(res.status(), 200, "client_credentials failed");
+        res.json().await.expect("json")
+    }
+
+    /// A password-grant token response (asserting success).
+    pub async fn login(&self, client: &TestClient, username: &str, password: &str, extra: &[(&str, &str)]) -> Value {
+        let mut form = vec![("grant_type", "password"), ("username", username), ("password", password)];
+        form.extend_from_slice(extra);
+        let res = self.token_request(&form, Some(client)).await;
+        let status = res.status();
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(status, 200, "password grant failed: {body}");
+        body
+    }
+
+    /// Introspects `token` as `client`.
+    pub async fn introspect(&self, client: &TestClient, token: &str) -> Value {
+        let res =
+            self.post_form(portcullis_server::http::paths::INTROSPECT, &[("token", token)], Some(client), &[]).await;
+        assert_eq!(res.status(), 200);
+        res.json().await.expect("json")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (reqwest::StatusCode, reqwest::header::HeaderMap, Value) {
+        let res = self.http.get(self.url(path)).send().await.expect("request sent");
+        let (status, headers) = (res.status(), res.headers().clone());
+        (status, headers, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        self.shutdown_now().await;
+    }
+
+    async fn shutdown_now(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
