@@ -34,15 +34,16 @@ pub struct TestClient {
 
 /// The configuration every test starts from: cheap argon2, fast key reload, own paths.
 pub fn test_config(db: &TestDb, keys_dir: &std::path::Path) -> Config {
-    let mut c = Config::default();
-    c.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    c.database_url = ConnectionUrl(db.url.clone());
-    c.database.max_connections = 5;
-    c.keys_dir = keys_dir.to_path_buf();
-    c.keys.reload_interval = Duration::from_millis(200);
-    c.passwords.memory_kib = 1024;
-    c.passwords.iterations = 1;
-    c
+    let defaults = Config::default();
+    Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: ConnectionUrl(db.url.clone()),
+        keys_dir: keys_dir.to_path_buf(),
+        database: portcullis_server::config::DatabaseConfig { max_connections: 5 },
+        keys: portcullis_server::config::KeysConfig { reload_interval: Duration::from_millis(200), ..defaults.keys },
+        passwords: portcullis_server::config::PasswordsConfig { memory_kib: 1024, iterations: 1, ..defaults.passwords },
+        ..defaults
+    }
 }
 
 impl TestServer {

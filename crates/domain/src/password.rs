@@ -73,7 +73,7 @@ impl PasswordHasher {
             .map_err(|e| InvalidCost(e.to_string()))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let mut me = Self { argon, dummy: String::new() };
-        me.dummy = me.hash(&crate::secret::Secret::generate("").expose().to_owned());
+        me.dummy = me.hash(crate::secret::Secret::generate("").expose());
         Ok(me)
     }
 

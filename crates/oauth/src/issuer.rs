@@ -95,7 +95,7 @@ impl<'s> JwtIssuer<'s> {
         let (Ok(user_id), Ok(client_id)) = (UserId::parse(&grant.owner_id), ClientId::parse(&grant.client_id)) else {
             return self.fail("grant carries malformed ids");
         };
-        let scope = normalized_scope(&grant);
+        let scope = normalized_scope(grant);
         let sid = SessionId::generate();
         let ring = svc.deps.keys.current();
         let input = MintInput {

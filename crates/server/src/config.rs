@@ -231,10 +231,10 @@ impl Config {
         if portcullis_store::Backend::of_url(&self.database_url.0).is_none() {
             return bad("database_url must start with sqlite: or postgres://");
         }
-        if let Some(issuer) = &self.issuer {
-            if !(issuer.starts_with("http://") || issuer.starts_with("https://")) || issuer.ends_with('/') {
-                return bad("issuer must be an http(s) URL without a trailing slash");
-            }
+        if let Some(issuer) = &self.issuer
+            && (!(issuer.starts_with("http://") || issuer.starts_with("https://")) || issuer.ends_with('/'))
+        {
+            return bad("issuer must be an http(s) URL without a trailing slash");
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return bad("log.format must be text or json");
@@ -253,6 +253,7 @@ fn one_line(e: &figment::Error) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 

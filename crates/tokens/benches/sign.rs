@@ -15,6 +15,7 @@ use portcullis_domain::ports::SigningKeyRecord;
 use portcullis_tokens::keyfile::KeyFile;
 use portcullis_tokens::{AccessTokenMinter, KeyRing, LoadedKey, MintInput};
 
+#[allow(clippy::disallowed_methods)] // a benchmark has no Clock to ask
 fn bench(c: &mut Criterion) {
     portcullis_tokens::provider::install();
     let file = KeyFile::generate().expect("keygen");
