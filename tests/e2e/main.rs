@@ -8,3 +8,5 @@ mod jwt;
 mod keys;
 mod password;
 mod process;
+mod refresh;
+mod revocation;

@@ -199,8 +199,7 @@ async fn errors_and_audit_of_failures() {
         "unauthorized_client",
     )
     .await;
-    expect(&s, Some(&c), &[("grant_type", "refresh_token"), ("refresh_token", "pcr_x")], 400, "unsupported_grant_type")
-        .await;
+    expect(&s, Some(&c), &[("grant_type", "authorization_code"), ("code", "x")], 400, "unsupported_grant_type").await;
 
     // Failures are audited with their reason; no session or refresh token was written.
     assert_eq!(

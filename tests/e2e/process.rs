@@ -138,3 +138,68 @@ async fn sigterm_lets_in_flight_requests_finish() {
     assert!(server.wait_exit(Duration::from_secs(20)));
     assert!(server.logs().contains("shutting down"));
 }
+
+/// Two server processes sharing one database (PostgreSQL in CI's second run) race 32 refreshes
+/// of one token: no 500, and exactly one live token afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_racing_refreshes_keep_one_live_token() {
+    let db = TestDb::new().await;
+    let sb = Sandbox::new(&db.url);
+    let client = sb.run_json(
+        &["client", "create", "--name", "app", "--grant", "password", "--grant", "refresh_token", "--json"],
+        "",
+    );
+    let (id, secret) =
+        (client["client_id"].as_str().expect("id").to_owned(), client["client_secret"].as_str().expect("s").to_owned());
+    sb.run_json(&["user", "create", "--username", "kim", "--password-stdin", "--json"], "kim's long password\n");
+    let a = sb.serve(&[("PORTCULLIS_REFRESH__REUSE_GRACE", "30s")], "warn,portcullis_server=info");
+    let b = sb.serve(&[("PORTCULLIS_REFRESH__REUSE_GRACE", "30s")], "warn,portcullis_server=info");
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(a.url("/oauth2/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "kim"),
+            ("password", "kim's long password"),
+            ("device_id", "race"),
+        ])
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let token = login["refresh_token"].as_str().expect("rt").to_owned();
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let url = if i % 2 == 0 { a.url("/oauth2/token") } else { b.url("/oauth2/token") };
+        let (http, id, secret, token) = (http.clone(), id.clone(), secret.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            http.post(url)
+                .basic_auth(&id, Some(&secret))
+                .form(&[("grant_type", "refresh_token"), ("refresh_token", token.as_str()), ("device_id", "race")])
+                .send()
+                .await
+                .expect("answered")
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.expect("join"));
+    }
+    assert!(statuses.iter().all(|s| *s == 200), "every racer inside the grace window is a retry: {statuses:?}");
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let conn = Database::connect(&db.url).await.expect("connect");
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT COUNT(*) FROM refresh_tokens WHERE used_at IS NULL AND superseded_at IS NULL".to_owned(),
+        ))
+        .await
+        .expect("query")
+        .expect("row");
+    assert_eq!(row.try_get_by_index::<i64>(0).expect("count"), 1, "one live refresh token in the family");
+}

@@ -8,6 +8,7 @@ pub mod ids;
 pub mod password;
 pub mod policy;
 pub mod ports;
+pub mod rotation;
 pub mod scope;
 pub mod secret;
 pub mod session;

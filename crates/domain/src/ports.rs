@@ -1,11 +1,13 @@
 //! The ports: what the rules need from storage, as traits. `portcullis-store` implements them.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::audit::AuditEvent;
 use crate::client::Client;
 use crate::ids::{ClientId, SessionId, UserId, Username};
+use crate::rotation::{Refusal, RevokeReason};
+use crate::secret::SecretHash;
 use crate::session::{DeviceSession, NewRefreshToken};
 use crate::user::User;
 
@@ -35,11 +37,54 @@ pub trait UserRepo: Send + Sync + 'static {
     async fn find(&self, id: &UserId) -> Result<Option<User>, StoreError>;
 }
 
+/// A refresh to apply atomically (see `rotation`).
+#[derive(Debug)]
+pub struct RotateRequest<'a> {
+    /// Hash of the presented refresh token.
+    pub token_hash: &'a SecretHash,
+    /// Fingerprint of the presenting device.
+    pub fingerprint: &'a str,
+    /// Id and hash of the successor to store if the refresh goes through.
+    pub new_id: String,
+    pub new_hash: SecretHash,
+    pub now: DateTime<Utc>,
+    pub grace: Duration,
+    pub idle_ttl: Duration,
+    pub ip: Option<&'a str>,
+}
+
+/// What a refresh did.
+#[derive(Debug)]
+pub enum RotateOutcome {
+    /// No such refresh token.
+    Unknown,
+    /// The successor is stored; `session` is as updated (last seen, sliding expiry).
+    Rotated {
+        session: DeviceSession,
+        retry: bool,
+    },
+    Refused {
+        session: DeviceSession,
+        refusal: Refusal,
+    },
+    /// The whole family was revoked.
+    Revoked {
+        session: DeviceSession,
+        reason: RevokeReason,
+    },
+}
+
 #[async_trait]
 pub trait SessionRepo: Send + Sync + 'static {
     /// Stores a new device session and its first refresh token, both or neither.
     async fn create(&self, session: &DeviceSession, first: &NewRefreshToken) -> Result<(), StoreError>;
     async fn find(&self, id: &SessionId) -> Result<Option<DeviceSession>, StoreError>;
+    /// The session a refresh token (by hash) belongs to.
+    async fn find_by_token(&self, token_hash: &SecretHash) -> Result<Option<DeviceSession>, StoreError>;
+    /// Applies `rotation::decide` under the family's lock: the one place rotation is atomic.
+    async fn rotate(&self, request: RotateRequest<'_>) -> Result<RotateOutcome, StoreError>;
+    /// Ends a session; false when it had already ended.
+    async fn revoke(&self, id: &SessionId, now: DateTime<Utc>, reason: &str) -> Result<bool, StoreError>;
 }
 
 /// Metadata of one signing key; the key itself lives in the keys directory.
@@ -62,4 +107,12 @@ pub trait SigningKeyRepo: Send + Sync + 'static {
 #[async_trait]
 pub trait AuditLog: Send + Sync + 'static {
     async fn record(&self, event: AuditEvent) -> Result<(), StoreError>;
+}
+
+/// Revoked access tokens that no session covers (client-credentials tokens), by `jti`.
+#[async_trait]
+pub trait AccessTokenDenylist: Send + Sync + 'static {
+    /// Denies `jti` until `expires_at` (when the token dies anyway). Idempotent.
+    async fn deny(&self, jti: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn is_denied(&self, jti: &str) -> Result<bool, StoreError>;
 }

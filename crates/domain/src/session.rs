@@ -43,3 +43,15 @@ pub struct NewRefreshToken {
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
+
+/// A stored refresh token (its hash stays in storage).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    pub id: String,
+    pub session_id: String,
+    pub parent_id: Option<String>,
+    pub issued_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub superseded_at: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+}

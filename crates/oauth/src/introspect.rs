@@ -1,27 +1,78 @@
-//! RFC 7662 introspection of access tokens, for authenticated confidential clients.
+//! RFC 7662 introspection, and the liveness check every token-accepting endpoint shares.
 //!
-//! A token is active only if its signature and claims verify against a published key and,
-//! for a user token, its device session is still live: a kicked, logged-out or expired
-//! session makes its access tokens inactive at once.
+//! A token is live only if its signature and claims verify against a published key and it has
+//! not been revoked: for a user token its device session must still be live (a kicked,
+//! logged-out or expired session ends its access tokens at once); a session-less token must not
+//! be on the denylist.
 
 use oxide_auth_async::primitives::Registrar;
 use portcullis_domain::grant::GrantType;
 use portcullis_domain::ids::SessionId;
-use portcullis_proto::IntrospectionResponse;
-use portcullis_tokens::verify_access_token;
+use portcullis_proto::{AccessTokenClaims, IntrospectionResponse};
+use portcullis_tokens::{VerifyError, verify_access_token};
 
 use crate::error::OAuthError;
 use crate::registrar::ClientRegistrar;
 use crate::request::{ClientAuth, FormRequest};
 use crate::service::TokenService;
 
+/// Why a bearer token was not accepted. The text is safe to show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRejected {
+    #[error(transparent)]
+    Invalid(#[from] VerifyError),
+    #[error("the token has been revoked")]
+    Revoked,
+    #[error("the server could not check the token")]
+    Unavailable,
+}
+
 impl TokenService {
-    pub async fn introspect(&self, form: &FormRequest) -> Result<IntrospectionResponse, OAuthError> {
-        let (ClientAuth::Basic { id, .. } | ClientAuth::Body { id, .. }) = &form.auth else {
-            return Err(OAuthError::invalid_client(
-                "introspection requires client authentication: HTTP Basic or client_id and client_secret",
-                false,
-            ));
+    /// The claims of a live access token.
+    pub async fn live_claims(&self, token: &str) -> Result<AccessTokenClaims, TokenRejected> {
+        let now = self.now();
+        let ring = self.deps.keys.current();
+        let minter = &self.deps.minter;
+        let claims = verify_access_token(&ring, token, &minter.issuer, &minter.audience, now)?;
+        let live = match &claims.sid {
+            Some(sid) => {
+                let sid = SessionId::parse(sid).map_err(|_| TokenRejected::Invalid(VerifyError::Invalid))?;
+                match self.deps.sessions.find(&sid).await {
+                    Ok(Some(session)) => session.is_active(now),
+                    Ok(None) => false,
+                    Err(e) => {
+                        tracing::error!(error = %e, "session lookup failed");
+                        return Err(TokenRejected::Unavailable);
+                    }
+                }
+            }
+            None => match self.deps.denylist.is_denied(&claims.jti).await {
+                Ok(denied) => !denied,
+                Err(e) => {
+                    tracing::error!(error = %e, "denylist lookup failed");
+                    return Err(TokenRejected::Unavailable);
+                }
+            },
+        };
+        if live { Ok(claims) } else { Err(TokenRejected::Revoked) }
+    }
+
+    /// Authenticates the calling client of a form endpoint (introspection, revocation).
+    /// `allow_public`: whether a public client may call with its id alone.
+    pub(crate) async fn authenticate_client(
+        &self,
+        form: &FormRequest,
+        allow_public: bool,
+    ) -> Result<String, OAuthError> {
+        let id = match &form.auth {
+            ClientAuth::Basic { id, .. } | ClientAuth::Body { id, .. } => id,
+            ClientAuth::Public { id } if allow_public => id,
+            _ => {
+                return Err(OAuthError::invalid_client(
+                    "client authentication is required: HTTP Basic or client_id and client_secret",
+                    false,
+                ));
+            }
         };
         // Any grant: authentication only, no binding.
         let registrar = ClientRegistrar::new(
@@ -33,24 +84,16 @@ impl TokenService {
         if registrar.check(id, form.auth.secret()).await.is_err() {
             return Err(registrar.take_failure().unwrap_or(OAuthError::Server));
         }
+        Ok(id.clone())
+    }
+
+    pub async fn introspect(&self, form: &FormRequest) -> Result<IntrospectionResponse, OAuthError> {
+        self.authenticate_client(form, false).await?;
         let token = form.required("token")?;
-        let now = self.now();
-        let ring = self.deps.keys.current();
-        let minter = &self.deps.minter;
-        let Ok(claims) = verify_access_token(&ring, &token, &minter.issuer, &minter.audience, now) else {
-            return Ok(IntrospectionResponse::inactive());
-        };
-        if let Some(sid) = &claims.sid {
-            let Ok(sid) = SessionId::parse(sid) else { return Ok(IntrospectionResponse::inactive()) };
-            match self.deps.sessions.find(&sid).await {
-                Ok(Some(session)) if session.is_active(now) => {}
-                Ok(_) => return Ok(IntrospectionResponse::inactive()),
-                Err(e) => {
-                    tracing::error!(error = %e, "session lookup failed");
-                    return Err(OAuthError::Server);
-                }
-            }
+        match self.live_claims(&token).await {
+            Ok(claims) => Ok(IntrospectionResponse::active(claims)),
+            Err(TokenRejected::Unavailable) => Err(OAuthError::Server),
+            Err(_) => Ok(IntrospectionResponse::inactive()),
         }
-        Ok(IntrospectionResponse::active(claims))
     }
 }

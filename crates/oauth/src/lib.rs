@@ -2,14 +2,16 @@
 
 pub mod error;
 pub mod grants;
-mod introspect;
+pub mod introspect;
 pub mod issuer;
 pub mod passwords;
 pub mod registrar;
 pub mod request;
+mod revoke;
 pub mod service;
 
 pub use error::OAuthError;
+pub use introspect::TokenRejected;
 pub use passwords::PasswordVerifier;
 pub use request::{ClientAuth, FormRequest, RequestContext, TokenRequest};
 pub use service::{TokenService, TokenServiceDeps};

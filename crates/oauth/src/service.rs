@@ -8,7 +8,7 @@ use portcullis_domain::audit::AuditEvent;
 use portcullis_domain::clock::Clock;
 use portcullis_domain::grant::GrantType;
 use portcullis_domain::policy::TokenPolicy;
-use portcullis_domain::ports::{AuditLog, ClientRepo, SessionRepo, UserRepo};
+use portcullis_domain::ports::{AccessTokenDenylist, AuditLog, ClientRepo, SessionRepo, UserRepo};
 use portcullis_domain::secret::SecretHasher;
 use portcullis_proto::TokenResponse;
 use portcullis_tokens::{AccessTokenMinter, SharedKeyRing};
@@ -23,6 +23,7 @@ pub struct TokenServiceDeps {
     pub clients: Arc<dyn ClientRepo>,
     pub users: Arc<dyn UserRepo>,
     pub sessions: Arc<dyn SessionRepo>,
+    pub denylist: Arc<dyn AccessTokenDenylist>,
     pub audit: Arc<dyn AuditLog>,
     pub hasher: SecretHasher,
     pub passwords: PasswordVerifier,
@@ -54,7 +55,8 @@ impl TokenService {
         let result = match request.grant_type {
             GrantType::ClientCredentials => grants::client_credentials::run(self, &request).await,
             GrantType::Password => grants::password::run(self, &request, ctx).await,
-            GrantType::RefreshToken | GrantType::AuthorizationCode => Err(OAuthError::UnsupportedGrantType(
+            GrantType::RefreshToken => grants::refresh_token::run(self, &request, ctx).await,
+            GrantType::AuthorizationCode => Err(OAuthError::UnsupportedGrantType(
                 format!("the {} grant is not served by this server yet", request.grant_type).into(),
             )),
         };
@@ -69,7 +71,7 @@ impl TokenService {
         }
     }
 
-    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.deps.clock.now()
     }
 }

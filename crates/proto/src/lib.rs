@@ -5,6 +5,7 @@ pub mod discovery;
 pub mod error;
 pub mod introspection;
 pub mod jwks;
+pub mod me;
 pub mod token;
 
 pub use claims::{ACCESS_TOKEN_TYP, AccessTokenClaims};
@@ -12,4 +13,5 @@ pub use discovery::ServerMetadata;
 pub use error::{ErrorBody, ErrorCode};
 pub use introspection::IntrospectionResponse;
 pub use jwks::{Jwk, JwkSet};
+pub use me::Me;
 pub use token::TokenResponse;

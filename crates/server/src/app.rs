@@ -11,15 +11,26 @@ use portcullis_domain::policy::TokenPolicy;
 use portcullis_domain::ports::{AuditLog, ClientRepo, SessionRepo, SigningKeyRepo, UserRepo};
 use portcullis_domain::secret::SecretHasher;
 use portcullis_oauth::{PasswordVerifier, TokenService, TokenServiceDeps};
-use portcullis_store::SqlStore;
+use portcullis_store::{CachedClients, SqlStore};
 use portcullis_tokens::{AccessTokenMinter, KeyManager, SharedKeyRing};
 
 use crate::config::Config;
 use crate::telemetry::Metrics;
 
-/// Shared state of a running node. Cheap to clone (everything is behind `Arc`).
+/// Shared state of a running node: one `Arc`, so handlers clone a pointer, not the fields.
 #[derive(Clone)]
-pub struct App {
+pub struct App(Arc<AppState>);
+
+impl std::ops::Deref for App {
+    type Target = AppState;
+
+    fn deref(&self) -> &AppState {
+        &self.0
+    }
+}
+
+/// What every handler shares, built once from `Config`.
+pub struct AppState {
     pub config: Arc<Config>,
     /// The `iss` of our tokens and the base of our URLs.
     pub issuer: Arc<str>,
@@ -104,7 +115,8 @@ impl App {
         let issuer: Arc<str> = config.issuer_for(bound).into();
         let passwords = PasswordVerifier::new(Backend::password_hasher(&config)?, config.passwords.max_concurrent);
         let store = backend.store.clone();
-        let clients: Arc<dyn ClientRepo> = Arc::new(store.clone());
+        let clients: Arc<dyn ClientRepo> =
+            Arc::new(CachedClients::new(Arc::new(store.clone()), config.clients.cache_ttl));
         let users: Arc<dyn UserRepo> = Arc::new(store.clone());
         let sessions: Arc<dyn SessionRepo> = Arc::new(store.clone());
         let audit: Arc<dyn AuditLog> = Arc::new(store.clone());
@@ -123,6 +135,7 @@ impl App {
             clients: clients.clone(),
             users: users.clone(),
             sessions: sessions.clone(),
+            denylist: Arc::new(store.clone()),
             audit: audit.clone(),
             hasher: backend.hasher.clone(),
             passwords: passwords.clone(),
@@ -139,7 +152,7 @@ impl App {
         };
         // The parser takes a moment to build; do it before the first login, not during it.
         tokio::task::spawn_blocking(portcullis_fingerprint::UserAgentFamilies::warm_up);
-        Ok(Self {
+        Ok(Self(Arc::new(AppState {
             config: Arc::new(config),
             issuer,
             store,
@@ -155,7 +168,7 @@ impl App {
             clock: backend.clock,
             redis,
             metrics,
-        })
+        })))
     }
 
     /// Re-reads the key records every `keys.reload_interval`, so a rotation made by

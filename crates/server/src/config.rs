@@ -40,6 +40,7 @@ pub struct Config {
     /// Where signing keys and the secret pepper live (`PORTCULLIS_KEYS_DIR`).
     pub keys_dir: PathBuf,
     pub database: DatabaseConfig,
+    pub clients: ClientsConfig,
     pub keys: KeysConfig,
     pub tokens: TokensConfig,
     pub refresh: RefreshConfig,
@@ -52,6 +53,15 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     pub max_connections: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientsConfig {
+    /// How long a node keeps a client record in memory; a deletion reaches other nodes
+    /// within this time. `0s` disables the cache.
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -125,6 +135,7 @@ impl Default for Config {
             redis_url: None,
             keys_dir: PathBuf::from("keys"),
             database: DatabaseConfig::default(),
+            clients: ClientsConfig::default(),
             keys: KeysConfig::default(),
             tokens: TokensConfig::default(),
             refresh: RefreshConfig::default(),
@@ -138,6 +149,12 @@ impl Default for Config {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self { max_connections: 16 }
+    }
+}
+
+impl Default for ClientsConfig {
+    fn default() -> Self {
+        Self { cache_ttl: Duration::from_secs(5) }
     }
 }
 

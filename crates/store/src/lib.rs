@@ -1,14 +1,18 @@
 #![doc = include_str!("../README.md")]
 
 mod audit;
+mod client_cache;
 mod clients;
 mod connect;
+mod denylist;
 pub mod entities;
 mod error;
 mod keys;
+mod rotate;
 mod sessions;
 mod users;
 
+pub use client_cache::CachedClients;
 pub use connect::{Backend, connect, migrate};
 
 use sea_orm::DatabaseConnection;

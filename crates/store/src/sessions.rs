@@ -1,10 +1,12 @@
 //! `SessionRepo` over `device_sessions` and `refresh_tokens`.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use portcullis_domain::ids::{ClientId, DeviceId, SessionId, UserId};
-use portcullis_domain::ports::{SessionRepo, StoreError};
+use portcullis_domain::ports::{RotateOutcome, RotateRequest, SessionRepo, StoreError};
+use portcullis_domain::secret::SecretHash;
 use portcullis_domain::session::{DeviceSession, NewRefreshToken};
-use sea_orm::{ActiveValue::Set, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use crate::SqlStore;
 use crate::entities::{device_session, refresh_token};
@@ -56,9 +58,42 @@ impl SessionRepo for SqlStore {
             .map(to_domain)
             .transpose()
     }
+
+    async fn find_by_token(&self, token_hash: &SecretHash) -> Result<Option<DeviceSession>, StoreError> {
+        let Some(token) = refresh_token::Entity::find()
+            .filter(refresh_token::Column::TokenHash.eq(token_hash.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+        else {
+            return Ok(None);
+        };
+        device_session::Entity::find_by_id(token.session_id)
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+            .map(to_domain)
+            .transpose()
+    }
+
+    async fn rotate(&self, request: RotateRequest<'_>) -> Result<RotateOutcome, StoreError> {
+        crate::rotate::rotate(&self.db, request).await
+    }
+
+    async fn revoke(&self, id: &SessionId, now: DateTime<Utc>, reason: &str) -> Result<bool, StoreError> {
+        let done = device_session::Entity::update_many()
+            .col_expr(device_session::Column::RevokedAt, sea_orm::sea_query::Expr::value(now))
+            .col_expr(device_session::Column::RevokedReason, sea_orm::sea_query::Expr::value(reason))
+            .filter(device_session::Column::Id.eq(id.as_str()))
+            .filter(device_session::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(store_err)?;
+        Ok(done.rows_affected == 1)
+    }
 }
 
-fn to_domain(m: device_session::Model) -> Result<DeviceSession, StoreError> {
+pub(crate) fn to_domain(m: device_session::Model) -> Result<DeviceSession, StoreError> {
     let bad = |what: &str| StoreError::Backend(format!("stored session has a malformed {what}"));
     Ok(DeviceSession {
         id: SessionId::parse(&m.id).map_err(|_| bad("id"))?,

@@ -37,7 +37,7 @@ pub(crate) async fn run(
         return Err(OAuthError::InvalidRequest(format!("password is longer than {MAX_PASSWORD_LEN} bytes").into()));
     }
     let scope = super::requested_scope(req)?;
-    let device_id = device_id(req, ctx)?;
+    let device_id = super::device_id(req, ctx)?.unwrap_or_else(DeviceId::generate);
 
     let client_id = req.auth.client_id().ok_or_else(|| {
         OAuthError::invalid_client("client authentication is required: HTTP Basic, client_id and client_secret, or client_id alone for a public client", false)
@@ -79,22 +79,6 @@ pub(crate) async fn run(
     event.detail = issued.minted.claims.sid.clone().map(|sid| format!("sid={sid}"));
     svc.audit(event).await;
     Ok(issued.into_response())
-}
-
-/// The device id from the form or `X-Device-Id` (they must agree), or a new one.
-fn device_id(req: &TokenRequest, ctx: &RequestContext) -> Result<DeviceId, OAuthError> {
-    let form = req.param("device_id")?;
-    let chosen = match (form.as_deref(), ctx.device_id_header.as_deref()) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(OAuthError::invalid_request("device_id and X-Device-Id disagree"));
-        }
-        (Some(a), _) => Some(a),
-        (None, b) => b,
-    };
-    match chosen {
-        Some(raw) => DeviceId::parse(raw).map_err(|e| OAuthError::InvalidRequest(e.to_string().into())),
-        None => Ok(DeviceId::generate()),
-    }
 }
 
 fn login_event(

@@ -24,8 +24,8 @@ pub fn server_metadata(app: &App) -> ServerMetadata {
         jwks_uri: app.url(paths::JWKS),
         revocation_endpoint: app.url(paths::REVOKE),
         introspection_endpoint: app.url(paths::INTROSPECT),
-        // Only the grants this build serves; refresh_token and authorization_code follow.
-        grant_types_supported: strings(&["password", "client_credentials"]),
+        // Only the grants this build serves; authorization_code follows.
+        grant_types_supported: strings(&["password", "client_credentials", "refresh_token"]),
         response_types_supported: strings(&["code"]),
         token_endpoint_auth_methods_supported: auth_methods.clone(),
         revocation_endpoint_auth_methods_supported: auth_methods,

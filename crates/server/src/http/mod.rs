@@ -1,12 +1,15 @@
 //! The HTTP surface: one module per endpoint, each extracting, calling and mapping.
 
+pub mod bearer;
 mod discovery;
 pub mod error;
 mod health;
 mod introspect;
 mod jwks;
+mod me;
 pub mod openapi;
 pub mod paths;
+mod revoke;
 mod token;
 
 use std::time::Duration;
@@ -26,6 +29,9 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route(paths::TOKEN, post(token::token))
         .route(paths::INTROSPECT, post(introspect::introspect))
+        .route(paths::REVOKE, post(revoke::revoke))
+        .route(paths::ME, get(me::me))
+        .route(paths::ME_LOGOUT, post(me::logout))
         .route(paths::JWKS, get(jwks::jwks))
         .route(paths::DISCOVERY, get(discovery::metadata))
         .route(paths::HEALTHZ, get(health::healthz))

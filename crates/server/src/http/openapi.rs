@@ -12,6 +12,9 @@ use utoipa::OpenApi;
     paths(
         super::token::token,
         super::introspect::introspect,
+        super::revoke::revoke,
+        super::me::me,
+        super::me::logout,
         super::jwks::jwks,
         super::discovery::metadata,
         super::health::healthz,
@@ -28,6 +31,7 @@ use utoipa::OpenApi;
         portcullis_proto::ServerMetadata,
         portcullis_proto::IntrospectionResponse,
         portcullis_proto::AccessTokenClaims,
+        portcullis_proto::Me,
     ))
 )]
 pub struct ApiDoc;

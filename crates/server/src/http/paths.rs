@@ -10,3 +10,5 @@ pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";
 pub const OPENAPI: &str = "/openapi.json";
+pub const ME: &str = "/me";
+pub const ME_LOGOUT: &str = "/me/logout";

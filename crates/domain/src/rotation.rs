@@ -1,0 +1,202 @@
+//! Refresh-token rotation: what happens when a refresh token is presented.
+//!
+//! A device session is a family of refresh tokens. Each refresh uses the presented token and
+//! issues its successor. The rules, in order:
+//! 1. an ended session (revoked, idle-expired, past its absolute cap) refuses everything;
+//! 2. a token presented with another device fingerprint revokes the family;
+//! 3. a superseded token (the successor of a retried token) is refused, nothing revoked;
+//! 4. a live token rotates (unless it has expired);
+//! 5. a used token presented again within the grace window, while its successor is still
+//!    live, is a retry: the successor is superseded and a new one issued; otherwise it is
+//!    reuse, and the family is revoked.
+//!
+//! Invariant: a family never has more than one live token. The store applies a `Decision`
+//! while holding the family's lock, so decisions never interleave.
+
+use chrono::{DateTime, Duration, Utc};
+use subtle::ConstantTimeEq;
+
+use crate::session::{DeviceSession, RefreshTokenRecord};
+
+/// Why a refresh was refused without revoking anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    SessionEnded,
+    Expired,
+    Superseded,
+}
+
+/// Why a family was revoked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevokeReason {
+    FingerprintMismatch,
+    ReuseDetected,
+}
+
+impl RevokeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FingerprintMismatch => "fingerprint_mismatch",
+            Self::ReuseDetected => "refresh_reuse_detected",
+        }
+    }
+}
+
+/// What to do with a presented refresh token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Issue a successor. `supersede`: the retry case, the live successor that must die.
+    Rotate {
+        supersede: Option<String>,
+    },
+    Refuse(Refusal),
+    Revoke(RevokeReason),
+}
+
+/// Applies the rules above. `live_successor`: the presented token's child that is neither used
+/// nor superseded, if any.
+pub fn decide(
+    session: &DeviceSession,
+    token: &RefreshTokenRecord,
+    live_successor: Option<&RefreshTokenRecord>,
+    presented_fingerprint: &str,
+    now: DateTime<Utc>,
+    grace: Duration,
+) -> Decision {
+    if !session.is_active(now) {
+        return Decision::Refuse(Refusal::SessionEnded);
+    }
+    if !bool::from(session.fingerprint.as_bytes().ct_eq(presented_fingerprint.as_bytes())) {
+        return Decision::Revoke(RevokeReason::FingerprintMismatch);
+    }
+    if token.superseded_at.is_some() {
+        return Decision::Refuse(Refusal::Superseded);
+    }
+    match token.used_at {
+        None if token.expires_at <= now => Decision::Refuse(Refusal::Expired),
+        None => Decision::Rotate { supersede: None },
+        Some(used_at) => match live_successor {
+            Some(next) if now - used_at <= grace => Decision::Rotate { supersede: Some(next.id.clone()) },
+            _ => Decision::Revoke(RevokeReason::ReuseDetected),
+        },
+    }
+}
+
+/// The sliding idle expiry after a refresh at `now`, never past the absolute cap.
+pub fn slid_expiry(session: &DeviceSession, now: DateTime<Utc>, idle_ttl: Duration) -> DateTime<Utc> {
+    (now + idle_ttl).min(session.absolute_expires_at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ClientId, DeviceId, SessionId, UserId};
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    fn session() -> DeviceSession {
+        DeviceSession {
+            id: SessionId::parse("s").unwrap(),
+            user_id: UserId::parse("u").unwrap(),
+            client_id: ClientId::parse("c").unwrap(),
+            device_id: DeviceId::parse("d").unwrap(),
+            fingerprint: "fp".into(),
+            browser: "Other".into(),
+            os: "Other".into(),
+            device: "Other".into(),
+            scope: String::new(),
+            last_ip: None,
+            first_seen: t0(),
+            last_seen: t0(),
+            idle_expires_at: t0() + Duration::days(14),
+            absolute_expires_at: t0() + Duration::days(90),
+            revoked_at: None,
+            revoked_reason: None,
+        }
+    }
+
+    fn token(id: &str) -> RefreshTokenRecord {
+        RefreshTokenRecord {
+            id: id.into(),
+            session_id: "s".into(),
+            parent_id: None,
+            issued_at: t0(),
+            used_at: None,
+            superseded_at: None,
+            expires_at: t0() + Duration::days(14),
+        }
+    }
+
+    const GRACE: Duration = Duration::seconds(10);
+
+    #[test]
+    fn live_token_rotates() {
+        assert_eq!(decide(&session(), &token("a"), None, "fp", t0(), GRACE), Decision::Rotate { supersede: None });
+    }
+
+    #[test]
+    fn other_fingerprint_revokes() {
+        let d = decide(&session(), &token("a"), None, "other", t0(), GRACE);
+        assert_eq!(d, Decision::Revoke(RevokeReason::FingerprintMismatch));
+    }
+
+    #[test]
+    fn retry_within_grace_supersedes_the_successor() {
+        let mut used = token("a");
+        used.used_at = Some(t0());
+        let next = token("b");
+        let at = t0() + Duration::seconds(10);
+        assert_eq!(
+            decide(&session(), &used, Some(&next), "fp", at, GRACE),
+            Decision::Rotate { supersede: Some("b".into()) }
+        );
+    }
+
+    #[test]
+    fn reuse_after_grace_or_after_the_successor_was_used_revokes() {
+        let mut used = token("a");
+        used.used_at = Some(t0());
+        let next = token("b");
+        let late = t0() + Duration::seconds(11);
+        assert_eq!(
+            decide(&session(), &used, Some(&next), "fp", late, GRACE),
+            Decision::Revoke(RevokeReason::ReuseDetected)
+        );
+        assert_eq!(decide(&session(), &used, None, "fp", t0(), GRACE), Decision::Revoke(RevokeReason::ReuseDetected));
+        assert_eq!(
+            decide(&session(), &used, Some(&next), "fp", t0() + Duration::seconds(1), Duration::zero()),
+            Decision::Revoke(RevokeReason::ReuseDetected),
+            "grace 0 disables retries"
+        );
+    }
+
+    #[test]
+    fn superseded_is_refused_without_revoking() {
+        let mut s = token("b");
+        s.superseded_at = Some(t0());
+        assert_eq!(decide(&session(), &s, None, "fp", t0(), GRACE), Decision::Refuse(Refusal::Superseded));
+    }
+
+    #[test]
+    fn ended_sessions_and_expired_tokens_are_refused() {
+        let mut revoked = session();
+        revoked.revoked_at = Some(t0());
+        assert_eq!(decide(&revoked, &token("a"), None, "fp", t0(), GRACE), Decision::Refuse(Refusal::SessionEnded));
+        // Even a thief with the wrong fingerprint cannot tell anything from an ended session.
+        assert_eq!(decide(&revoked, &token("a"), None, "x", t0(), GRACE), Decision::Refuse(Refusal::SessionEnded));
+        let idle = t0() + Duration::days(15);
+        assert_eq!(decide(&session(), &token("a"), None, "fp", idle, GRACE), Decision::Refuse(Refusal::SessionEnded));
+        let mut short = token("a");
+        short.expires_at = t0();
+        assert_eq!(decide(&session(), &short, None, "fp", t0(), GRACE), Decision::Refuse(Refusal::Expired));
+    }
+
+    #[test]
+    fn expiry_slides_but_never_past_the_cap() {
+        let s = session();
+        assert_eq!(slid_expiry(&s, t0() + Duration::days(1), Duration::days(14)), t0() + Duration::days(15));
+        assert_eq!(slid_expiry(&s, t0() + Duration::days(89), Duration::days(14)), s.absolute_expires_at);
+    }
+}

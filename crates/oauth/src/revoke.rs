@@ -1,0 +1,84 @@
+//! RFC 7009 revocation of refresh and access tokens.
+//!
+//! A refresh token ends its whole device session (the family). A user access token ends its
+//! device session too (RFC 7009 §2.1 allows revoking related tokens; a JWT cannot be recalled
+//! alone). A client-credentials access token is put on the denylist until it expires. Tokens
+//! that are unknown, already dead, or issued to another client are answered 200 as well, and
+//! nothing happens (§2.2): the answer never tells a prober what exists.
+
+use portcullis_domain::audit::{AuditEvent, AuditKind};
+use portcullis_domain::ids::SessionId;
+use portcullis_domain::session::DeviceSession;
+use portcullis_tokens::verify_access_token;
+
+use crate::error::OAuthError;
+use crate::request::FormRequest;
+use crate::service::TokenService;
+
+impl TokenService {
+    pub async fn revoke(&self, form: &FormRequest) -> Result<(), OAuthError> {
+        let client_id = self.authenticate_client(form, true).await?;
+        let token = form.required("token")?;
+        let hint = form.param("token_type_hint")?;
+        if let Some(h) = hint.as_deref()
+            && !matches!(h, "refresh_token" | "access_token")
+        {
+            // RFC 7009 §2.2.1: an unknown hint is tolerated; we search both kinds.
+            tracing::debug!(hint = h, "unknown token_type_hint");
+        }
+        let server = |e: portcullis_domain::ports::StoreError| {
+            tracing::error!(error = %e, "revocation failed");
+            OAuthError::Server
+        };
+        let now = self.now();
+        // A refresh token? (Cheap: an indexed lookup of its hash.)
+        if let Some(session) = self.deps.sessions.find_by_token(&self.deps.hasher.hash(&token)).await.map_err(server)? {
+            if session.client_id.as_str() == client_id {
+                self.end_session(&session, "revoked_by_client", &client_id).await.map_err(server)?;
+            }
+            return Ok(());
+        }
+        // An access token of ours, still valid?
+        let ring = self.deps.keys.current();
+        let Ok(claims) = verify_access_token(&ring, &token, &self.deps.minter.issuer, &self.deps.minter.audience, now)
+        else {
+            return Ok(());
+        };
+        if claims.client_id != client_id {
+            return Ok(());
+        }
+        match &claims.sid {
+            Some(sid) => {
+                let Ok(sid) = SessionId::parse(sid) else { return Ok(()) };
+                if let Some(session) = self.deps.sessions.find(&sid).await.map_err(server)? {
+                    self.end_session(&session, "revoked_by_client", &client_id).await.map_err(server)?;
+                }
+            }
+            None => {
+                let expires = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+                self.deps.denylist.deny(&claims.jti, expires).await.map_err(server)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Revokes a device session and audits it; `reason` is a fixed phrase.
+    pub async fn end_session(
+        &self,
+        session: &DeviceSession,
+        reason: &str,
+        actor: &str,
+    ) -> Result<bool, portcullis_domain::ports::StoreError> {
+        let ended = self.deps.sessions.revoke(&session.id, self.now(), reason).await?;
+        if ended {
+            let mut e = AuditEvent::new(self.now(), AuditKind::SessionRevoked);
+            e.actor = Some(actor.to_owned());
+            e.user_id = Some(session.user_id.to_string());
+            e.client_id = Some(session.client_id.to_string());
+            e.device_id = Some(session.device_id.to_string());
+            e.detail = Some(format!("{reason} sid={}", session.id));
+            self.audit(e).await;
+        }
+        Ok(ended)
+    }
+}

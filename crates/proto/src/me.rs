@@ -1,0 +1,15 @@
+//! Self-service responses.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /me`: who the token speaks for, and from which device session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Me {
+    pub user_id: String,
+    pub username: String,
+    pub client_id: String,
+    pub scope: String,
+    pub sid: String,
+    pub device_id: String,
+}

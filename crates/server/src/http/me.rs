@@ -1,0 +1,73 @@
+//! `GET /me` and `POST /me/logout`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use portcullis_domain::ids::{SessionId, UserId};
+use portcullis_proto::{ErrorCode, Me};
+
+use super::bearer::Bearer;
+use super::error::ApiError;
+use crate::app::App;
+
+fn unavailable() -> Response {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ServerError, "something went wrong").into_response()
+}
+
+/// The user and device session behind the access token.
+#[utoipa::path(get, path = "/me", tag = "me", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = portcullis_proto::ErrorBody), (status = 403, body = portcullis_proto::ErrorBody)))]
+pub async fn me(State(app): State<App>, bearer: Bearer) -> Response {
+    let (sub, sid) = match bearer.user() {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let (Ok(uid), Ok(sid)) = (UserId::parse(sub), SessionId::parse(sid)) else { return unavailable() };
+    let (user, session) = match (app.users.find(&uid).await, app.sessions.find(&sid).await) {
+        (Ok(Some(u)), Ok(Some(s))) => (u, s),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "me lookup failed");
+            return unavailable();
+        }
+        _ => {
+            return ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "the user no longer exists")
+                .into_response();
+        }
+    };
+    Json(Me {
+        user_id: user.id.to_string(),
+        username: user.username.to_string(),
+        client_id: bearer.0.client_id,
+        scope: bearer.0.scope,
+        sid: session.id.to_string(),
+        device_id: session.device_id.to_string(),
+    })
+    .into_response()
+}
+
+/// Ends the current device session: its refresh token and every access token of it die now.
+#[utoipa::path(post, path = "/me/logout", tag = "me", security(("bearer" = [])),
+    responses((status = 204, description = "logged out"), (status = 401, body = portcullis_proto::ErrorBody)))]
+pub async fn logout(State(app): State<App>, bearer: Bearer) -> Response {
+    let (sub, sid) = match bearer.user() {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let Ok(sid) = SessionId::parse(sid) else { return unavailable() };
+    let session = match app.sessions.find(&sid).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "logout lookup failed");
+            return unavailable();
+        }
+    };
+    match app.tokens.end_session(&session, "logout", sub).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "logout failed");
+            unavailable()
+        }
+    }
+}
