@@ -83,6 +83,11 @@ async fn device_id_is_echoed_from_form_or_header() {
     let (s, c, _) = setup().await;
     let body = s.login(&c, "alice", "correct horse battery", &[("device_id", "phone-1")]).await;
     assert_eq!(body["device_id"], "phone-1");
+    // A client that may not refresh gets no refresh token, but still a device session.
+    let no_refresh = s.client(&[Password], "read").await;
+    let plain = s.login(&no_refresh, "alice", "correct horse battery", &[]).await;
+    assert!(plain.get("refresh_token").is_none(), "{plain}");
+    assert!(crate::jwt::parts(plain["access_token"].as_str().expect("at")).1["sid"].is_string());
     let res = s
         .post_form(
             "/oauth2/token",

@@ -12,7 +12,19 @@ async fn first_start_makes_a_private_key_and_logs_no_secret() {
     let db = TestDb::new().await;
     let sb = Sandbox::new(&db.url);
     let client = sb.run_json(
-        &["client", "create", "--name", "app", "--grant", "client_credentials", "--grant", "password", "--json"],
+        &[
+            "client",
+            "create",
+            "--name",
+            "app",
+            "--grant",
+            "client_credentials",
+            "--grant",
+            "password",
+            "--grant",
+            "refresh_token",
+            "--json",
+        ],
         "",
     );
     let (id, secret) =

@@ -76,8 +76,9 @@ pub enum RotateOutcome {
 
 #[async_trait]
 pub trait SessionRepo: Send + Sync + 'static {
-    /// Stores a new device session and its first refresh token, both or neither.
-    async fn create(&self, session: &DeviceSession, first: &NewRefreshToken) -> Result<(), StoreError>;
+    /// Stores a new device session and its first refresh token (if the client may refresh),
+    /// all or nothing.
+    async fn create(&self, session: &DeviceSession, first: Option<&NewRefreshToken>) -> Result<(), StoreError>;
     async fn find(&self, id: &SessionId) -> Result<Option<DeviceSession>, StoreError>;
     /// The session a refresh token (by hash) belongs to.
     async fn find_by_token(&self, token_hash: &SecretHash) -> Result<Option<DeviceSession>, StoreError>;

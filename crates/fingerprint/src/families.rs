@@ -7,6 +7,9 @@ use uaparser::{Parser, UserAgentParser};
 /// Longest User-Agent prefix that is parsed; the rest is ignored. Real ones are < 512 bytes.
 pub const MAX_USER_AGENT_LEN: usize = 512;
 
+/// Longest family name kept (the storage columns hold 128 characters).
+pub const MAX_FAMILY_LEN: usize = 128;
+
 static RULES: &[u8] = include_bytes!("../data/regexes.yaml");
 
 static PARSER: LazyLock<UserAgentParser> = LazyLock::new(|| {
@@ -37,10 +40,12 @@ impl UserAgentFamilies {
         };
         let ua = truncate(ua, MAX_USER_AGENT_LEN);
         let client = PARSER.parse(ua);
+        // Some rules copy part of the agent into the family: bound what is stored and hashed.
+        let bounded = |s: &str| truncate(s, MAX_FAMILY_LEN).to_owned();
         Self {
-            browser: client.user_agent.family.into_owned(),
-            os: client.os.family.into_owned(),
-            device: client.device.family.into_owned(),
+            browser: bounded(&client.user_agent.family),
+            os: bounded(&client.os.family),
+            device: bounded(&client.device.family),
         }
     }
 
@@ -97,5 +102,8 @@ mod tests {
         let ua = "é".repeat(10_000);
         assert_eq!(truncate(&ua, MAX_USER_AGENT_LEN).len(), MAX_USER_AGENT_LEN);
         let _ = UserAgentFamilies::parse(Some(&ua));
+        // A rule that copies the agent into the device family.
+        let copied = UserAgentFamilies::parse(Some(&format!("AIRIS{}", "x".repeat(400))));
+        assert!(copied.device.len() <= MAX_FAMILY_LEN && copied.browser.len() <= MAX_FAMILY_LEN);
     }
 }

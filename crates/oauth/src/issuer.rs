@@ -61,6 +61,7 @@ impl Issued {
 pub struct JwtIssuer<'s> {
     svc: &'s TokenService,
     device: Option<DeviceContext>,
+    refresh: bool,
     issued: Option<Issued>,
     failure: Option<OAuthError>,
 }
@@ -68,12 +69,13 @@ pub struct JwtIssuer<'s> {
 impl<'s> JwtIssuer<'s> {
     /// An issuer of client tokens (no device, no refresh token).
     pub fn for_client(svc: &'s TokenService) -> Self {
-        Self { svc, device: None, issued: None, failure: None }
+        Self { svc, device: None, refresh: false, issued: None, failure: None }
     }
 
-    /// An issuer of user tokens bound to `device`.
-    pub fn for_device(svc: &'s TokenService, device: DeviceContext) -> Self {
-        Self { svc, device: Some(device), issued: None, failure: None }
+    /// An issuer of user tokens bound to `device`; `refresh`: whether the client may refresh
+    /// (only then is a refresh token issued).
+    pub fn for_device(svc: &'s TokenService, device: DeviceContext, refresh: bool) -> Self {
+        Self { svc, device: Some(device), refresh, issued: None, failure: None }
     }
 
     pub fn take_issued(&mut self) -> Option<Issued> {
@@ -109,7 +111,7 @@ impl<'s> JwtIssuer<'s> {
         let policy = svc.deps.policy;
         let absolute = now + policy.session_absolute_ttl;
         let idle = (now + policy.refresh_idle_ttl).min(absolute);
-        let refresh = Secret::generate(REFRESH_TOKEN_PREFIX);
+        let refresh = self.refresh.then(|| Secret::generate(REFRESH_TOKEN_PREFIX));
         let session = DeviceSession {
             id: sid,
             user_id,
@@ -128,19 +130,19 @@ impl<'s> JwtIssuer<'s> {
             revoked_at: None,
             revoked_reason: None,
         };
-        let first = NewRefreshToken {
+        let first = refresh.as_ref().map(|r| NewRefreshToken {
             id: uuid_like(),
-            token_hash: svc.deps.hasher.hash(refresh.expose()),
+            token_hash: svc.deps.hasher.hash(r.expose()),
             issued_at: now,
             expires_at: idle,
-        };
-        if let Err(e) = svc.deps.sessions.create(&session, &first).await {
+        });
+        if let Err(e) = svc.deps.sessions.create(&session, first.as_ref()).await {
             tracing::error!(error = %e, "storing the device session failed");
             return self.fail("session store failed");
         }
         Ok(Issued {
             minted,
-            refresh: Some(refresh),
+            refresh,
             device_id: Some(device.device_id),
             expires_in: svc.deps.minter.ttl.num_seconds().max(0) as u64,
         })

@@ -182,8 +182,11 @@ impl TokenRequest {
 fn parse_basic(header: &str) -> Result<(String, Vec<u8>), OAuthError> {
     let bad = || OAuthError::invalid_client("malformed HTTP Basic client credentials", true);
     let (scheme, data) = header.trim().split_once(' ').ok_or_else(bad)?;
-    if !scheme.eq_ignore_ascii_case("basic") || data.len() > 2 * MAX_PARAM_LEN {
+    if !scheme.eq_ignore_ascii_case("basic") {
         return Err(OAuthError::invalid_client("client authentication must use HTTP Basic", false));
+    }
+    if data.len() > 2 * MAX_PARAM_LEN {
+        return Err(bad());
     }
     let decoded = STANDARD.decode(data.trim()).map_err(|_| bad())?;
     let colon = decoded.iter().position(|&b| b == b':').ok_or_else(bad)?;

@@ -3,8 +3,8 @@
 //! A refresh token ends its whole device session (the family). A user access token ends its
 //! device session too (RFC 7009 §2.1 allows revoking related tokens; a JWT cannot be recalled
 //! alone). A client-credentials access token is put on the denylist until it expires. Tokens
-//! that are unknown, already dead, or issued to another client are answered 200 as well, and
-//! nothing happens (§2.2): the answer never tells a prober what exists.
+//! that are unknown or already dead are answered 200 and nothing happens (§2.2); a token issued
+//! to another client is refused with `unauthorized_client` (§2.1), as Hydra does.
 
 use portcullis_domain::audit::{AuditEvent, AuditKind};
 use portcullis_domain::ids::SessionId;
@@ -14,6 +14,10 @@ use portcullis_tokens::verify_access_token;
 use crate::error::OAuthError;
 use crate::request::FormRequest;
 use crate::service::TokenService;
+
+fn not_yours() -> OAuthError {
+    OAuthError::UnauthorizedClient("the token was issued to another client".into())
+}
 
 impl TokenService {
     pub async fn revoke(&self, form: &FormRequest) -> Result<(), OAuthError> {
@@ -33,9 +37,10 @@ impl TokenService {
         let now = self.now();
         // A refresh token? (Cheap: an indexed lookup of its hash.)
         if let Some(session) = self.deps.sessions.find_by_token(&self.deps.hasher.hash(&token)).await.map_err(server)? {
-            if session.client_id.as_str() == client_id {
-                self.end_session(&session, "revoked_by_client", &client_id).await.map_err(server)?;
+            if session.client_id.as_str() != client_id {
+                return Err(not_yours());
             }
+            self.end_session(&session, "revoked_by_client", &client_id).await.map_err(server)?;
             return Ok(());
         }
         // An access token of ours, still valid?
@@ -45,7 +50,7 @@ impl TokenService {
             return Ok(());
         };
         if claims.client_id != client_id {
-            return Ok(());
+            return Err(not_yours());
         }
         match &claims.sid {
             Some(sid) => {

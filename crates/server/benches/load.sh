@@ -4,6 +4,8 @@
 #
 #   bash crates/server/benches/load.sh                 # Portcullis, the box's RSA limit, then the peer
 #   SKIP_PEER=1 bash crates/server/benches/load.sh     # Portcullis only
+#   bash crates/server/benches/load.sh refresh         # refresh grants/s (benches/refresh_load.rs),
+#                                                      # each request rotating its own family
 #   DUR=20s CONCS="16 64" WARMUP=5s                    # defaults shown
 #   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test   # instead of a fresh SQLite file
 #
@@ -39,7 +41,8 @@ export PORTCULLIS_LISTEN=127.0.0.1:$PORT
 export PORTCULLIS_LOG__FILTER=warn
 cd "$WORK"
 
-CLIENT=$("$BIN" client create --name bench --grant client_credentials --scope "api:read" --json)
+MODE=${1:-token}
+CLIENT=$("$BIN" client create --name bench --grant client_credentials --grant password --grant refresh_token --scope "api:read" --json)
 CLIENT_ID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$CLIENT")
 CLIENT_SECRET=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_secret"])' "$CLIENT")
 
@@ -64,6 +67,30 @@ h = json.loads(base64.urlsafe_b64decode(tok.split(".")[0] + "=="))
 assert h["alg"] == "RS256" and h["typ"] == "at+jwt", h
 assert any(k["kid"] == h["kid"] for k in jwks["keys"]), "kid not in JWKS"
 PY
+
+if [ "$MODE" = refresh ]; then
+  BENCH_USER="bench-$RANDOM$RANDOM"
+  # A cheap password hash: argon2 is not what this measures (the cost is stored in the hash).
+  echo "bench password 123" | PORTCULLIS_PASSWORDS__MEMORY_KIB=1024 PORTCULLIS_PASSWORDS__ITERATIONS=1 \
+    "$BIN" user create --username "$BENCH_USER" --password-stdin --json >/dev/null
+  log "# building the refresh load generator"
+  (cd "$ROOT" && cargo bench --locked -p portcullis-server --bench refresh_load --no-run >>"$OUT/build.log" 2>&1)
+  GEN=$(cd "$ROOT" && cargo bench --locked -p portcullis-server --bench refresh_load --no-run --message-format=json 2>/dev/null \
+    | python3 -c 'import json,sys
+for l in sys.stdin:
+    m=json.loads(l)
+    if m.get("reason")=="compiler-artifact" and m["target"]["name"]=="refresh_load" and m.get("executable"): print(m["executable"])')
+  for c in $CONCS; do
+    log "# portcullis refresh_token c=$c $DUR ($(echo "$PORTCULLIS_DATABASE_URL" | cut -d: -f1))"
+    before=$(awk '{print $14+$15}' "/proc/$SERVER_PID/stat")
+    BENCH_URL=$BASE BENCH_CLIENT_ID=$CLIENT_ID BENCH_CLIENT_SECRET=$CLIENT_SECRET BENCH_USERNAME=$BENCH_USER \
+      BENCH_PASSWORD="bench password 123" BENCH_CONCURRENCY=$c BENCH_FAMILIES=$((c * 4)) BENCH_SECONDS=${DUR%s} \
+      "$GEN" | tee -a "$OUT/refresh.jsonl"
+    after=$(awk '{print $14+$15}' "/proc/$SERVER_PID/stat")
+    log "# server cpu: $(awk -v a="$before" -v b="$after" -v hz="$(getconf CLK_TCK)" -v d="${DUR%s}" 'BEGIN{printf "%.0f%%", 100*(b-a)/hz/d}')"
+  done
+  exit 0
+fi
 
 HZ=$(getconf CLK_TCK)
 server_ticks() { awk '{print $14+$15}' "/proc/$SERVER_PID/stat"; }

@@ -231,9 +231,12 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError::Invalid(m.into()));
-        if self.keys.activation_delay < self.keys.jwks_max_age {
+        if self.keys.reload_interval.is_zero() || self.http.request_timeout.is_zero() {
+            return bad("keys.reload_interval and http.request_timeout must be positive");
+        }
+        if self.keys.activation_delay < self.keys.jwks_max_age + self.keys.reload_interval {
             return bad(
-                "keys.activation_delay must be at least keys.jwks_max_age, or resource servers would meet tokens signed by a key they have not fetched",
+                "keys.activation_delay must be at least keys.jwks_max_age + keys.reload_interval, or resource servers would meet tokens signed by a key they have not fetched",
             );
         }
         if self.tokens.access_ttl.is_zero() || self.refresh.idle_ttl.is_zero() || self.refresh.absolute_ttl.is_zero() {

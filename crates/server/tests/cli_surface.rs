@@ -25,7 +25,9 @@ fn usage_errors_exit_nonzero_without_stdout() {
     let out = portcullis(&["client", "create"]);
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--name"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--name"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
     let out = portcullis(&["user", "create", "--username", "x"]);
     assert!(!out.status.success(), "--password-stdin is required: passwords never go on the command line");
 }

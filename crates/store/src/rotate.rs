@@ -11,8 +11,8 @@ use portcullis_domain::rotation::{Decision, decide, slid_expiry};
 use portcullis_domain::session::RefreshTokenRecord;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
-    Statement, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
+    IsolationLevel, QueryFilter, Statement, TransactionTrait,
 };
 
 use crate::entities::{device_session, refresh_token};
@@ -54,7 +54,13 @@ pub(crate) async fn rotate(db: &DatabaseConnection, req: RotateRequest<'_>) -> R
         return Ok(RotateOutcome::Unknown);
     };
 
-    let txn = db.begin().await.map_err(store_err)?;
+    // READ COMMITTED (PostgreSQL's default, stated so a server default cannot change it): each
+    // statement after the lock sees what the previous holder committed.
+    let isolation = match db.get_database_backend() {
+        DbBackend::Postgres => Some(IsolationLevel::ReadCommitted),
+        _ => None,
+    };
+    let txn = db.begin_with_config(isolation, None).await.map_err(store_err)?;
     lock_family(&txn, &found.session_id).await?;
     let session_row = device_session::Entity::find_by_id(found.session_id.clone())
         .one(&txn)
@@ -70,6 +76,8 @@ pub(crate) async fn rotate(db: &DatabaseConnection, req: RotateRequest<'_>) -> R
             .ok_or_else(|| StoreError::Backend("refresh token vanished".into()))?,
     );
     let live_successor = refresh_token::Entity::find()
+        // session_id first: it is indexed, so the lookup stays within the family.
+        .filter(refresh_token::Column::SessionId.eq(session.id.as_str()))
         .filter(refresh_token::Column::ParentId.eq(token.id.clone()))
         .filter(refresh_token::Column::UsedAt.is_null())
         .filter(refresh_token::Column::SupersededAt.is_null())

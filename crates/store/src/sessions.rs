@@ -14,7 +14,7 @@ use crate::error::store_err;
 
 #[async_trait]
 impl SessionRepo for SqlStore {
-    async fn create(&self, s: &DeviceSession, first: &NewRefreshToken) -> Result<(), StoreError> {
+    async fn create(&self, s: &DeviceSession, first: Option<&NewRefreshToken>) -> Result<(), StoreError> {
         let session = device_session::ActiveModel {
             id: Set(s.id.to_string()),
             user_id: Set(s.user_id.to_string()),
@@ -33,7 +33,7 @@ impl SessionRepo for SqlStore {
             revoked_at: Set(s.revoked_at),
             revoked_reason: Set(s.revoked_reason.clone()),
         };
-        let token = refresh_token::ActiveModel {
+        let token = first.map(|first| refresh_token::ActiveModel {
             id: Set(first.id.clone()),
             session_id: Set(s.id.to_string()),
             token_hash: Set(first.token_hash.as_str().to_owned()),
@@ -42,10 +42,12 @@ impl SessionRepo for SqlStore {
             used_at: Set(None),
             superseded_at: Set(None),
             expires_at: Set(first.expires_at),
-        };
+        });
         let txn = self.db.begin().await.map_err(store_err)?;
         device_session::Entity::insert(session).exec_without_returning(&txn).await.map_err(store_err)?;
-        refresh_token::Entity::insert(token).exec_without_returning(&txn).await.map_err(store_err)?;
+        if let Some(token) = token {
+            refresh_token::Entity::insert(token).exec_without_returning(&txn).await.map_err(store_err)?;
+        }
         txn.commit().await.map_err(store_err)?;
         Ok(())
     }

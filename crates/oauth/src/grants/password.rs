@@ -59,7 +59,9 @@ pub(crate) async fn run(
     let device = DeviceContext::new(device_id, ctx);
     let user = authenticate_user(svc, &username, Secret::new(password.into_owned()), ctx, client_id, &device).await?;
 
-    let mut issuer = JwtIssuer::for_device(svc, device.clone());
+    // Hydra and Keycloak alike: a refresh token only for a client allowed to use it.
+    let may_refresh = registrar.client().is_some_and(|c| c.allows(GrantType::RefreshToken));
+    let mut issuer = JwtIssuer::for_device(svc, device.clone(), may_refresh);
     let grant = Grant {
         owner_id: user.id.to_string(),
         client_id: pre_grant.client_id,

@@ -45,7 +45,23 @@ enum Command {
 
 /// Parses arguments, runs, and turns any error into one stderr line and exit code 1.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print as usual; a usage error is one line, like every error.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // clap's message minus its usage block, on one line.
+            let text = e.to_string();
+            let message: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:"))
+                .map(|l| l.trim().trim_start_matches("error: "))
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("error: {} (see --help)", message.join(" "));
+            return ExitCode::from(2);
+        }
+    };
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),

@@ -29,6 +29,9 @@ pub enum UserCommand {
 pub async fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
     let UserCommand::Create { username, password_stdin: _, json } = command;
     let password = read_password()?;
+    // Refuse bad input before touching the database or the keys folder.
+    portcullis_domain::ids::Username::parse(&username)?;
+    portcullis_domain::password::check_policy(password.expose())?;
     let backend = Backend::open(config).await?;
     let passwords = PasswordVerifier::new(Backend::password_hasher(config)?, 1);
     let user = ops::create_user(
