@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::audit::AuditEvent;
 use crate::client::Client;
 use crate::ids::{ClientId, SessionId, UserId, Username};
-use crate::rotation::{Refusal, RevokeReason};
+use crate::rotation::{Presentation, Refusal, RevokeReason};
 use crate::secret::SecretHash;
 use crate::session::{DeviceSession, NewRefreshToken};
 use crate::user::User;
@@ -42,8 +42,8 @@ pub trait UserRepo: Send + Sync + 'static {
 pub struct RotateRequest<'a> {
     /// Hash of the presented refresh token.
     pub token_hash: &'a SecretHash,
-    /// Fingerprint of the presenting device.
-    pub fingerprint: &'a str,
+    /// The presenting client, its device fingerprint, and any narrower scope asked for.
+    pub by: Presentation<'a>,
     /// Id and hash of the successor to store if the refresh goes through.
     pub new_id: String,
     pub new_hash: SecretHash,
@@ -51,6 +51,9 @@ pub struct RotateRequest<'a> {
     pub grace: Duration,
     pub idle_ttl: Duration,
     pub ip: Option<&'a str>,
+    /// Written in the same transaction when the family rotates (`refreshed`) or is revoked
+    /// (`refresh_reuse_detected`, `fingerprint_mismatch`); the store sets kind and ids.
+    pub audit: AuditEvent,
 }
 
 /// What a refresh did.

@@ -2,7 +2,9 @@
 //!
 //! A device session is a family of refresh tokens. Each refresh uses the presented token and
 //! issues its successor. The rules, in order:
-//! 1. an ended session (revoked, idle-expired, past its absolute cap) refuses everything;
+//! 1. an ended session (revoked, idle-expired, past its absolute cap) refuses everything, and so
+//!    does a token presented by another client or asking for a wider scope (nothing revoked:
+//!    a client must not be able to end another client's session);
 //! 2. a token presented with another device fingerprint revokes the family;
 //! 3. a superseded token (the successor of a retried token) is refused, nothing revoked;
 //! 4. a live token rotates (unless it has expired);
@@ -16,12 +18,15 @@
 use chrono::{DateTime, Duration, Utc};
 use subtle::ConstantTimeEq;
 
+use crate::scope::Scope;
 use crate::session::{DeviceSession, RefreshTokenRecord};
 
 /// Why a refresh was refused without revoking anything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
     SessionEnded,
+    WrongClient,
+    WiderScope,
     Expired,
     Superseded,
 }
@@ -53,19 +58,37 @@ pub enum Decision {
     Revoke(RevokeReason),
 }
 
+/// Who presents a token, from where, asking for what.
+#[derive(Clone, Copy, Debug)]
+pub struct Presentation<'a> {
+    pub client_id: &'a str,
+    pub fingerprint: &'a str,
+    /// A narrower scope asked for, if any.
+    pub scope: Option<&'a Scope>,
+}
+
 /// Applies the rules above. `live_successor`: the presented token's child that is neither used
-/// nor superseded, if any.
+/// nor superseded, if any (needed only when the token was used).
 pub fn decide(
     session: &DeviceSession,
     token: &RefreshTokenRecord,
     live_successor: Option<&RefreshTokenRecord>,
-    presented_fingerprint: &str,
+    by: Presentation<'_>,
     now: DateTime<Utc>,
     grace: Duration,
 ) -> Decision {
     if !session.is_active(now) {
         return Decision::Refuse(Refusal::SessionEnded);
     }
+    if session.client_id.as_str() != by.client_id {
+        return Decision::Refuse(Refusal::WrongClient);
+    }
+    if let Some(asked) = by.scope
+        && !asked.is_subset(&session.scope.parse().unwrap_or_default())
+    {
+        return Decision::Refuse(Refusal::WiderScope);
+    }
+    let presented_fingerprint = by.fingerprint;
     if !bool::from(session.fingerprint.as_bytes().ct_eq(presented_fingerprint.as_bytes())) {
         return Decision::Revoke(RevokeReason::FingerprintMismatch);
     }
@@ -131,14 +154,18 @@ mod tests {
 
     const GRACE: Duration = Duration::seconds(10);
 
+    fn by(fingerprint: &str) -> Presentation<'_> {
+        Presentation { client_id: "c", fingerprint, scope: None }
+    }
+
     #[test]
     fn live_token_rotates() {
-        assert_eq!(decide(&session(), &token("a"), None, "fp", t0(), GRACE), Decision::Rotate { supersede: None });
+        assert_eq!(decide(&session(), &token("a"), None, by("fp"), t0(), GRACE), Decision::Rotate { supersede: None });
     }
 
     #[test]
     fn other_fingerprint_revokes() {
-        let d = decide(&session(), &token("a"), None, "other", t0(), GRACE);
+        let d = decide(&session(), &token("a"), None, by("other"), t0(), GRACE);
         assert_eq!(d, Decision::Revoke(RevokeReason::FingerprintMismatch));
     }
 
@@ -149,7 +176,7 @@ mod tests {
         let next = token("b");
         let at = t0() + Duration::seconds(10);
         assert_eq!(
-            decide(&session(), &used, Some(&next), "fp", at, GRACE),
+            decide(&session(), &used, Some(&next), by("fp"), at, GRACE),
             Decision::Rotate { supersede: Some("b".into()) }
         );
     }
@@ -161,36 +188,55 @@ mod tests {
         let next = token("b");
         let late = t0() + Duration::seconds(11);
         assert_eq!(
-            decide(&session(), &used, Some(&next), "fp", late, GRACE),
+            decide(&session(), &used, Some(&next), by("fp"), late, GRACE),
             Decision::Revoke(RevokeReason::ReuseDetected)
         );
-        assert_eq!(decide(&session(), &used, None, "fp", t0(), GRACE), Decision::Revoke(RevokeReason::ReuseDetected));
         assert_eq!(
-            decide(&session(), &used, Some(&next), "fp", t0() + Duration::seconds(1), Duration::zero()),
+            decide(&session(), &used, None, by("fp"), t0(), GRACE),
+            Decision::Revoke(RevokeReason::ReuseDetected)
+        );
+        assert_eq!(
+            decide(&session(), &used, Some(&next), by("fp"), t0() + Duration::seconds(1), Duration::zero()),
             Decision::Revoke(RevokeReason::ReuseDetected),
             "grace 0 disables retries"
         );
     }
 
     #[test]
+    fn another_client_or_a_wider_scope_is_refused_without_revoking() {
+        let other = Presentation { client_id: "other", fingerprint: "wrong", scope: None };
+        assert_eq!(decide(&session(), &token("a"), None, other, t0(), GRACE), Decision::Refuse(Refusal::WrongClient));
+        let mut s = session();
+        s.scope = "read".into();
+        let wide: Scope = "read write".parse().unwrap();
+        let narrow: Scope = "read".parse().unwrap();
+        let ask = |scope| Presentation { client_id: "c", fingerprint: "fp", scope: Some(scope) };
+        assert_eq!(decide(&s, &token("a"), None, ask(&wide), t0(), GRACE), Decision::Refuse(Refusal::WiderScope));
+        assert_eq!(decide(&s, &token("a"), None, ask(&narrow), t0(), GRACE), Decision::Rotate { supersede: None });
+    }
+
+    #[test]
     fn superseded_is_refused_without_revoking() {
         let mut s = token("b");
         s.superseded_at = Some(t0());
-        assert_eq!(decide(&session(), &s, None, "fp", t0(), GRACE), Decision::Refuse(Refusal::Superseded));
+        assert_eq!(decide(&session(), &s, None, by("fp"), t0(), GRACE), Decision::Refuse(Refusal::Superseded));
     }
 
     #[test]
     fn ended_sessions_and_expired_tokens_are_refused() {
         let mut revoked = session();
         revoked.revoked_at = Some(t0());
-        assert_eq!(decide(&revoked, &token("a"), None, "fp", t0(), GRACE), Decision::Refuse(Refusal::SessionEnded));
+        assert_eq!(decide(&revoked, &token("a"), None, by("fp"), t0(), GRACE), Decision::Refuse(Refusal::SessionEnded));
         // Even a thief with the wrong fingerprint cannot tell anything from an ended session.
-        assert_eq!(decide(&revoked, &token("a"), None, "x", t0(), GRACE), Decision::Refuse(Refusal::SessionEnded));
+        assert_eq!(decide(&revoked, &token("a"), None, by("x"), t0(), GRACE), Decision::Refuse(Refusal::SessionEnded));
         let idle = t0() + Duration::days(15);
-        assert_eq!(decide(&session(), &token("a"), None, "fp", idle, GRACE), Decision::Refuse(Refusal::SessionEnded));
+        assert_eq!(
+            decide(&session(), &token("a"), None, by("fp"), idle, GRACE),
+            Decision::Refuse(Refusal::SessionEnded)
+        );
         let mut short = token("a");
         short.expires_at = t0();
-        assert_eq!(decide(&session(), &short, None, "fp", t0(), GRACE), Decision::Refuse(Refusal::Expired));
+        assert_eq!(decide(&session(), &short, None, by("fp"), t0(), GRACE), Decision::Refuse(Refusal::Expired));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use portcullis_domain::audit::AuditEvent;
 use portcullis_domain::ports::{AuditLog, StoreError};
-use sea_orm::{ActiveValue::NotSet, ActiveValue::Set, EntityTrait};
+use sea_orm::{ActiveValue::NotSet, ActiveValue::Set, ConnectionTrait, EntityTrait};
 
 use crate::SqlStore;
 use crate::entities::audit_event;
@@ -23,6 +23,13 @@ fn bounded(s: Option<String>, max: usize) -> Option<String> {
 #[async_trait]
 impl AuditLog for SqlStore {
     async fn record(&self, e: AuditEvent) -> Result<(), StoreError> {
+        insert(&self.db, e).await
+    }
+}
+
+/// Appends `e` through `conn` (a pool or an open transaction).
+pub(crate) async fn insert(conn: &impl ConnectionTrait, e: AuditEvent) -> Result<(), StoreError> {
+    {
         let row = audit_event::ActiveModel {
             id: NotSet,
             at: Set(e.at),
@@ -35,7 +42,7 @@ impl AuditLog for SqlStore {
             user_agent: Set(bounded(e.user_agent, 512)),
             detail: Set(bounded(e.detail, 256)),
         };
-        audit_event::Entity::insert(row).exec_without_returning(&self.db).await.map_err(store_err)?;
+        audit_event::Entity::insert(row).exec_without_returning(conn).await.map_err(store_err)?;
         Ok(())
     }
 }

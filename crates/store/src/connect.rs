@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use portcullis_migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement};
 
 /// Which database a URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,10 +40,29 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
     let db = Database::connect(opts).await?;
-    if backend == Backend::Sqlite {
-        db.execute_unprepared("PRAGMA journal_mode=WAL;").await?;
+    match backend {
+        Backend::Sqlite => {
+            db.execute_unprepared("PRAGMA journal_mode=WAL;").await?;
+        }
+        Backend::Postgres => check_read_committed(&db).await?,
     }
     Ok(db)
+}
+
+/// Refresh rotation relies on READ COMMITTED (each statement after the family lock sees the
+/// previous holder's commit); refuse a server whose default is stricter rather than fail later.
+async fn check_read_committed(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, "SHOW default_transaction_isolation".to_owned()))
+        .await?
+        .ok_or_else(|| DbErr::Custom("SHOW default_transaction_isolation returned nothing".into()))?;
+    let level: String = row.try_get_by_index(0)?;
+    if level != "read committed" {
+        return Err(DbErr::Custom(format!(
+            "PostgreSQL default_transaction_isolation is {level:?}; Portcullis needs \"read committed\" (the default)"
+        )));
+    }
+    Ok(())
 }
 
 /// Makes the folder of a SQLite file and asks sqlx to create the file if missing.

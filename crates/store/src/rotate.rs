@@ -1,18 +1,22 @@
-//! Refresh-token rotation, atomically: the family's lock, the domain's `decide`, the writes.
+//! Refresh-token rotation, atomically: the family's lock, the domain's `decide`, the writes,
+//! and the audit event, in one transaction.
 //!
-//! The lock is a no-op update of the session row, the first statement of the transaction: on
-//! PostgreSQL it takes the row lock (concurrent refreshes of one family queue behind it, other
-//! families do not), on SQLite it takes the database's write lock up front, so the transaction
-//! never has to upgrade a stale read snapshot. Every read after it sees the latest committed
-//! state, so two refreshes of one family never decide on the same facts.
+//! The lock is a no-op update of the session row, found through the presented token's hash,
+//! as the first statement of the transaction: on PostgreSQL it takes the row lock (concurrent
+//! refreshes of one family queue behind it, other families do not), on SQLite it takes the
+//! database's write lock up front, so the transaction never has to upgrade a stale read
+//! snapshot. Every read after it sees the latest committed state (PostgreSQL runs at READ
+//! COMMITTED, checked at start by `connect`), so two refreshes of one family never decide on
+//! the same facts. The common path is seven statements between BEGIN and COMMIT.
 
+use portcullis_domain::audit::AuditKind;
 use portcullis_domain::ports::{RotateOutcome, RotateRequest, StoreError};
-use portcullis_domain::rotation::{Decision, decide, slid_expiry};
+use portcullis_domain::rotation::{Decision, RevokeReason, decide, slid_expiry};
 use portcullis_domain::session::RefreshTokenRecord;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    IsolationLevel, QueryFilter, Statement, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
+    Statement, TransactionTrait,
 };
 
 use crate::entities::{device_session, refresh_token};
@@ -31,63 +35,62 @@ fn record(m: refresh_token::Model) -> RefreshTokenRecord {
     }
 }
 
-async fn lock_family(txn: &DatabaseTransaction, session_id: &str) -> Result<(), StoreError> {
-    let backend = txn.get_database_backend();
-    txn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        "UPDATE device_sessions SET id = id WHERE id = $1",
-        [session_id.into()],
-    ))
-    .await
-    .map_err(store_err)?;
-    Ok(())
+/// Locks the family of the token with `hash`; false when no such token exists.
+async fn lock_family(txn: &DatabaseTransaction, hash: &str) -> Result<bool, StoreError> {
+    let done = txn
+        .execute_raw(Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            "UPDATE device_sessions SET id = id WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1)",
+            [hash.into()],
+        ))
+        .await
+        .map_err(store_err)?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub(crate) async fn rotate(db: &DatabaseConnection, req: RotateRequest<'_>) -> Result<RotateOutcome, StoreError> {
-    // The token → family link never changes, so it can be read before locking.
-    let Some(found) = refresh_token::Entity::find()
-        .filter(refresh_token::Column::TokenHash.eq(req.token_hash.as_str()))
-        .one(db)
-        .await
-        .map_err(store_err)?
-    else {
+    let txn = db.begin().await.map_err(store_err)?;
+    if !lock_family(&txn, req.token_hash.as_str()).await? {
+        txn.rollback().await.map_err(store_err)?;
         return Ok(RotateOutcome::Unknown);
-    };
-
-    // READ COMMITTED (PostgreSQL's default, stated so a server default cannot change it): each
-    // statement after the lock sees what the previous holder committed.
-    let isolation = match db.get_database_backend() {
-        DbBackend::Postgres => Some(IsolationLevel::ReadCommitted),
-        _ => None,
-    };
-    let txn = db.begin_with_config(isolation, None).await.map_err(store_err)?;
-    lock_family(&txn, &found.session_id).await?;
-    let session_row = device_session::Entity::find_by_id(found.session_id.clone())
+    }
+    let token = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(req.token_hash.as_str()))
         .one(&txn)
         .await
         .map_err(store_err)?
-        .ok_or_else(|| StoreError::Backend("refresh token without session".into()))?;
-    let session = to_domain(session_row)?;
-    let token = record(
-        refresh_token::Entity::find_by_id(found.id.clone())
+        .map(record)
+        .ok_or_else(|| StoreError::Backend("refresh token vanished under its lock".into()))?;
+    let session = to_domain(
+        device_session::Entity::find_by_id(token.session_id.clone())
             .one(&txn)
             .await
             .map_err(store_err)?
-            .ok_or_else(|| StoreError::Backend("refresh token vanished".into()))?,
-    );
-    let live_successor = refresh_token::Entity::find()
-        // session_id first: it is indexed, so the lookup stays within the family.
-        .filter(refresh_token::Column::SessionId.eq(session.id.as_str()))
-        .filter(refresh_token::Column::ParentId.eq(token.id.clone()))
-        .filter(refresh_token::Column::UsedAt.is_null())
-        .filter(refresh_token::Column::SupersededAt.is_null())
-        .one(&txn)
-        .await
-        .map_err(store_err)?
-        .map(record);
+            .ok_or_else(|| StoreError::Backend("refresh token without session".into()))?,
+    )?;
+    // Only a used token can be a retry, and only then is its live successor needed.
+    let live_successor = match token.used_at {
+        None => None,
+        Some(_) => refresh_token::Entity::find()
+            // session_id first: it is indexed, so the lookup stays within the family.
+            .filter(refresh_token::Column::SessionId.eq(session.id.as_str()))
+            .filter(refresh_token::Column::ParentId.eq(token.id.clone()))
+            .filter(refresh_token::Column::UsedAt.is_null())
+            .filter(refresh_token::Column::SupersededAt.is_null())
+            .one(&txn)
+            .await
+            .map_err(store_err)?
+            .map(record),
+    };
 
     let now = req.now;
-    match decide(&session, &token, live_successor.as_ref(), req.fingerprint, now, req.grace) {
+    let mut audit = req.audit;
+    audit.at = now;
+    audit.user_id = Some(session.user_id.to_string());
+    audit.actor = Some(session.user_id.to_string());
+    audit.client_id = Some(session.client_id.to_string());
+    audit.detail = Some(format!("sid={}", session.id));
+    match decide(&session, &token, live_successor.as_ref(), req.by, now, req.grace) {
         Decision::Refuse(refusal) => {
             txn.rollback().await.map_err(store_err)?;
             Ok(RotateOutcome::Refused { session, refusal })
@@ -100,6 +103,11 @@ pub(crate) async fn rotate(db: &DatabaseConnection, req: RotateRequest<'_>) -> R
                 .exec(&txn)
                 .await
                 .map_err(store_err)?;
+            audit.kind = match reason {
+                RevokeReason::FingerprintMismatch => AuditKind::FingerprintMismatch,
+                RevokeReason::ReuseDetected => AuditKind::RefreshReuseDetected,
+            };
+            crate::audit::insert(&txn, audit).await?;
             txn.commit().await.map_err(store_err)?;
             let mut session = session;
             session.revoked_at = Some(now);
@@ -108,25 +116,17 @@ pub(crate) async fn rotate(db: &DatabaseConnection, req: RotateRequest<'_>) -> R
         }
         Decision::Rotate { supersede } => {
             let retry = supersede.is_some();
-            match supersede {
-                // The retry: the earlier successor dies.
-                Some(successor) => {
-                    refresh_token::Entity::update_many()
-                        .col_expr(refresh_token::Column::SupersededAt, Expr::value(now))
-                        .filter(refresh_token::Column::Id.eq(successor))
-                        .exec(&txn)
-                        .await
-                        .map_err(store_err)?;
-                }
-                None => {
-                    refresh_token::Entity::update_many()
-                        .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
-                        .filter(refresh_token::Column::Id.eq(token.id.clone()))
-                        .exec(&txn)
-                        .await
-                        .map_err(store_err)?;
-                }
-            }
+            // The retry: the earlier successor dies. Otherwise the presented token is used.
+            let (column, id) = match supersede {
+                Some(successor) => (refresh_token::Column::SupersededAt, successor),
+                None => (refresh_token::Column::UsedAt, token.id.clone()),
+            };
+            refresh_token::Entity::update_many()
+                .col_expr(column, Expr::value(now))
+                .filter(refresh_token::Column::Id.eq(id))
+                .exec(&txn)
+                .await
+                .map_err(store_err)?;
             let expires = slid_expiry(&session, now, req.idle_ttl);
             refresh_token::Entity::insert(refresh_token::ActiveModel {
                 id: Set(req.new_id),
@@ -150,6 +150,9 @@ pub(crate) async fn rotate(db: &DatabaseConnection, req: RotateRequest<'_>) -> R
                 .exec(&txn)
                 .await
                 .map_err(store_err)?;
+            audit.kind = AuditKind::Refreshed;
+            audit.detail = Some(format!("sid={} {}", session.id, if retry { "retry" } else { "rotated" }));
+            crate::audit::insert(&txn, audit).await?;
             txn.commit().await.map_err(store_err)?;
             let mut session = session;
             session.last_seen = now;
