@@ -118,3 +118,47 @@ impl SharedKeyRing {
         self.0.store(Arc::new(ring));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyfile::KeyFile;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).expect("time")
+    }
+
+    fn key(file: &KeyFile, created: i64, active: i64) -> Arc<LoadedKey> {
+        let record = SigningKeyRecord { kid: file.kid.clone(), created_at: at(created), active_from: at(active) };
+        Arc::new(LoadedKey::new(record, file).expect("key"))
+    }
+
+    fn kids(ring: &KeyRing) -> Vec<String> {
+        ring.published().map(|k| k.record.kid.clone()).collect()
+    }
+
+    #[test]
+    fn a_rotation_publishes_first_signs_later_and_retires_after_the_last_token() {
+        crate::provider::install();
+        let (a, b) = (KeyFile::generate().expect("a"), KeyFile::generate().expect("b"));
+        let ttl = Duration::minutes(15);
+        // `b` rotated in at t=1000, signing from t=1600.
+        let keys = || vec![key(&a, 0, 0), key(&b, 1000, 1600)];
+
+        let before = KeyRing::build(keys(), at(999), ttl);
+        assert_eq!(kids(&before), vec![a.kid.clone()], "not published before it is created");
+
+        let pending = KeyRing::build(keys(), at(1000), ttl);
+        assert_eq!(kids(&pending), vec![a.kid.clone(), b.kid.clone()], "published at once");
+        assert_eq!(pending.signing_key(at(1599)).expect("key").record.kid, a.kid, "old key signs until activation");
+        assert_eq!(pending.signing_key(at(1600)).expect("key").record.kid, b.kid);
+
+        // `a` signed its last token at 1600; it lives 15 min; plus the leeway.
+        let retiring = KeyRing::build(keys(), at(1600 + 900 + 59), ttl);
+        assert!(retiring.find(&a.kid).is_some(), "still published while its tokens may live");
+        let gone = KeyRing::build(keys(), at(1600 + 900 + 60), ttl);
+        assert_eq!(kids(&gone), vec![b.kid.clone()]);
+        let jwks: JwkSet = serde_json::from_slice(&gone.jwks_json()).expect("json");
+        assert_eq!(jwks.keys.len(), 1);
+    }
+}
