@@ -2,16 +2,11 @@
 
 use portcullis_e2e::TestDb;
 use portcullis_e2e::process::Sandbox;
-use sea_orm::{ConnectionTrait, Database, Statement};
+use sea_orm::Database;
 
 async fn count(url: &str, table: &str) -> i64 {
     let db = Database::connect(url).await.expect("connect");
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), format!("SELECT COUNT(*) FROM {table}")))
-        .await
-        .expect("query")
-        .expect("row");
-    row.try_get_by_index::<i64>(0).expect("count")
+    portcullis_e2e::db::scalar(&db, &format!("SELECT COUNT(*) FROM {table}"), vec![]).await
 }
 
 #[tokio::test]

@@ -18,13 +18,7 @@ async fn setup() -> (TestServer, TestClient, String) {
 }
 
 async fn count(s: &TestServer, sql: &str) -> i64 {
-    let db = s.app.store.connection();
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql.to_owned()))
-        .await
-        .expect("query")
-        .expect("row");
-    row.try_get_by_index::<i64>(0).expect("count")
+    portcullis_e2e::db::scalar(s.app.store.connection(), sql, vec![]).await
 }
 
 #[tokio::test]

@@ -203,15 +203,7 @@ async fn two_processes_racing_refreshes_keep_one_live_token() {
         statuses.push(t.await.expect("join"));
     }
     assert!(statuses.iter().all(|s| *s == 200), "every racer inside the grace window is a retry: {statuses:?}");
-    use sea_orm::{ConnectionTrait, Database, Statement};
-    let conn = Database::connect(&db.url).await.expect("connect");
-    let row = conn
-        .query_one_raw(Statement::from_string(
-            conn.get_database_backend(),
-            "SELECT COUNT(*) FROM refresh_tokens WHERE used_at IS NULL AND superseded_at IS NULL".to_owned(),
-        ))
-        .await
-        .expect("query")
-        .expect("row");
-    assert_eq!(row.try_get_by_index::<i64>(0).expect("count"), 1, "one live refresh token in the family");
+    let conn = sea_orm::Database::connect(&db.url).await.expect("connect");
+    let live = "SELECT COUNT(*) FROM refresh_tokens WHERE used_at IS NULL AND superseded_at IS NULL";
+    assert_eq!(portcullis_e2e::db::scalar(&conn, live, vec![]).await, 1, "one live refresh token in the family");
 }

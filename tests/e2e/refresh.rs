@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use portcullis_domain::grant::GrantType::{ClientCredentials, Password, RefreshToken};
 use portcullis_e2e::{TestClient, TestServer};
-use sea_orm::{ConnectionTrait, Statement};
 use serde_json::Value;
 
 use crate::jwt::parts;
@@ -67,13 +66,7 @@ impl Fixture {
     }
 
     pub async fn scalar(&self, sql: &str, sid: &str) -> i64 {
-        let db = self.s.app.store.connection();
-        let row = db
-            .query_one_raw(Statement::from_sql_and_values(db.get_database_backend(), sql, [sid.into()]))
-            .await
-            .expect("query")
-            .expect("row");
-        row.try_get_by_index::<i64>(0).expect("integer")
+        portcullis_e2e::db::scalar(self.s.app.store.connection(), sql, vec![sid.into()]).await
     }
 
     /// Refresh tokens of the family that can still be used.

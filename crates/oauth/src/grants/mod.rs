@@ -8,8 +8,15 @@ use oxide_auth::primitives::scope::Scope as OxideScope;
 use portcullis_domain::scope::Scope;
 
 use crate::error::OAuthError;
-use crate::registrar::to_oxide_scope;
+use std::borrow::Cow;
+
+use oxide_auth::primitives::registrar::{BoundClient, ClientUrl};
+use oxide_auth_async::primitives::Registrar;
+use portcullis_domain::grant::GrantType;
+
+use crate::registrar::{ClientRegistrar, to_oxide_scope};
 use crate::request::{RequestContext, TokenRequest};
+use crate::service::TokenService;
 use portcullis_domain::ids::DeviceId;
 
 /// The `scope` parameter, checked against RFC 6749 §3.3 (a malformed scope is `invalid_scope`).
@@ -35,4 +42,28 @@ pub(crate) fn device_id(req: &TokenRequest, ctx: &RequestContext) -> Result<Opti
         (None, b) => b,
     };
     chosen.map(|raw| DeviceId::parse(raw).map_err(|e| OAuthError::InvalidRequest(e.to_string().into()))).transpose()
+}
+
+/// The first two `Registrar` steps every user grant takes: authenticate the client (a secret,
+/// or a public client's id alone), then bind it to `grant`. Returns the client id, the bound
+/// client (for scope negotiation) and the registrar (which knows the client now).
+pub(crate) async fn authenticate_and_bind<'r>(
+    svc: &TokenService,
+    req: &'r TokenRequest,
+    grant: GrantType,
+) -> Result<(&'r str, BoundClient<'r>, ClientRegistrar), OAuthError> {
+    let client_id = req.auth.client_id().ok_or_else(|| {
+        OAuthError::invalid_client(
+            "client authentication is required: HTTP Basic, client_id and client_secret, or client_id alone for a public client",
+            false,
+        )
+    })?;
+    let registrar = ClientRegistrar::new(svc.deps.clients.clone(), svc.deps.hasher.clone(), grant, req.auth.is_basic());
+    let refused = |r: &ClientRegistrar| r.take_failure().unwrap_or(OAuthError::Server);
+    registrar.check(client_id, req.auth.secret()).await.map_err(|_| refused(&registrar))?;
+    let bound = registrar
+        .bound_redirect(ClientUrl { client_id: Cow::Borrowed(client_id), redirect_uri: None })
+        .await
+        .map_err(|_| refused(&registrar))?;
+    Ok((client_id, bound, registrar))
 }

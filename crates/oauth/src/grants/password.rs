@@ -4,11 +4,8 @@
 //! (`negotiate`), then — the one extra step — authenticate the resource owner, and issue
 //! (`Issuer::issue`) with a device session.
 
-use std::borrow::Cow;
-
 use chrono::Duration;
 use oxide_auth::primitives::grant::{Extensions, Grant};
-use oxide_auth::primitives::registrar::ClientUrl;
 use oxide_auth_async::primitives::{Issuer, Registrar};
 use portcullis_domain::audit::{AuditEvent, AuditKind};
 use portcullis_domain::grant::GrantType;
@@ -20,7 +17,6 @@ use portcullis_proto::TokenResponse;
 
 use crate::error::OAuthError;
 use crate::issuer::{DeviceContext, JwtIssuer};
-use crate::registrar::ClientRegistrar;
 use crate::request::{RequestContext, TokenRequest};
 use crate::service::TokenService;
 
@@ -39,22 +35,9 @@ pub(crate) async fn run(
     let scope = super::requested_scope(req)?;
     let device_id = super::device_id(req, ctx)?.unwrap_or_else(DeviceId::generate);
 
-    let client_id = req.auth.client_id().ok_or_else(|| {
-        OAuthError::invalid_client("client authentication is required: HTTP Basic, client_id and client_secret, or client_id alone for a public client", false)
-    })?;
-    let registrar = ClientRegistrar::new(
-        svc.deps.clients.clone(),
-        svc.deps.hasher.clone(),
-        GrantType::Password,
-        req.auth.is_basic(),
-    );
-    let refused = |r: &ClientRegistrar| r.take_failure().unwrap_or(OAuthError::Server);
-    registrar.check(client_id, req.auth.secret()).await.map_err(|_| refused(&registrar))?;
-    let bound = registrar
-        .bound_redirect(ClientUrl { client_id: Cow::Borrowed(client_id), redirect_uri: None })
-        .await
-        .map_err(|_| refused(&registrar))?;
-    let pre_grant = registrar.negotiate(bound, scope).await.map_err(|_| refused(&registrar))?;
+    let (client_id, bound, registrar) = super::authenticate_and_bind(svc, req, GrantType::Password).await?;
+    let pre_grant =
+        registrar.negotiate(bound, scope).await.map_err(|_| registrar.take_failure().unwrap_or(OAuthError::Server))?;
 
     let device = DeviceContext::new(device_id, ctx);
     let user = authenticate_user(svc, &username, Secret::new(password.into_owned()), ctx, client_id, &device).await?;

@@ -4,10 +4,6 @@
 //! rotation itself is `SessionRepo::rotate`, which applies `portcullis_domain::rotation` under
 //! the family's lock; this module turns its outcome into a response and an audit event.
 
-use std::borrow::Cow;
-
-use oxide_auth::primitives::registrar::ClientUrl;
-use oxide_auth_async::primitives::Registrar;
 use portcullis_domain::audit::{AuditEvent, AuditKind};
 use portcullis_domain::grant::GrantType;
 use portcullis_domain::ids::SessionId;
@@ -20,7 +16,6 @@ use portcullis_tokens::MintInput;
 
 use crate::error::OAuthError;
 use crate::issuer::{DeviceContext, REFRESH_TOKEN_PREFIX};
-use crate::registrar::ClientRegistrar;
 use crate::request::{RequestContext, TokenRequest};
 use crate::service::TokenService;
 
@@ -45,21 +40,7 @@ pub(crate) async fn run(
         None => None,
     };
 
-    let client_id = req.auth.client_id().ok_or_else(|| {
-        OAuthError::invalid_client("client authentication is required: HTTP Basic, client_id and client_secret, or client_id alone for a public client", false)
-    })?;
-    let registrar = ClientRegistrar::new(
-        svc.deps.clients.clone(),
-        svc.deps.hasher.clone(),
-        GrantType::RefreshToken,
-        req.auth.is_basic(),
-    );
-    let refused = |r: &ClientRegistrar| r.take_failure().unwrap_or(OAuthError::Server);
-    registrar.check(client_id, req.auth.secret()).await.map_err(|_| refused(&registrar))?;
-    registrar
-        .bound_redirect(ClientUrl { client_id: Cow::Borrowed(client_id), redirect_uri: None })
-        .await
-        .map_err(|_| refused(&registrar))?;
+    let (client_id, _, _) = super::authenticate_and_bind(svc, req, GrantType::RefreshToken).await?;
 
     let hasher = &svc.deps.hasher;
     let token_hash = hasher.hash(&presented);
