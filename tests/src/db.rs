@@ -91,6 +91,16 @@ pub async fn checked_redis_url() -> Option<String> {
     Some(url)
 }
 
+/// The one integer a query answers (a `COUNT(*)`, say), with `$1`… bound to `values`.
+pub async fn scalar(db: &impl sea_orm::ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> i64 {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(db.get_database_backend(), sql, values))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap_or_else(|| panic!("{sql}: no row"));
+    row.try_get_by_index::<i64>(0).expect("an integer")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -102,14 +112,4 @@ mod tests {
         assert_eq!(super::replace_db("postgres://h/test?sslmode=disable", "x"), "postgres://h/x?sslmode=disable");
         assert_eq!(super::replace_db("postgres://h", "x"), "postgres://h/x");
     }
-}
-
-/// The one integer a query answers (a `COUNT(*)`, say), with `$1`… bound to `values`.
-pub async fn scalar(db: &impl sea_orm::ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> i64 {
-    let row = db
-        .query_one_raw(sea_orm::Statement::from_sql_and_values(db.get_database_backend(), sql, values))
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .unwrap_or_else(|| panic!("{sql}: no row"));
-    row.try_get_by_index::<i64>(0).expect("an integer")
 }
