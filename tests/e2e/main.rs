@@ -2,6 +2,7 @@
 
 mod cli;
 mod client_credentials;
+mod devices;
 mod discovery;
 mod forged;
 mod jwt;

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod client;
 pub mod clock;
+pub mod devices;
 pub mod grant;
 pub mod ids;
 pub mod password;

@@ -89,6 +89,8 @@ pub trait SessionRepo: Send + Sync + 'static {
     async fn rotate(&self, request: RotateRequest<'_>) -> Result<RotateOutcome, StoreError>;
     /// Ends a session; false when it had already ended.
     async fn revoke(&self, id: &SessionId, now: DateTime<Utc>, reason: &str) -> Result<bool, StoreError>;
+    /// A user's sessions, most recently seen first, at most `limit`.
+    async fn list_for_user(&self, user: &UserId, limit: u64) -> Result<Vec<DeviceSession>, StoreError>;
 }
 
 /// Metadata of one signing key; the key itself lives in the keys directory.

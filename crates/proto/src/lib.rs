@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod claims;
+pub mod devices;
 pub mod discovery;
 pub mod error;
 pub mod introspection;
@@ -9,6 +10,7 @@ pub mod me;
 pub mod token;
 
 pub use claims::{ACCESS_TOKEN_TYP, AccessTokenClaims};
+pub use devices::{DeviceList, DeviceView};
 pub use discovery::ServerMetadata;
 pub use error::{ErrorBody, ErrorCode};
 pub use introspection::IntrospectionResponse;

@@ -6,7 +6,7 @@ use portcullis_domain::ids::{ClientId, DeviceId, SessionId, UserId};
 use portcullis_domain::ports::{RotateOutcome, RotateRequest, SessionRepo, StoreError};
 use portcullis_domain::secret::SecretHash;
 use portcullis_domain::session::{DeviceSession, NewRefreshToken};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
 
 use crate::SqlStore;
 use crate::entities::{device_session, refresh_token};
@@ -80,6 +80,19 @@ impl SessionRepo for SqlStore {
 
     async fn rotate(&self, request: RotateRequest<'_>) -> Result<RotateOutcome, StoreError> {
         crate::rotate::rotate(&self.db, request).await
+    }
+
+    async fn list_for_user(&self, user: &UserId, limit: u64) -> Result<Vec<DeviceSession>, StoreError> {
+        device_session::Entity::find()
+            .filter(device_session::Column::UserId.eq(user.as_str()))
+            .order_by_desc(device_session::Column::LastSeen)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .map(to_domain)
+            .collect()
     }
 
     async fn revoke(&self, id: &SessionId, now: DateTime<Utc>, reason: &str) -> Result<bool, StoreError> {

@@ -1,7 +1,7 @@
 //! `GET /me` and `POST /me/logout`.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portcullis_domain::ids::{SessionId, UserId};
@@ -9,7 +9,9 @@ use portcullis_proto::{ErrorCode, Me};
 
 use super::bearer::Bearer;
 use super::error::ApiError;
+use super::paging::Paging;
 use crate::app::App;
+use crate::ops;
 
 fn unavailable() -> Response {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ServerError, "something went wrong").into_response()
@@ -67,6 +69,59 @@ pub async fn logout(State(app): State<App>, bearer: Bearer) -> Response {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => {
             tracing::error!(error = %e, "logout failed");
+            unavailable()
+        }
+    }
+}
+
+/// The caller's devices (RFC 6750 bearer; a user token).
+#[utoipa::path(get, path = "/me/devices", tag = "me", params(Paging), security(("bearer" = [])),
+    responses((status = 200, body = portcullis_proto::DeviceList), (status = 401, body = portcullis_proto::ErrorBody)))]
+pub async fn devices(State(app): State<App>, bearer: Bearer, Query(paging): Query<Paging>) -> Response {
+    let (sub, _) = match bearer.user() {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let (limit, cursor) = match paging.checked() {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let Ok(uid) = UserId::parse(sub) else { return unavailable() };
+    match ops::devices::list(app.sessions.as_ref(), app.clock.as_ref(), &uid, cursor, limit).await {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "device list failed");
+            unavailable()
+        }
+    }
+}
+
+/// Ends every session of one of the caller's devices (signing out a lost phone, say).
+#[utoipa::path(delete, path = "/me/devices/{device_id}", tag = "me", params(("device_id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 204, description = "signed out"), (status = 401, body = portcullis_proto::ErrorBody),
+        (status = 404, body = portcullis_proto::ErrorBody)))]
+pub async fn forget_device(State(app): State<App>, bearer: Bearer, Path(device_id): Path<String>) -> Response {
+    let (sub, _) = match bearer.user() {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let Ok(uid) = UserId::parse(sub) else { return unavailable() };
+    match ops::devices::end(
+        app.sessions.as_ref(),
+        &app.tokens,
+        app.clock.as_ref(),
+        &uid,
+        Some(&device_id),
+        "signed_out",
+        sub,
+    )
+    .await
+    {
+        Ok(0) => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "you have no such device").into_response(),
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "device sign-out failed");
             unavailable()
         }
     }

@@ -1,5 +1,6 @@
 //! The HTTP surface: one module per endpoint, each extracting, calling and mapping.
 
+mod admin;
 pub mod bearer;
 mod discovery;
 pub mod error;
@@ -8,6 +9,7 @@ mod introspect;
 mod jwks;
 mod me;
 pub mod openapi;
+mod paging;
 pub mod paths;
 mod revoke;
 mod token;
@@ -16,7 +18,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::app::App;
@@ -32,6 +34,10 @@ pub fn router(app: App) -> Router {
         .route(paths::REVOKE, post(revoke::revoke))
         .route(paths::ME, get(me::me))
         .route(paths::ME_LOGOUT, post(me::logout))
+        .route(paths::ME_DEVICES, get(me::devices))
+        .route(paths::ME_DEVICE, delete(me::forget_device))
+        .route(paths::ADMIN_USER_DEVICES, get(admin::user_devices).delete(admin::kick_all))
+        .route(paths::ADMIN_USER_DEVICE, delete(admin::kick_device))
         .route(paths::JWKS, get(jwks::jwks))
         .route(paths::DISCOVERY, get(discovery::metadata))
         .route(paths::HEALTHZ, get(health::healthz))

@@ -15,6 +15,11 @@ use utoipa::OpenApi;
         super::revoke::revoke,
         super::me::me,
         super::me::logout,
+        super::me::devices,
+        super::me::forget_device,
+        super::admin::user_devices,
+        super::admin::kick_device,
+        super::admin::kick_all,
         super::jwks::jwks,
         super::discovery::metadata,
         super::health::healthz,
@@ -32,6 +37,8 @@ use utoipa::OpenApi;
         portcullis_proto::IntrospectionResponse,
         portcullis_proto::AccessTokenClaims,
         portcullis_proto::Me,
+        portcullis_proto::DeviceList,
+        portcullis_proto::DeviceView,
     ))
 )]
 pub struct ApiDoc;

@@ -12,3 +12,7 @@ pub const METRICS: &str = "/metrics";
 pub const OPENAPI: &str = "/openapi.json";
 pub const ME: &str = "/me";
 pub const ME_LOGOUT: &str = "/me/logout";
+pub const ME_DEVICES: &str = "/me/devices";
+pub const ME_DEVICE: &str = "/me/devices/{device_id}";
+pub const ADMIN_USER_DEVICES: &str = "/admin/users/{user_id}/devices";
+pub const ADMIN_USER_DEVICE: &str = "/admin/users/{user_id}/devices/{device_id}";

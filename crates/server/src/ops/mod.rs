@@ -1,6 +1,8 @@
 //! Administrative operations shared by the CLI and (later) the admin API: register a client,
 //! create a user, rotate and list keys. Each validates, writes, and audits.
 
+pub mod devices;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
