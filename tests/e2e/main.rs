@@ -11,3 +11,4 @@ mod password;
 mod process;
 mod refresh;
 mod revocation;
+mod users;

@@ -9,7 +9,7 @@ use crate::ids::{ClientId, SessionId, UserId, Username};
 use crate::rotation::{Presentation, Refusal, RevokeReason};
 use crate::secret::SecretHash;
 use crate::session::{DeviceSession, NewRefreshToken};
-use crate::user::User;
+use crate::user::{User, UserStatus};
 
 /// A storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,18 @@ pub trait UserRepo: Send + Sync + 'static {
     async fn insert(&self, user: &User) -> Result<(), StoreError>;
     async fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
     async fn find(&self, id: &UserId) -> Result<Option<User>, StoreError>;
+    /// Users with ids after `after`, in id order (UUIDv7: creation order), at most `limit`.
+    async fn list(&self, after: Option<&str>, limit: u64) -> Result<Vec<User>, StoreError>;
+    /// Sets the status (and the ban reason, `None` to clear); false for an unknown user.
+    async fn set_status(
+        &self,
+        id: &UserId,
+        status: UserStatus,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Replaces the password hash; false for an unknown user.
+    async fn set_password(&self, id: &UserId, hash: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
 }
 
 /// A refresh to apply atomically (see `rotation`).

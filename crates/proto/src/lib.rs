@@ -8,6 +8,7 @@ pub mod introspection;
 pub mod jwks;
 pub mod me;
 pub mod token;
+pub mod users;
 
 pub use claims::{ACCESS_TOKEN_TYP, AccessTokenClaims};
 pub use devices::{DeviceList, DeviceView};
@@ -17,3 +18,4 @@ pub use introspection::IntrospectionResponse;
 pub use jwks::{Jwk, JwkSet};
 pub use me::Me;
 pub use token::TokenResponse;
+pub use users::{BanRequest, NewUser, PasswordChange, UserList, UserView};

@@ -1,10 +1,12 @@
 //! `UserRepo` over `users`.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use portcullis_domain::ids::{UserId, Username};
 use portcullis_domain::ports::{StoreError, UserRepo};
 use portcullis_domain::user::{User, UserStatus};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::SqlStore;
 use crate::entities::user;
@@ -45,6 +47,43 @@ impl UserRepo for SqlStore {
             .map_err(store_err)?
             .map(to_domain)
             .transpose()
+    }
+
+    async fn list(&self, after: Option<&str>, limit: u64) -> Result<Vec<User>, StoreError> {
+        let mut q = user::Entity::find().order_by_asc(user::Column::Id).limit(limit);
+        if let Some(after) = after {
+            q = q.filter(user::Column::Id.gt(after));
+        }
+        q.all(&self.db).await.map_err(store_err)?.into_iter().map(to_domain).collect()
+    }
+
+    async fn set_status(
+        &self,
+        id: &UserId,
+        status: UserStatus,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = user::Entity::update_many()
+            .col_expr(user::Column::Status, Expr::value(status.as_str()))
+            .col_expr(user::Column::BanReason, Expr::value(reason.map(str::to_owned)))
+            .col_expr(user::Column::UpdatedAt, Expr::value(now))
+            .filter(user::Column::Id.eq(id.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(store_err)?;
+        Ok(done.rows_affected == 1)
+    }
+
+    async fn set_password(&self, id: &UserId, hash: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(hash))
+            .col_expr(user::Column::UpdatedAt, Expr::value(now))
+            .filter(user::Column::Id.eq(id.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(store_err)?;
+        Ok(done.rows_affected == 1)
     }
 
     async fn find(&self, id: &UserId) -> Result<Option<User>, StoreError> {

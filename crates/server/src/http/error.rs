@@ -48,3 +48,36 @@ impl IntoResponse for ApiError {
 pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such endpoint")
 }
+
+impl From<crate::ops::OpError> for ApiError {
+    fn from(e: crate::ops::OpError) -> Self {
+        use crate::ops::OpError;
+        match e {
+            OpError::Invalid(m) => Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, m),
+            OpError::Conflict(what) => {
+                Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, format!("{what} already exists"))
+            }
+            OpError::NotFound(what) => Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("no such {what}")),
+            OpError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, ErrorCode::AccessDenied, m),
+            OpError::Store(e) => {
+                tracing::error!(error = %e, "operation failed");
+                Self::internal()
+            }
+            OpError::Internal(e) => {
+                tracing::error!(error = %e, "operation failed");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl ApiError {
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ServerError, "something went wrong")
+    }
+}
+
+/// A JSON body, or 400 `invalid_request` saying what is wrong with it.
+pub fn json_body<T>(body: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(v)| v).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, e.body_text()))
+}

@@ -1,6 +1,7 @@
 //! The HTTP surface: one module per endpoint, each extracting, calling and mapping.
 
 mod admin;
+mod admin_users;
 pub mod bearer;
 mod discovery;
 pub mod error;
@@ -36,6 +37,11 @@ pub fn router(app: App) -> Router {
         .route(paths::ME_LOGOUT, post(me::logout))
         .route(paths::ME_DEVICES, get(me::devices))
         .route(paths::ME_DEVICE, delete(me::forget_device))
+        .route(paths::ME_PASSWORD, post(admin_users::change_password))
+        .route(paths::ADMIN_USERS, post(admin_users::create).get(admin_users::list))
+        .route(paths::ADMIN_USER, get(admin_users::get))
+        .route(paths::ADMIN_USER_BAN, post(admin_users::ban))
+        .route(paths::ADMIN_USER_UNBAN, post(admin_users::unban))
         .route(paths::ADMIN_USER_DEVICES, get(admin::user_devices).delete(admin::kick_all))
         .route(paths::ADMIN_USER_DEVICE, delete(admin::kick_device))
         .route(paths::JWKS, get(jwks::jwks))

@@ -2,6 +2,7 @@
 //! create a user, rotate and list keys. Each validates, writes, and audits.
 
 pub mod devices;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -29,6 +30,10 @@ pub enum OpError {
     Invalid(String),
     #[error("{0} already exists")]
     Conflict(&'static str),
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error(transparent)]
     Store(StoreError),
     #[error("{0}")]

@@ -1,0 +1,125 @@
+//! `/admin/users`: create, list, read, ban, unban.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use portcullis_domain::ids::UserId;
+use portcullis_domain::secret::Secret;
+use portcullis_proto::{BanRequest, NewUser, UserList, UserView};
+
+use super::admin::Admin;
+use super::error::{ApiError, json_body};
+use super::paging::Paging;
+use crate::app::App;
+use crate::ops::users::{UserOps, view};
+use crate::ops::{self, OpError};
+
+fn user_ops(app: &App) -> UserOps<'_> {
+    UserOps {
+        users: app.users.as_ref(),
+        sessions: app.sessions.as_ref(),
+        audit: app.audit.as_ref(),
+        tokens: &app.tokens,
+        passwords: &app.passwords,
+        clock: app.clock.as_ref(),
+    }
+}
+
+fn user_id(raw: &str) -> Result<UserId, ApiError> {
+    UserId::parse(raw).map_err(|_| OpError::NotFound("user").into())
+}
+
+/// Creates a user.
+#[utoipa::path(post, path = "/admin/users", tag = "admin", request_body = NewUser, security(("bearer" = ["admin"])),
+    responses((status = 201, body = UserView), (status = 400, body = portcullis_proto::ErrorBody),
+        (status = 409, body = portcullis_proto::ErrorBody)))]
+pub async fn create(
+    State(app): State<App>,
+    admin: Admin,
+    body: Result<Json<NewUser>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let new = json_body(body)?;
+    let user = ops::create_user(
+        app.users.as_ref(),
+        app.audit.as_ref(),
+        &app.passwords,
+        app.clock.as_ref(),
+        &new.username,
+        Secret::new(new.password),
+        admin.actor(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(view(&user))).into_response())
+}
+
+/// Lists users in creation order.
+#[utoipa::path(get, path = "/admin/users", tag = "admin", params(Paging), security(("bearer" = ["admin"])),
+    responses((status = 200, body = UserList)))]
+pub async fn list(
+    State(app): State<App>,
+    _admin: Admin,
+    Query(paging): Query<Paging>,
+) -> Result<Json<UserList>, ApiError> {
+    let (limit, cursor) = paging.checked()?;
+    let mut users = app.users.list(cursor, limit as u64 + 1).await.map_err(OpError::Store)?;
+    let next_cursor = (users.len() > limit).then(|| users[limit - 1].id.to_string());
+    users.truncate(limit);
+    Ok(Json(UserList { users: users.iter().map(view).collect(), next_cursor }))
+}
+
+/// One user.
+#[utoipa::path(get, path = "/admin/users/{user_id}", tag = "admin", params(("user_id" = String, Path)),
+    security(("bearer" = ["admin"])), responses((status = 200, body = UserView), (status = 404, body = portcullis_proto::ErrorBody)))]
+pub async fn get(State(app): State<App>, _admin: Admin, Path(raw): Path<String>) -> Result<Json<UserView>, ApiError> {
+    let user = app.users.find(&user_id(&raw)?).await.map_err(OpError::Store)?.ok_or(OpError::NotFound("user"))?;
+    Ok(Json(view(&user)))
+}
+
+/// Bans a user: every device session ends now, and no grant succeeds until unbanned.
+#[utoipa::path(post, path = "/admin/users/{user_id}/ban", tag = "admin", params(("user_id" = String, Path)),
+    request_body = BanRequest, security(("bearer" = ["admin"])),
+    responses((status = 200, body = UserView), (status = 400, body = portcullis_proto::ErrorBody), (status = 404, body = portcullis_proto::ErrorBody)))]
+pub async fn ban(
+    State(app): State<App>,
+    admin: Admin,
+    Path(raw): Path<String>,
+    body: Result<Json<BanRequest>, JsonRejection>,
+) -> Result<Json<UserView>, ApiError> {
+    let req = json_body(body)?;
+    let user = user_ops(&app).ban(&user_id(&raw)?, &req.reason, admin.actor()).await?;
+    Ok(Json(view(&user)))
+}
+
+/// Lifts a ban. Sessions ended by the ban stay ended.
+#[utoipa::path(post, path = "/admin/users/{user_id}/unban", tag = "admin", params(("user_id" = String, Path)),
+    security(("bearer" = ["admin"])), responses((status = 200, body = UserView), (status = 404, body = portcullis_proto::ErrorBody)))]
+pub async fn unban(State(app): State<App>, admin: Admin, Path(raw): Path<String>) -> Result<Json<UserView>, ApiError> {
+    let user = user_ops(&app).unban(&user_id(&raw)?, admin.actor()).await?;
+    Ok(Json(view(&user)))
+}
+
+/// `POST /me/password`: the caller's password; every other device session ends.
+#[utoipa::path(post, path = "/me/password", tag = "me", request_body = portcullis_proto::PasswordChange, security(("bearer" = [])),
+    responses((status = 204, description = "changed"), (status = 400, body = portcullis_proto::ErrorBody),
+        (status = 401, body = portcullis_proto::ErrorBody), (status = 403, body = portcullis_proto::ErrorBody)))]
+pub async fn change_password(
+    State(app): State<App>,
+    bearer: super::bearer::Bearer,
+    body: Result<Json<portcullis_proto::PasswordChange>, JsonRejection>,
+) -> Result<Response, Response> {
+    let (sub, sid) = bearer.user().map_err(IntoResponse::into_response)?;
+    let req = json_body(body).map_err(IntoResponse::into_response)?;
+    let (Ok(uid), Ok(sid)) = (UserId::parse(sub), portcullis_domain::ids::SessionId::parse(sid)) else {
+        return Err(ApiError::internal().into_response());
+    };
+    if req.current_password.len() > portcullis_domain::password::MAX_PASSWORD_LEN {
+        return Err(ApiError::from(OpError::Forbidden("the current password is wrong")).into_response());
+    }
+    user_ops(&app)
+        .change_password(&uid, Secret::new(req.current_password), Secret::new(req.new_password), &sid)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
