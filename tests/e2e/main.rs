@@ -1,5 +1,6 @@
 //! The end-to-end suite: every test starts the real server and speaks HTTP to it.
 
+mod admin;
 mod cli;
 mod client_credentials;
 mod devices;

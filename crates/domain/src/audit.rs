@@ -22,6 +22,27 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
+    pub const ALL: [AuditKind; 14] = [
+        Self::LoginSucceeded,
+        Self::LoginFailed,
+        Self::Refreshed,
+        Self::RefreshReuseDetected,
+        Self::FingerprintMismatch,
+        Self::SessionRevoked,
+        Self::UserCreated,
+        Self::UserBanned,
+        Self::UserUnbanned,
+        Self::PasswordChanged,
+        Self::ClientCreated,
+        Self::ClientDeleted,
+        Self::KeyCreated,
+        Self::KeyRotated,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::LoginSucceeded => "login_succeeded",
@@ -72,5 +93,18 @@ impl AuditEvent {
             user_agent: None,
             detail: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in AuditKind::ALL {
+            assert_eq!(AuditKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(AuditKind::parse("nope"), None);
     }
 }

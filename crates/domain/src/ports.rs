@@ -27,6 +27,10 @@ pub trait ClientRepo: Send + Sync + 'static {
     async fn insert(&self, client: &Client) -> Result<(), StoreError>;
     /// A live (not deleted) client.
     async fn find(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+    /// Live clients with ids after `after`, in id order, at most `limit`.
+    async fn list(&self, after: Option<&str>, limit: u64) -> Result<Vec<Client>, StoreError>;
+    /// Deletes a client (its id is never reused); false when there was no live one.
+    async fn delete(&self, id: &ClientId, now: DateTime<Utc>) -> Result<bool, StoreError>;
 }
 
 #[async_trait]
@@ -125,6 +129,22 @@ pub trait SigningKeyRepo: Send + Sync + 'static {
 #[async_trait]
 pub trait AuditLog: Send + Sync + 'static {
     async fn record(&self, event: AuditEvent) -> Result<(), StoreError>;
+    /// Newest first: events matching `filter` with ids below `before`, at most `limit`.
+    async fn list(
+        &self,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<(i64, AuditEvent)>, StoreError>;
+}
+
+/// What `AuditLog::list` selects.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    /// An `AuditKind` name, e.g. `login_failed`.
+    pub kind: Option<String>,
 }
 
 /// Revoked access tokens that no session covers (client-credentials tokens), by `jti`.

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod admin;
 pub mod claims;
 pub mod devices;
 pub mod discovery;
@@ -10,6 +11,7 @@ pub mod me;
 pub mod token;
 pub mod users;
 
+pub use admin::{AuditEventView, AuditList, ClientList, ClientView, CreatedClient, NewClient};
 pub use claims::{ACCESS_TOKEN_TYP, AccessTokenClaims};
 pub use devices::{DeviceList, DeviceView};
 pub use discovery::ServerMetadata;

@@ -1,9 +1,12 @@
 //! `AuditLog` over `audit_events`.
 
 use async_trait::async_trait;
-use portcullis_domain::audit::AuditEvent;
-use portcullis_domain::ports::{AuditLog, StoreError};
-use sea_orm::{ActiveValue::NotSet, ActiveValue::Set, ConnectionTrait, EntityTrait};
+use portcullis_domain::audit::{AuditEvent, AuditKind};
+use portcullis_domain::ports::{AuditFilter, AuditLog, StoreError};
+use sea_orm::{
+    ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 use crate::SqlStore;
 use crate::entities::audit_event;
@@ -24,6 +27,48 @@ fn bounded(s: Option<String>, max: usize) -> Option<String> {
 impl AuditLog for SqlStore {
     async fn record(&self, e: AuditEvent) -> Result<(), StoreError> {
         insert(&self.db, e).await
+    }
+
+    async fn list(
+        &self,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<(i64, AuditEvent)>, StoreError> {
+        let mut q = audit_event::Entity::find().order_by_desc(audit_event::Column::Id).limit(limit);
+        if let Some(before) = before {
+            q = q.filter(audit_event::Column::Id.lt(before));
+        }
+        if let Some(u) = &filter.user_id {
+            q = q.filter(audit_event::Column::UserId.eq(u.as_str()));
+        }
+        if let Some(c) = &filter.client_id {
+            q = q.filter(audit_event::Column::ClientId.eq(c.as_str()));
+        }
+        if let Some(k) = &filter.kind {
+            q = q.filter(audit_event::Column::Kind.eq(k.as_str()));
+        }
+        let rows = q.all(&self.db).await.map_err(store_err)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|m| {
+                let kind = AuditKind::parse(&m.kind)?;
+                Some((
+                    m.id,
+                    AuditEvent {
+                        at: m.at,
+                        kind,
+                        actor: m.actor,
+                        user_id: m.user_id,
+                        client_id: m.client_id,
+                        device_id: m.device_id,
+                        ip: m.ip,
+                        user_agent: m.user_agent,
+                        detail: m.detail,
+                    },
+                ))
+            })
+            .collect())
     }
 }
 

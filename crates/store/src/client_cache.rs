@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use portcullis_domain::client::Client;
 use portcullis_domain::ids::ClientId;
 use portcullis_domain::ports::{ClientRepo, StoreError};
@@ -39,6 +40,16 @@ impl CachedClients {
 impl ClientRepo for CachedClients {
     async fn insert(&self, client: &Client) -> Result<(), StoreError> {
         self.inner.insert(client).await
+    }
+
+    async fn list(&self, after: Option<&str>, limit: u64) -> Result<Vec<Client>, StoreError> {
+        self.inner.list(after, limit).await
+    }
+
+    async fn delete(&self, id: &ClientId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let deleted = self.inner.delete(id, now).await?;
+        self.invalidate(id);
+        Ok(deleted)
     }
 
     async fn find(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {

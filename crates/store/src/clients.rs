@@ -1,12 +1,14 @@
 //! `ClientRepo` over `clients`.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use portcullis_domain::client::Client;
 use portcullis_domain::grant::GrantType;
 use portcullis_domain::ids::ClientId;
 use portcullis_domain::ports::{ClientRepo, StoreError};
 use portcullis_domain::secret::SecretHash;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::SqlStore;
 use crate::entities::client;
@@ -50,6 +52,28 @@ impl ClientRepo for SqlStore {
         };
         client::Entity::insert(row).exec_without_returning(&self.db).await.map_err(store_err)?;
         Ok(())
+    }
+
+    async fn list(&self, after: Option<&str>, limit: u64) -> Result<Vec<Client>, StoreError> {
+        let mut q = client::Entity::find()
+            .filter(client::Column::DeletedAt.is_null())
+            .order_by_asc(client::Column::Id)
+            .limit(limit);
+        if let Some(after) = after {
+            q = q.filter(client::Column::Id.gt(after));
+        }
+        q.all(&self.db).await.map_err(store_err)?.into_iter().map(to_domain).collect()
+    }
+
+    async fn delete(&self, id: &ClientId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = client::Entity::update_many()
+            .col_expr(client::Column::DeletedAt, Expr::value(now))
+            .filter(client::Column::Id.eq(id.as_str()))
+            .filter(client::Column::DeletedAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(store_err)?;
+        Ok(done.rows_affected == 1)
     }
 
     async fn find(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {

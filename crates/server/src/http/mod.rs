@@ -1,6 +1,7 @@
 //! The HTTP surface: one module per endpoint, each extracting, calling and mapping.
 
 mod admin;
+mod admin_clients;
 mod admin_users;
 pub mod bearer;
 mod discovery;
@@ -42,6 +43,9 @@ pub fn router(app: App) -> Router {
         .route(paths::ADMIN_USER, get(admin_users::get))
         .route(paths::ADMIN_USER_BAN, post(admin_users::ban))
         .route(paths::ADMIN_USER_UNBAN, post(admin_users::unban))
+        .route(paths::ADMIN_CLIENTS, post(admin_clients::create).get(admin_clients::list))
+        .route(paths::ADMIN_CLIENT, delete(admin_clients::delete))
+        .route(paths::ADMIN_AUDIT, get(admin_clients::audit))
         .route(paths::ADMIN_USER_DEVICES, get(admin::user_devices).delete(admin::kick_all))
         .route(paths::ADMIN_USER_DEVICE, delete(admin::kick_device))
         .route(paths::JWKS, get(jwks::jwks))

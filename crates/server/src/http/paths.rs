@@ -21,3 +21,6 @@ pub const ADMIN_USERS: &str = "/admin/users";
 pub const ADMIN_USER: &str = "/admin/users/{user_id}";
 pub const ADMIN_USER_BAN: &str = "/admin/users/{user_id}/ban";
 pub const ADMIN_USER_UNBAN: &str = "/admin/users/{user_id}/unban";
+pub const ADMIN_CLIENTS: &str = "/admin/clients";
+pub const ADMIN_CLIENT: &str = "/admin/clients/{client_id}";
+pub const ADMIN_AUDIT: &str = "/admin/audit";

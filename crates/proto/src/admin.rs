@@ -1,0 +1,79 @@
+//! Admin API bodies: clients and the audit trail.
+
+use serde::{Deserialize, Serialize};
+
+/// A registered client (never its secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    pub grants: Vec<String>,
+    pub scope: String,
+    pub redirect_uris: Vec<String>,
+    pub public: bool,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClientList {
+    pub clients: Vec<ClientView>,
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /admin/clients`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewClient {
+    pub name: String,
+    pub grants: Vec<String>,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub public: bool,
+}
+
+/// The answer to `POST /admin/clients`: the secret is shown this once. `Debug` hides it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedClient {
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub client: ClientView,
+}
+
+impl std::fmt::Debug for CreatedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedClient").field("client_id", &self.client_id).finish_non_exhaustive()
+    }
+}
+
+/// One audit event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEventView {
+    pub id: i64,
+    /// RFC 3339.
+    pub at: String,
+    pub kind: String,
+    pub actor: Option<String>,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub device_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// Newest first; pass `next_cursor` back as `cursor` for older events.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditList {
+    pub events: Vec<AuditEventView>,
+    pub next_cursor: Option<String>,
+}
