@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use portcullis_domain::grant::GrantType::ClientCredentials;
 use portcullis_e2e::TestClient;
 use serde_json::{Value, json};
 
@@ -11,8 +10,7 @@ use crate::refresh::{FIREFOX, fixture};
 #[tokio::test]
 async fn admins_register_list_and_delete_clients() {
     let f = fixture(Duration::from_secs(10)).await;
-    let admin_client = f.s.client(&[ClientCredentials], "admin").await;
-    let admin = f.s.client_token(&admin_client, Some("admin")).await["access_token"].as_str().expect("at").to_owned();
+    let admin = f.s.admin_token().await;
     let url = f.s.url("/admin/clients");
     let res =
         f.s.http
@@ -60,8 +58,7 @@ async fn admins_register_list_and_delete_clients() {
 #[tokio::test]
 async fn the_audit_trail_is_filtered_and_paged() {
     let f = fixture(Duration::from_secs(10)).await;
-    let admin_client = f.s.client(&[ClientCredentials], "admin").await;
-    let admin = f.s.client_token(&admin_client, Some("admin")).await["access_token"].as_str().expect("at").to_owned();
+    let admin = f.s.admin_token().await;
     let body = f.login("laptop", FIREFOX).await;
     for _ in 0..3 {
         let res = f
@@ -70,16 +67,7 @@ async fn the_audit_trail_is_filtered_and_paged() {
             .await;
         assert_eq!(res.status(), 400);
     }
-    let me: Value =
-        f.s.http
-            .get(f.s.url("/me"))
-            .bearer_auth(body["access_token"].as_str().expect("at"))
-            .send()
-            .await
-            .expect("send")
-            .json()
-            .await
-            .expect("json");
+    let me = f.s.me(body["access_token"].as_str().expect("at")).await;
     let uid = me["user_id"].as_str().expect("uid");
     let get = |q: String| {
         let (f, admin) = (&f, admin.clone());

@@ -57,19 +57,9 @@ async fn admins_list_and_kick_devices() {
     let f = fixture(Duration::from_secs(10)).await;
     let laptop = f.login("laptop", CHROME_120).await;
     let phone = f.login("phone", FIREFOX).await;
-    let me: Value =
-        f.s.http
-            .get(f.s.url("/me"))
-            .bearer_auth(laptop["access_token"].as_str().expect("at"))
-            .send()
-            .await
-            .expect("send")
-            .json()
-            .await
-            .expect("json");
+    let me = f.s.me(laptop["access_token"].as_str().expect("at")).await;
     let uid = me["user_id"].as_str().expect("uid").to_owned();
-    let admin_client = f.s.client(&[ClientCredentials], "admin").await;
-    let admin = f.s.client_token(&admin_client, Some("admin")).await["access_token"].as_str().expect("at").to_owned();
+    let admin = f.s.admin_token().await;
     let plain_client = f.s.client(&[ClientCredentials], "read").await;
     let plain = f.s.client_token(&plain_client, None).await["access_token"].as_str().expect("at").to_owned();
     let devices_url = f.s.url(&format!("/admin/users/{uid}/devices"));

@@ -2,14 +2,12 @@
 
 use std::time::Duration;
 
-use portcullis_domain::grant::GrantType::ClientCredentials;
 use serde_json::{Value, json};
 
 use crate::refresh::{FIREFOX, Fixture, fixture, sid_of};
 
 async fn admin(f: &Fixture) -> String {
-    let c = f.s.client(&[ClientCredentials], "admin").await;
-    f.s.client_token(&c, Some("admin")).await["access_token"].as_str().expect("at").to_owned()
+    f.s.admin_token().await
 }
 
 async fn call(f: &Fixture, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {

@@ -156,6 +156,19 @@ impl TestServer {
         body
     }
 
+    /// `GET /me` with a user's access token (asserting success).
+    pub async fn me(&self, access_token: &str) -> Value {
+        let res = self.http.get(self.url("/me")).bearer_auth(access_token).send().await.expect("request sent");
+        assert_eq!(res.status(), 200, "GET /me failed");
+        res.json().await.expect("json")
+    }
+
+    /// An admin access token (a fresh client with scope `admin`).
+    pub async fn admin_token(&self) -> String {
+        let c = self.client(&[portcullis_domain::grant::GrantType::ClientCredentials], "admin").await;
+        self.client_token(&c, Some("admin")).await["access_token"].as_str().expect("access_token").to_owned()
+    }
+
     /// Introspects `token` as `client`.
     pub async fn introspect(&self, client: &TestClient, token: &str) -> Value {
         let res =
