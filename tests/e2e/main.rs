@@ -12,4 +12,5 @@ mod password;
 mod process;
 mod refresh;
 mod revocation;
+mod throttle;
 mod users;

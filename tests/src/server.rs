@@ -42,6 +42,10 @@ pub fn test_config(db: &TestDb, keys_dir: &std::path::Path) -> Config {
         database: portcullis_server::config::DatabaseConfig { max_connections: 5 },
         keys: portcullis_server::config::KeysConfig { reload_interval: Duration::from_millis(200), ..defaults.keys },
         passwords: portcullis_server::config::PasswordsConfig { memory_kib: 1024, iterations: 1, ..defaults.passwords },
+        // Each test its own Redis keys.
+        redis: portcullis_server::config::RedisConfig {
+            key_prefix: format!("pc-test-{}:", uuid::Uuid::new_v4().simple()),
+        },
         ..defaults
     }
 }

@@ -13,4 +13,5 @@ pub mod rotation;
 pub mod scope;
 pub mod secret;
 pub mod session;
+pub mod throttle;
 pub mod user;

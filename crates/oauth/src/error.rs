@@ -23,6 +23,9 @@ pub enum OAuthError {
     UnsupportedGrantType(Text),
     #[error("invalid_scope: {0}")]
     InvalidScope(Text),
+    /// Too many login attempts for this username or address: 429 with `Retry-After`.
+    #[error("temporarily_unavailable: too many attempts")]
+    TooManyAttempts { retry_after: u64 },
     /// The server failed; the cause is logged, never shown.
     #[error("server_error")]
     Server,
@@ -37,6 +40,7 @@ impl OAuthError {
             Self::UnauthorizedClient(_) => ErrorCode::UnauthorizedClient,
             Self::UnsupportedGrantType(_) => ErrorCode::UnsupportedGrantType,
             Self::InvalidScope(_) => ErrorCode::InvalidScope,
+            Self::TooManyAttempts { .. } => ErrorCode::TemporarilyUnavailable,
             Self::Server => ErrorCode::ServerError,
         }
     }
@@ -45,6 +49,7 @@ impl OAuthError {
     pub fn status(&self) -> u16 {
         match self {
             Self::InvalidClient { .. } => 401,
+            Self::TooManyAttempts { .. } => 429,
             Self::Server => 500,
             _ => 400,
         }
@@ -58,6 +63,7 @@ impl OAuthError {
             | Self::UnsupportedGrantType(d)
             | Self::InvalidScope(d) => d,
             Self::InvalidClient { description, .. } => description,
+            Self::TooManyAttempts { .. } => "too many login attempts; wait and try again (see Retry-After)",
             Self::Server => "the server could not complete the request",
         }
     }
@@ -66,6 +72,14 @@ impl OAuthError {
     pub fn www_authenticate(&self) -> Option<&'static str> {
         match self {
             Self::InvalidClient { basic: true, .. } => Some(r#"Basic realm="portcullis", charset="UTF-8""#),
+            _ => None,
+        }
+    }
+
+    /// Seconds for `Retry-After`, when the client should wait.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::TooManyAttempts { retry_after } => Some(*retry_after),
             _ => None,
         }
     }

@@ -10,6 +10,7 @@ use portcullis_domain::grant::GrantType;
 use portcullis_domain::policy::TokenPolicy;
 use portcullis_domain::ports::{AccessTokenDenylist, AuditLog, ClientRepo, SessionRepo, UserRepo};
 use portcullis_domain::secret::SecretHasher;
+use portcullis_domain::throttle::{AttemptCounter, ThrottlePolicy};
 use portcullis_proto::TokenResponse;
 use portcullis_tokens::{AccessTokenMinter, SharedKeyRing};
 
@@ -31,6 +32,8 @@ pub struct TokenServiceDeps {
     pub minter: AccessTokenMinter,
     pub policy: TokenPolicy,
     pub clock: Arc<dyn Clock>,
+    pub attempts: Arc<dyn AttemptCounter>,
+    pub throttle: ThrottlePolicy,
 }
 
 pub struct TokenService {

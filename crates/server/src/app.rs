@@ -10,8 +10,9 @@ use portcullis_domain::password::{PasswordCost, PasswordHasher};
 use portcullis_domain::policy::TokenPolicy;
 use portcullis_domain::ports::{AuditLog, ClientRepo, SessionRepo, SigningKeyRepo, UserRepo};
 use portcullis_domain::secret::SecretHasher;
+use portcullis_domain::throttle::{AttemptCounter, ThrottlePolicy};
 use portcullis_oauth::{PasswordVerifier, TokenService, TokenServiceDeps};
-use portcullis_store::{CachedClients, SqlStore};
+use portcullis_store::{CachedClients, LocalAttempts, RedisAttempts, SqlStore};
 use portcullis_tokens::{AccessTokenMinter, KeyManager, SharedKeyRing};
 
 use crate::config::Config;
@@ -131,6 +132,22 @@ impl App {
             audience: config.tokens.audience.clone(),
             ttl: policy.access_ttl,
         };
+        let redis = match &config.redis_url {
+            Some(url) => {
+                Some(redis::Client::open(url.0.as_str()).context("PORTCULLIS_REDIS_URL is not a valid redis:// URL")?)
+            }
+            None => None,
+        };
+        let attempts: Arc<dyn AttemptCounter> = match &redis {
+            Some(client) => match redis::aio::ConnectionManager::new(client.clone()).await {
+                Ok(conn) => Arc::new(RedisAttempts::new(conn, config.redis.key_prefix.clone())),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Redis unreachable at start: login attempts are counted per node");
+                    Arc::new(LocalAttempts::default())
+                }
+            },
+            None => Arc::new(LocalAttempts::default()),
+        };
         let tokens = Arc::new(TokenService::new(TokenServiceDeps {
             clients: clients.clone(),
             users: users.clone(),
@@ -143,13 +160,13 @@ impl App {
             minter,
             policy,
             clock: backend.clock.clone(),
+            attempts,
+            throttle: ThrottlePolicy {
+                per_user: config.login.max_attempts_per_user,
+                per_ip: config.login.max_attempts_per_ip,
+                window: chrono_duration(config.login.window),
+            },
         }));
-        let redis = match &config.redis_url {
-            Some(url) => {
-                Some(redis::Client::open(url.0.as_str()).context("PORTCULLIS_REDIS_URL is not a valid redis:// URL")?)
-            }
-            None => None,
-        };
         // The parser takes a moment to build; do it before the first login, not during it.
         tokio::task::spawn_blocking(portcullis_fingerprint::UserAgentFamilies::warm_up);
         Ok(Self(Arc::new(AppState {

@@ -45,6 +45,8 @@ pub struct Config {
     pub tokens: TokensConfig,
     pub refresh: RefreshConfig,
     pub passwords: PasswordsConfig,
+    pub login: LoginConfig,
+    pub redis: RedisConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
 }
@@ -110,6 +112,24 @@ pub struct PasswordsConfig {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Password attempts per username per window (counted before the password is checked).
+    pub max_attempts_per_user: u32,
+    /// Password attempts per client address per window.
+    pub max_attempts_per_ip: u32,
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// Prefix of every key Portcullis writes, so several deployments can share one Redis.
+    pub key_prefix: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Largest request body accepted.
     pub max_body_bytes: usize,
@@ -140,6 +160,8 @@ impl Default for Config {
             tokens: TokensConfig::default(),
             refresh: RefreshConfig::default(),
             passwords: PasswordsConfig::default(),
+            login: LoginConfig::default(),
+            redis: RedisConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
         }
@@ -187,6 +209,18 @@ impl Default for RefreshConfig {
 impl Default for PasswordsConfig {
     fn default() -> Self {
         Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1, max_concurrent: 2 }
+    }
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self { max_attempts_per_user: 10, max_attempts_per_ip: 100, window: Duration::from_secs(15 * 60) }
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self { key_prefix: "portcullis:".into() }
     }
 }
 

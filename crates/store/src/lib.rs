@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod attempts;
 mod audit;
 mod client_cache;
 mod clients;
@@ -12,6 +13,7 @@ mod rotate;
 mod sessions;
 mod users;
 
+pub use attempts::{LocalAttempts, RedisAttempts};
 pub use client_cache::CachedClients;
 pub use connect::{Backend, connect, migrate};
 

@@ -40,6 +40,7 @@ pub(crate) async fn run(
         registrar.negotiate(bound, scope).await.map_err(|_| registrar.take_failure().unwrap_or(OAuthError::Server))?;
 
     let device = DeviceContext::new(device_id, ctx);
+    let user_key = throttle(svc, &username, ctx, client_id, &device).await?;
     let user = authenticate_user(svc, &username, Secret::new(password.into_owned()), ctx, client_id, &device).await?;
 
     // Hydra and Keycloak alike: a refresh token only for a client allowed to use it.
@@ -57,6 +58,9 @@ pub(crate) async fn run(
         return Err(issuer.take_failure().unwrap_or(OAuthError::Server));
     }
     let issued = issuer.take_issued().ok_or(OAuthError::Server)?;
+    if let Err(e) = svc.deps.attempts.reset(&user_key).await {
+        tracing::warn!(error = %e, "could not clear the login attempt count");
+    }
 
     let mut event = login_event(svc, AuditKind::LoginSucceeded, ctx, client_id, &device);
     event.user_id = Some(user.id.to_string());
@@ -64,6 +68,40 @@ pub(crate) async fn run(
     event.detail = issued.minted.claims.sid.clone().map(|sid| format!("sid={sid}"));
     svc.audit(event).await;
     Ok(issued.into_response())
+}
+
+/// Counts this attempt against the username and the address — before any password is checked,
+/// so parallel guesses cannot pass the limit — and refuses it past the limit. Returns the
+/// username's counter key (cleared after a successful login).
+async fn throttle(
+    svc: &TokenService,
+    username: &str,
+    ctx: &RequestContext,
+    client_id: &str,
+    device: &DeviceContext,
+) -> Result<String, OAuthError> {
+    let policy = svc.deps.throttle;
+    let user_key = format!("user:{}", username.chars().take(Username::MAX_LEN).collect::<String>());
+    let ip_key = format!("ip:{}", ctx.ip.as_deref().unwrap_or("unknown"));
+    let count = |key: String, limit: u32| async move {
+        match svc.deps.attempts.hit(&key, policy.window).await {
+            Ok((n, left)) => (n > limit).then_some(left),
+            Err(e) => {
+                tracing::error!(error = %e, "login attempt counter failed");
+                None
+            }
+        }
+    };
+    let over_user = count(user_key.clone(), policy.per_user).await;
+    let over_ip = count(ip_key, policy.per_ip).await;
+    if let Some(retry_after) = over_user.max(over_ip) {
+        metrics::counter!("portcullis_logins_throttled_total").increment(1);
+        let mut event = login_event(svc, AuditKind::LoginFailed, ctx, client_id, device);
+        event.detail = Some("throttled".to_owned());
+        svc.audit(event).await;
+        return Err(OAuthError::TooManyAttempts { retry_after });
+    }
+    Ok(user_key)
 }
 
 fn login_event(

@@ -21,6 +21,9 @@ impl IntoResponse for OAuthErrorResponse {
         if let Some(challenge) = self.0.www_authenticate() {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
+        if let Some(secs) = self.0.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         res
     }
 }
