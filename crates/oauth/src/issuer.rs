@@ -131,7 +131,7 @@ impl<'s> JwtIssuer<'s> {
             revoked_reason: None,
         };
         let first = refresh.as_ref().map(|r| NewRefreshToken {
-            id: uuid_like(),
+            id: new_token_id(),
             token_hash: svc.deps.hasher.hash(r.expose()),
             issued_at: now,
             expires_at: idle,
@@ -155,7 +155,8 @@ fn normalized_scope(grant: &Grant) -> String {
     raw.parse::<portcullis_domain::scope::Scope>().map(|s| s.to_string()).unwrap_or(raw)
 }
 
-fn uuid_like() -> String {
+/// A fresh refresh-token row id (random, not secret: the token itself is the secret).
+pub(crate) fn new_token_id() -> String {
     SessionId::generate().into_string()
 }
 

@@ -6,7 +6,6 @@
 
 use portcullis_domain::audit::{AuditEvent, AuditKind};
 use portcullis_domain::grant::GrantType;
-use portcullis_domain::ids::SessionId;
 use portcullis_domain::ports::{RotateOutcome, RotateRequest};
 use portcullis_domain::rotation::{Presentation, Refusal, RevokeReason};
 use portcullis_domain::scope::Scope;
@@ -15,7 +14,7 @@ use portcullis_proto::TokenResponse;
 use portcullis_tokens::MintInput;
 
 use crate::error::OAuthError;
-use crate::issuer::{DeviceContext, REFRESH_TOKEN_PREFIX};
+use crate::issuer::{DeviceContext, REFRESH_TOKEN_PREFIX, new_token_id};
 use crate::request::{RequestContext, TokenRequest};
 use crate::service::TokenService;
 
@@ -55,7 +54,7 @@ pub(crate) async fn run(
         .rotate(RotateRequest {
             token_hash: &token_hash,
             by: Presentation { client_id, fingerprint: device.fingerprint.as_str(), scope: requested.as_ref() },
-            new_id: SessionId::generate().into_string(),
+            new_id: new_token_id(),
             new_hash: hasher.hash(successor.expose()),
             now,
             grace: policy.reuse_grace,
@@ -68,19 +67,7 @@ pub(crate) async fn run(
 
     match outcome {
         RotateOutcome::Unknown => Err(OAuthError::InvalidGrant(UNKNOWN.into())),
-        RotateOutcome::Refused { refusal: Refusal::WiderScope, .. } => {
-            Err(OAuthError::InvalidScope("a refresh may narrow the scope, never widen it".into()))
-        }
-        RotateOutcome::Refused { refusal, .. } => Err(OAuthError::InvalidGrant(
-            match refusal {
-                Refusal::SessionEnded => "the device session has ended; log in again",
-                Refusal::WrongClient => "the refresh token was issued to another client",
-                Refusal::WiderScope => unreachable_scope(),
-                Refusal::Expired => "the refresh token has expired; log in again",
-                Refusal::Superseded => "the refresh token was replaced by a later one",
-            }
-            .into(),
-        )),
+        RotateOutcome::Refused { refusal, .. } => Err(refused(refusal)),
         RotateOutcome::Revoked { reason, .. } => {
             metrics::counter!("portcullis_families_revoked_total", "reason" => reason.as_str()).increment(1);
             Err(OAuthError::InvalidGrant(
@@ -135,7 +122,14 @@ fn event(svc: &TokenService, device: &DeviceContext, ctx: &RequestContext) -> Au
     e
 }
 
-/// `WiderScope` is answered before this match arm; kept total for the compiler.
-fn unreachable_scope() -> &'static str {
-    "the requested scope is wider than the session's"
+/// The error for a refusal: nothing was revoked, and nothing about the family is told.
+fn refused(refusal: Refusal) -> OAuthError {
+    let grant = |d: &'static str| OAuthError::InvalidGrant(d.into());
+    match refusal {
+        Refusal::WiderScope => OAuthError::InvalidScope("a refresh may narrow the scope, never widen it".into()),
+        Refusal::SessionEnded => grant("the device session has ended; log in again"),
+        Refusal::WrongClient => grant("the refresh token was issued to another client"),
+        Refusal::Expired => grant("the refresh token has expired; log in again"),
+        Refusal::Superseded => grant("the refresh token was replaced by a later one"),
+    }
 }
