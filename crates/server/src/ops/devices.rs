@@ -2,8 +2,9 @@
 
 use portcullis_domain::clock::Clock;
 use portcullis_domain::devices::{self, Device};
-use portcullis_domain::ids::UserId;
+use portcullis_domain::ids::{SessionId, UserId};
 use portcullis_domain::ports::{SessionRepo, StoreError};
+use portcullis_domain::session::DeviceSession;
 use portcullis_oauth::TokenService;
 use portcullis_proto::{DeviceList, DeviceView};
 
@@ -51,10 +52,32 @@ pub async fn end(
 ) -> Result<usize, StoreError> {
     let mine = all(sessions, clock, user).await?;
     let chosen: Vec<Device> = mine.into_iter().filter(|d| device_id.is_none_or(|id| d.device_id == id)).collect();
-    for device in &chosen {
-        for session in device.sessions.iter().filter(|s| s.revoked_at.is_none()) {
-            tokens.end_session(session, reason, actor).await?;
-        }
-    }
+    end_live(tokens, chosen.iter().flat_map(|d| &d.sessions), None, reason, actor).await?;
     Ok(chosen.len())
+}
+
+/// Ends every live session of `user` but `keep` (a password change keeps the caller's).
+pub async fn end_all_but(
+    sessions: &dyn SessionRepo,
+    tokens: &TokenService,
+    user: &UserId,
+    keep: &SessionId,
+    reason: &str,
+    actor: &str,
+) -> Result<(), StoreError> {
+    let mine = sessions.list_for_user(user, MAX_SESSIONS_LISTED).await?;
+    end_live(tokens, mine.iter(), Some(keep), reason, actor).await
+}
+
+async fn end_live<'a>(
+    tokens: &TokenService,
+    sessions: impl Iterator<Item = &'a DeviceSession>,
+    keep: Option<&SessionId>,
+    reason: &str,
+    actor: &str,
+) -> Result<(), StoreError> {
+    for session in sessions.filter(|s| s.revoked_at.is_none() && Some(&s.id) != keep) {
+        tokens.end_session(session, reason, actor).await?;
+    }
+    Ok(())
 }

@@ -91,10 +91,7 @@ impl UserOps<'_> {
         check_policy(new.expose()).map_err(|e| OpError::Invalid(e.to_string()))?;
         let hash = self.passwords.hash(new).await.map_err(|e| OpError::Internal(e.to_string()))?;
         self.users.set_password(id, &hash, self.clock.now()).await?;
-        let sessions = self.sessions.list_for_user(id, super::devices::MAX_SESSIONS_LISTED).await?;
-        for s in sessions.iter().filter(|s| s.revoked_at.is_none() && &s.id != keep) {
-            self.tokens.end_session(s, "password_changed", id.as_str()).await?;
-        }
+        super::devices::end_all_but(self.sessions, self.tokens, id, keep, "password_changed", id.as_str()).await?;
         self.record(AuditKind::PasswordChanged, id, id.as_str(), Some(format!("kept sid={keep}"))).await;
         Ok(())
     }
