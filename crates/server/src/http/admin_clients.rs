@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::admin::Admin;
 use super::error::{ApiError, json_body};
-use super::paging::Paging;
+use super::paging::{self, Paging};
 use crate::app::App;
 use crate::ops::{self, OpError};
 
@@ -79,9 +79,8 @@ pub async fn list(
     Query(paging): Query<Paging>,
 ) -> Result<Json<ClientList>, ApiError> {
     let (limit, cursor) = paging.checked()?;
-    let mut clients = app.clients.list(cursor, limit as u64 + 1).await.map_err(OpError::Store)?;
-    let next_cursor = (clients.len() > limit).then(|| clients[limit - 1].id.to_string());
-    clients.truncate(limit);
+    let clients = app.clients.list(cursor, limit as u64 + 1).await.map_err(OpError::Store)?;
+    let (clients, next_cursor) = paging::cut(clients, limit, |c| c.id.to_string());
     Ok(Json(ClientList { clients: clients.iter().map(view).collect(), next_cursor }))
 }
 
@@ -132,9 +131,8 @@ pub async fn audit(
     }
     let bounded = |v: Option<String>| v.filter(|s| s.len() <= 128);
     let filter = AuditFilter { user_id: bounded(q.user_id), client_id: bounded(q.client_id), kind: q.kind };
-    let mut rows = app.audit.list(&filter, before, limit as u64 + 1).await.map_err(OpError::Store)?;
-    let next_cursor = (rows.len() > limit).then(|| rows[limit - 1].0.to_string());
-    rows.truncate(limit);
+    let rows = app.audit.list(&filter, before, limit as u64 + 1).await.map_err(OpError::Store)?;
+    let (rows, next_cursor) = paging::cut(rows, limit, |(id, _)| id.to_string());
     let events = rows
         .into_iter()
         .map(|(id, e)| AuditEventView {

@@ -11,7 +11,7 @@ use portcullis_proto::{BanRequest, NewUser, UserList, UserView};
 
 use super::admin::Admin;
 use super::error::{ApiError, json_body};
-use super::paging::Paging;
+use super::paging::{self, Paging};
 use crate::app::App;
 use crate::ops::users::{UserOps, view};
 use crate::ops::{self, OpError};
@@ -63,9 +63,8 @@ pub async fn list(
     Query(paging): Query<Paging>,
 ) -> Result<Json<UserList>, ApiError> {
     let (limit, cursor) = paging.checked()?;
-    let mut users = app.users.list(cursor, limit as u64 + 1).await.map_err(OpError::Store)?;
-    let next_cursor = (users.len() > limit).then(|| users[limit - 1].id.to_string());
-    users.truncate(limit);
+    let users = app.users.list(cursor, limit as u64 + 1).await.map_err(OpError::Store)?;
+    let (users, next_cursor) = paging::cut(users, limit, |u| u.id.to_string());
     Ok(Json(UserList { users: users.iter().map(view).collect(), next_cursor }))
 }
 
