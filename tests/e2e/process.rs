@@ -11,24 +11,7 @@ use serde_json::Value;
 async fn first_start_makes_a_private_key_and_logs_no_secret() {
     let db = TestDb::new().await;
     let sb = Sandbox::new(&db.url);
-    let client = sb.run_json(
-        &[
-            "client",
-            "create",
-            "--name",
-            "app",
-            "--grant",
-            "client_credentials",
-            "--grant",
-            "password",
-            "--grant",
-            "refresh_token",
-            "--json",
-        ],
-        "",
-    );
-    let (id, secret) =
-        (client["client_id"].as_str().expect("id").to_owned(), client["client_secret"].as_str().expect("s").to_owned());
+    let (id, secret) = sb.client(&["client_credentials", "password", "refresh_token"]);
     let password = "p4ssw0rd-that-must-never-be-logged";
     sb.run_json(&["user", "create", "--username", "gina", "--password-stdin", "--json"], &format!("{password}\n"));
 
@@ -118,9 +101,7 @@ async fn first_start_makes_a_private_key_and_logs_no_secret() {
 async fn sigterm_lets_in_flight_requests_finish() {
     let db = TestDb::new().await;
     let sb = Sandbox::new(&db.url);
-    let client = sb.run_json(&["client", "create", "--name", "app", "--grant", "password", "--json"], "");
-    let (id, secret) =
-        (client["client_id"].as_str().expect("id").to_owned(), client["client_secret"].as_str().expect("s").to_owned());
+    let (id, secret) = sb.client(&["password"]);
     // A deliberately slow password hash (its cost is stored in the hash) makes the login
     // take a while.
     let mut env = sb.env.clone();
@@ -157,12 +138,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
 async fn two_processes_racing_refreshes_keep_one_live_token() {
     let db = TestDb::new().await;
     let sb = Sandbox::new(&db.url);
-    let client = sb.run_json(
-        &["client", "create", "--name", "app", "--grant", "password", "--grant", "refresh_token", "--json"],
-        "",
-    );
-    let (id, secret) =
-        (client["client_id"].as_str().expect("id").to_owned(), client["client_secret"].as_str().expect("s").to_owned());
+    let (id, secret) = sb.client(&["password", "refresh_token"]);
     sb.run_json(&["user", "create", "--username", "kim", "--password-stdin", "--json"], "kim's long password\n");
     let a = sb.serve(&[("PORTCULLIS_REFRESH__REUSE_GRACE", "30s")], "warn,portcullis_server=info");
     let b = sb.serve(&[("PORTCULLIS_REFRESH__REUSE_GRACE", "30s")], "warn,portcullis_server=info");

@@ -71,6 +71,17 @@ impl Sandbox {
         serde_json::from_str(text.trim()).expect("one JSON object")
     }
 
+    /// Registers a confidential client with `grants` through the CLI; returns (id, secret).
+    pub fn client(&self, grants: &[&str]) -> (String, String) {
+        let mut args = vec!["client", "create", "--name", "app", "--json"];
+        for g in grants {
+            args.extend(["--grant", g]);
+        }
+        let made = self.run_json(&args, "");
+        let field = |k: &str| made[k].as_str().unwrap_or_else(|| panic!("{k} in {made}")).to_owned();
+        (field("client_id"), field("client_secret"))
+    }
+
     /// Starts `portcullis serve` with JSON logs at `log_filter`; waits until it serves.
     pub fn serve(&self, extra_env: &[(&str, &str)], log_filter: &str) -> ServeProcess {
         let mut cmd = self.command(&["serve"]);
