@@ -126,14 +126,12 @@ async fn user_tokens_die_with_their_session() {
     let token = body["access_token"].as_str().expect("token");
     assert_eq!(s.introspect(&c, token).await["active"], true);
     let (_, claims) = parts(token);
-    let db = s.app.store.connection();
-    use sea_orm::{ConnectionTrait, Statement};
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
-        "UPDATE device_sessions SET revoked_at = first_seen WHERE id = $1",
-        [claims["sid"].as_str().expect("sid").into()],
-    ))
-    .await
-    .expect("revoke");
+    // Ended through the storage port every revocation takes (kick, logout, reuse...), which
+    // records the revocation with it; nothing else needs to tell the server.
+    let sid = portcullis_domain::ids::SessionId::parse(claims["sid"].as_str().expect("sid")).expect("sid");
+    let user = portcullis_domain::ids::UserId::parse(claims["sub"].as_str().expect("sub")).expect("sub");
+    let ended = s.app.sessions.revoke(&sid, &user, s.app.clock.now(), portcullis_domain::revocation::Reason::Kicked);
+    assert!(ended.await.expect("revoke"));
+    s.app.revocations.recorded().await;
     assert_eq!(s.introspect(&c, token).await, json!({"active": false}));
 }

@@ -1,8 +1,10 @@
 //! Helpers for the end-to-end suite: a real server per test, its database, its keys.
 
 pub mod db;
+pub mod feed;
 pub mod keys;
 pub mod process;
+pub mod proxy;
 pub mod server;
 
 pub use db::TestDb;

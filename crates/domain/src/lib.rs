@@ -9,6 +9,7 @@ pub mod ids;
 pub mod password;
 pub mod policy;
 pub mod ports;
+pub mod revocation;
 pub mod rotation;
 pub mod scope;
 pub mod secret;

@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::audit::AuditEvent;
 use crate::client::Client;
 use crate::ids::{ClientId, SessionId, UserId, Username};
+use crate::revocation::{NewRevocation, Reason};
 use crate::rotation::{Presentation, Refusal, RevokeReason};
 use crate::secret::SecretHash;
 use crate::session::{DeviceSession, NewRefreshToken};
@@ -41,16 +42,25 @@ pub trait UserRepo: Send + Sync + 'static {
     async fn find(&self, id: &UserId) -> Result<Option<User>, StoreError>;
     /// Users with ids after `after`, in id order (UUIDv7: creation order), at most `limit`.
     async fn list(&self, after: Option<&str>, limit: u64) -> Result<Vec<User>, StoreError>;
-    /// Sets the status (and the ban reason, `None` to clear); false for an unknown user.
+    /// Sets the status (and the ban reason, `None` to clear), recording `cutoff` in the same
+    /// transaction; false (and nothing written) for an unknown user.
     async fn set_status(
         &self,
         id: &UserId,
         status: UserStatus,
         reason: Option<&str>,
         now: DateTime<Utc>,
+        cutoff: Option<&NewRevocation>,
     ) -> Result<bool, StoreError>;
-    /// Replaces the password hash; false for an unknown user.
-    async fn set_password(&self, id: &UserId, hash: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Replaces the password hash, recording `cutoff` in the same transaction; false (and
+    /// nothing written) for an unknown user.
+    async fn set_password(
+        &self,
+        id: &UserId,
+        hash: &str,
+        now: DateTime<Utc>,
+        cutoff: Option<&NewRevocation>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A refresh to apply atomically (see `rotation`).
@@ -103,8 +113,15 @@ pub trait SessionRepo: Send + Sync + 'static {
     async fn find_by_token(&self, token_hash: &SecretHash) -> Result<Option<DeviceSession>, StoreError>;
     /// Applies `rotation::decide` under the family's lock: the one place rotation is atomic.
     async fn rotate(&self, request: RotateRequest<'_>) -> Result<RotateOutcome, StoreError>;
-    /// Ends a session; false when it had already ended.
-    async fn revoke(&self, id: &SessionId, now: DateTime<Utc>, reason: &str) -> Result<bool, StoreError>;
+    /// Ends a session and records the revocation, in one transaction; false (and nothing
+    /// written) when it had already ended.
+    async fn revoke(
+        &self,
+        id: &SessionId,
+        user: &UserId,
+        now: DateTime<Utc>,
+        reason: Reason,
+    ) -> Result<bool, StoreError>;
     /// A user's sessions, most recently seen first, at most `limit`.
     async fn list_for_user(&self, user: &UserId, limit: u64) -> Result<Vec<DeviceSession>, StoreError>;
 }
@@ -145,12 +162,4 @@ pub struct AuditFilter {
     pub client_id: Option<String>,
     /// An `AuditKind` name, e.g. `login_failed`.
     pub kind: Option<String>,
-}
-
-/// Revoked access tokens that no session covers (client-credentials tokens), by `jti`.
-#[async_trait]
-pub trait AccessTokenDenylist: Send + Sync + 'static {
-    /// Denies `jti` until `expires_at` (when the token dies anyway). Idempotent.
-    async fn deny(&self, jti: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError>;
-    async fn is_denied(&self, jti: &str) -> Result<bool, StoreError>;
 }

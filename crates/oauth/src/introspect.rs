@@ -1,13 +1,11 @@
 //! RFC 7662 introspection, and the liveness check every token-accepting endpoint shares.
 //!
-//! A token is live only if its signature and claims verify against a published key and it has
-//! not been revoked: for a user token its device session must still be live (a kicked,
-//! logged-out or expired session ends its access tokens at once); a session-less token must not
-//! be on the denylist.
+//! A token is live only if its signature and claims verify against a published key and no
+//! revocation in force covers it (`Revocations`: a kicked or logged-out session, a ban or
+//! password change cutting off the user's earlier tokens, a revoked client-credentials token).
 
 use oxide_auth_async::primitives::Registrar;
 use portcullis_domain::grant::GrantType;
-use portcullis_domain::ids::SessionId;
 use portcullis_proto::{AccessTokenClaims, IntrospectionResponse};
 use portcullis_tokens::{VerifyError, verify_access_token};
 
@@ -34,27 +32,14 @@ impl TokenService {
         let ring = self.deps.keys.current();
         let minter = &self.deps.minter;
         let claims = verify_access_token(&ring, token, &minter.issuer, &minter.audience, now)?;
-        let live = match &claims.sid {
-            Some(sid) => {
-                let sid = SessionId::parse(sid).map_err(|_| TokenRejected::Invalid(VerifyError::Invalid))?;
-                match self.deps.sessions.find(&sid).await {
-                    Ok(Some(session)) => session.is_active(now),
-                    Ok(None) => false,
-                    Err(e) => {
-                        tracing::error!(error = %e, "session lookup failed");
-                        return Err(TokenRejected::Unavailable);
-                    }
-                }
+        match self.deps.revocations.is_revoked(&claims).await {
+            Ok(false) => Ok(claims),
+            Ok(true) => Err(TokenRejected::Revoked),
+            Err(e) => {
+                tracing::error!(error = %e, "revocation check failed");
+                Err(TokenRejected::Unavailable)
             }
-            None => match self.deps.denylist.is_denied(&claims.jti).await {
-                Ok(denied) => !denied,
-                Err(e) => {
-                    tracing::error!(error = %e, "denylist lookup failed");
-                    return Err(TokenRejected::Unavailable);
-                }
-            },
-        };
-        if live { Ok(claims) } else { Err(TokenRejected::Revoked) }
+        }
     }
 
     /// Authenticates the calling client of a form endpoint (introspection, revocation).
@@ -85,6 +70,13 @@ impl TokenService {
             return Err(registrar.take_failure().unwrap_or(OAuthError::Server));
         }
         Ok(id.clone())
+    }
+
+    /// Authenticates a confidential client from an `Authorization: Basic` header alone (the
+    /// revocation feed is a GET). Returns the client id.
+    pub async fn authenticate_basic(&self, authorization: Option<&str>) -> Result<String, OAuthError> {
+        let form = FormRequest::new(oxide_auth::endpoint::NormalizedParameter::new(), authorization)?;
+        self.authenticate_client(&form, false).await
     }
 
     pub async fn introspect(&self, form: &FormRequest) -> Result<IntrospectionResponse, OAuthError> {

@@ -7,6 +7,7 @@ pub mod issuer;
 pub mod passwords;
 pub mod registrar;
 pub mod request;
+pub mod revocations;
 mod revoke;
 pub mod service;
 
@@ -14,4 +15,5 @@ pub use error::OAuthError;
 pub use introspect::TokenRejected;
 pub use passwords::PasswordVerifier;
 pub use request::{ClientAuth, FormRequest, RequestContext, TokenRequest};
+pub use revocations::{LocalRevocations, Revocations};
 pub use service::{TokenService, TokenServiceDeps};

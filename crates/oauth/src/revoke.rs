@@ -2,12 +2,13 @@
 //!
 //! A refresh token ends its whole device session (the family). A user access token ends its
 //! device session too (RFC 7009 §2.1 allows revoking related tokens; a JWT cannot be recalled
-//! alone). A client-credentials access token is put on the denylist until it expires. Tokens
+//! alone). A client-credentials access token is revoked by its `jti` until it expires. Tokens
 //! that are unknown or already dead are answered 200 and nothing happens (§2.2); a token issued
 //! to another client is refused with `unauthorized_client` (§2.1), as Hydra does.
 
 use portcullis_domain::audit::{AuditEvent, AuditKind};
 use portcullis_domain::ids::SessionId;
+use portcullis_domain::revocation::{NewRevocation, Reason, Target};
 use portcullis_domain::session::DeviceSession;
 use portcullis_tokens::verify_access_token;
 
@@ -40,7 +41,7 @@ impl TokenService {
             if session.client_id.as_str() != client_id {
                 return Err(not_yours());
             }
-            self.end_session(&session, "revoked_by_client", &client_id).await.map_err(server)?;
+            self.end_session(&session, Reason::RevokedByClient, &client_id).await.map_err(server)?;
             return Ok(());
         }
         // An access token of ours, still valid?
@@ -56,32 +57,37 @@ impl TokenService {
             Some(sid) => {
                 let Ok(sid) = SessionId::parse(sid) else { return Ok(()) };
                 if let Some(session) = self.deps.sessions.find(&sid).await.map_err(server)? {
-                    self.end_session(&session, "revoked_by_client", &client_id).await.map_err(server)?;
+                    self.end_session(&session, Reason::RevokedByClient, &client_id).await.map_err(server)?;
                 }
             }
             None => {
-                let expires = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
-                self.deps.denylist.deny(&claims.jti, expires).await.map_err(server)?;
+                let revocation = NewRevocation {
+                    at: now,
+                    target: Target::Token { jti: claims.jti },
+                    reason: Reason::RevokedByClient,
+                };
+                self.deps.revocations.record(&revocation).await.map_err(server)?;
             }
         }
         Ok(())
     }
 
-    /// Revokes a device session and audits it; `reason` is a fixed phrase.
+    /// Revokes a device session (its access tokens with it) and audits it.
     pub async fn end_session(
         &self,
         session: &DeviceSession,
-        reason: &str,
+        reason: Reason,
         actor: &str,
     ) -> Result<bool, portcullis_domain::ports::StoreError> {
-        let ended = self.deps.sessions.revoke(&session.id, self.now(), reason).await?;
+        let ended = self.deps.sessions.revoke(&session.id, &session.user_id, self.now(), reason).await?;
         if ended {
+            self.deps.revocations.recorded().await;
             let mut e = AuditEvent::new(self.now(), AuditKind::SessionRevoked);
             e.actor = Some(actor.to_owned());
             e.user_id = Some(session.user_id.to_string());
             e.client_id = Some(session.client_id.to_string());
             e.device_id = Some(session.device_id.to_string());
-            e.detail = Some(format!("{reason} sid={}", session.id));
+            e.detail = Some(format!("{} sid={}", reason.as_str(), session.id));
             self.audit(e).await;
         }
         Ok(ended)

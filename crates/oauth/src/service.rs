@@ -8,7 +8,7 @@ use portcullis_domain::audit::AuditEvent;
 use portcullis_domain::clock::Clock;
 use portcullis_domain::grant::GrantType;
 use portcullis_domain::policy::TokenPolicy;
-use portcullis_domain::ports::{AccessTokenDenylist, AuditLog, ClientRepo, SessionRepo, UserRepo};
+use portcullis_domain::ports::{AuditLog, ClientRepo, SessionRepo, UserRepo};
 use portcullis_domain::secret::SecretHasher;
 use portcullis_domain::throttle::{AttemptCounter, ThrottlePolicy};
 use portcullis_proto::TokenResponse;
@@ -18,13 +18,14 @@ use crate::error::OAuthError;
 use crate::grants;
 use crate::passwords::PasswordVerifier;
 use crate::request::{RequestContext, TokenRequest};
+use crate::revocations::Revocations;
 
 /// Everything the grants need, built once at start.
 pub struct TokenServiceDeps {
     pub clients: Arc<dyn ClientRepo>,
     pub users: Arc<dyn UserRepo>,
     pub sessions: Arc<dyn SessionRepo>,
-    pub denylist: Arc<dyn AccessTokenDenylist>,
+    pub revocations: Arc<Revocations>,
     pub audit: Arc<dyn AuditLog>,
     pub hasher: SecretHasher,
     pub passwords: PasswordVerifier,
@@ -72,6 +73,10 @@ impl TokenService {
         if let Err(e) = self.deps.audit.record(event).await {
             tracing::error!(error = %e, "audit write failed");
         }
+    }
+
+    pub fn revocations(&self) -> &Arc<Revocations> {
+        &self.deps.revocations
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {

@@ -12,6 +12,10 @@ pub struct ServerMetadata {
     pub jwks_uri: String,
     pub revocation_endpoint: String,
     pub introspection_endpoint: String,
+    /// The revocation feed (server-sent events, client-authenticated): docs/revocation-feed.md.
+    /// Not part of RFC 8414; resource servers follow it to learn of kicks and bans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_feed_endpoint: Option<String>,
     pub grant_types_supported: Vec<String>,
     pub response_types_supported: Vec<String>,
     pub token_endpoint_auth_methods_supported: Vec<String>,

@@ -9,10 +9,11 @@ use portcullis_domain::clock::{Clock, SystemClock};
 use portcullis_domain::password::{PasswordCost, PasswordHasher};
 use portcullis_domain::policy::TokenPolicy;
 use portcullis_domain::ports::{AuditLog, ClientRepo, SessionRepo, SigningKeyRepo, UserRepo};
+use portcullis_domain::revocation::{Doorbell, RevocationLog, RevocationState};
 use portcullis_domain::secret::SecretHasher;
 use portcullis_domain::throttle::{AttemptCounter, ThrottlePolicy};
-use portcullis_oauth::{PasswordVerifier, TokenService, TokenServiceDeps};
-use portcullis_store::{CachedClients, LocalAttempts, RedisAttempts, SqlStore};
+use portcullis_oauth::{LocalRevocations, PasswordVerifier, Revocations, TokenService, TokenServiceDeps};
+use portcullis_store::{CachedClients, LocalAttempts, RedisAttempts, RedisDoorbell, RedisRevocations, SqlStore};
 use portcullis_tokens::{AccessTokenMinter, KeyManager, SharedKeyRing};
 
 use crate::config::Config;
@@ -47,7 +48,10 @@ pub struct AppState {
     pub key_manager: Arc<KeyManager>,
     pub clock: Arc<dyn Clock>,
     pub redis: Option<redis::Client>,
+    pub revocations: Arc<Revocations>,
     pub metrics: Metrics,
+    /// Turns true when the node starts shutting down.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 /// The storage side of the app, for CLI commands that need no HTTP.
@@ -89,6 +93,30 @@ impl Backend {
             parallelism: p.parallelism,
         })?)
     }
+}
+
+/// The revocation service: its state in Redis when configured, in process otherwise.
+fn revocations(
+    config: &Config,
+    redis: Option<&redis::Client>,
+    store: &SqlStore,
+    clock: &Arc<dyn Clock>,
+    issuer: &str,
+    policy: &TokenPolicy,
+) -> anyhow::Result<Revocations> {
+    let log: Arc<dyn RevocationLog> = Arc::new(store.clone());
+    let (state, doorbell): (Arc<dyn RevocationState>, Option<Arc<dyn Doorbell>>) = match redis {
+        Some(client) => {
+            let conn = portcullis_store::fast_failing_connection(client)?;
+            let prefix = &config.redis.key_prefix;
+            (
+                Arc::new(RedisRevocations::new(conn.clone(), prefix.clone())),
+                Some(Arc::new(RedisDoorbell::new(client.clone(), conn, prefix))),
+            )
+        }
+        None => (Arc::new(LocalRevocations::default()), None),
+    };
+    Ok(Revocations::new(log, state, doorbell, clock.clone(), issuer.to_owned(), policy.access_ttl))
 }
 
 pub fn chrono_duration(d: Duration) -> chrono::Duration {
@@ -148,11 +176,13 @@ impl App {
             },
             None => Arc::new(LocalAttempts::default()),
         };
+        let revocations = Arc::new(revocations(&config, redis.as_ref(), &store, &backend.clock, &issuer, &policy)?);
+        revocations.start().await.context("cannot read the revocation log")?;
         let tokens = Arc::new(TokenService::new(TokenServiceDeps {
             clients: clients.clone(),
             users: users.clone(),
             sessions: sessions.clone(),
-            denylist: Arc::new(store.clone()),
+            revocations: revocations.clone(),
             audit: audit.clone(),
             hasher: backend.hasher.clone(),
             passwords: passwords.clone(),
@@ -184,8 +214,32 @@ impl App {
             key_manager: backend.key_manager,
             clock: backend.clock,
             redis,
+            revocations,
             metrics,
+            shutdown: tokio::sync::watch::channel(false).0,
         })))
+    }
+
+    /// Keeps the revocation state in step with the log (and, with Redis, listens for the other
+    /// nodes' doorbell). Returns the tasks to abort at shutdown.
+    pub fn spawn_revocation_sync(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = vec![tokio::spawn(self.revocations.clone().run_syncer(self.config.revocation.poll_interval))];
+        if let Some(client) = &self.redis {
+            match portcullis_store::fast_failing_connection(client) {
+                Ok(conn) => {
+                    let bell = Arc::new(RedisDoorbell::new(client.clone(), conn, &self.config.redis.key_prefix));
+                    let revocations = self.revocations.clone();
+                    tasks.push(tokio::spawn(bell.listen(move || revocations.wake())));
+                }
+                Err(e) => tracing::error!(error = %e, "cannot listen for revocations from other nodes; polling only"),
+            }
+        }
+        tasks
+    }
+
+    /// Tells long-lived responses (the revocation feed) to end: the server is stopping.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
     }
 
     /// Re-reads the key records every `keys.reload_interval`, so a rotation made by

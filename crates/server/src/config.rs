@@ -47,6 +47,7 @@ pub struct Config {
     pub passwords: PasswordsConfig,
     pub login: LoginConfig,
     pub redis: RedisConfig,
+    pub revocation: RevocationConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
 }
@@ -130,6 +131,24 @@ pub struct RedisConfig {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct RevocationConfig {
+    /// How often a node reads the revocation log even if no other node rang (other nodes ring
+    /// through Redis; without Redis this is how `portcullis user ban` run elsewhere arrives).
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Interval of `: keep-alive` comments on the revocation feed.
+    #[serde(with = "humantime_serde")]
+    pub feed_keep_alive: Duration,
+}
+
+impl Default for RevocationConfig {
+    fn default() -> Self {
+        Self { poll_interval: Duration::from_secs(1), feed_keep_alive: Duration::from_secs(5) }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Largest request body accepted.
     pub max_body_bytes: usize,
@@ -162,6 +181,7 @@ impl Default for Config {
             passwords: PasswordsConfig::default(),
             login: LoginConfig::default(),
             redis: RedisConfig::default(),
+            revocation: RevocationConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
         }
@@ -267,6 +287,9 @@ impl Config {
         let bad = |m: &str| Err(ConfigError::Invalid(m.into()));
         if self.keys.reload_interval.is_zero() || self.http.request_timeout.is_zero() {
             return bad("keys.reload_interval and http.request_timeout must be positive");
+        }
+        if self.revocation.poll_interval.is_zero() || self.revocation.feed_keep_alive.is_zero() {
+            return bad("revocation.poll_interval and revocation.feed_keep_alive must be positive");
         }
         if self.keys.activation_delay < self.keys.jwks_max_age + self.keys.reload_interval {
             return bad(

@@ -37,12 +37,18 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let reloader = self.app.spawn_key_reloader();
+        let mut tasks = self.app.spawn_revocation_sync();
+        tasks.push(self.app.spawn_key_reloader());
+        let app = self.app.clone();
+        let shutdown = async move {
+            shutdown.await;
+            app.begin_shutdown();
+        };
         let router = http::router(self.app);
         let result = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
-        reloader.abort();
+        tasks.iter().for_each(tokio::task::JoinHandle::abort);
         result.context("server failed")
     }
 }

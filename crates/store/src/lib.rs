@@ -5,10 +5,11 @@ mod audit;
 mod client_cache;
 mod clients;
 mod connect;
-mod denylist;
 pub mod entities;
 mod error;
 mod keys;
+mod redis_revocations;
+mod revocations;
 mod rotate;
 mod sessions;
 mod users;
@@ -16,6 +17,7 @@ mod users;
 pub use attempts::{LocalAttempts, RedisAttempts};
 pub use client_cache::CachedClients;
 pub use connect::{Backend, connect, migrate};
+pub use redis_revocations::{REDIS_TIMEOUT, RedisDoorbell, RedisRevocations, fast_failing_connection};
 
 use sea_orm::DatabaseConnection;
 

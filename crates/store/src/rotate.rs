@@ -11,6 +11,7 @@
 
 use portcullis_domain::audit::AuditKind;
 use portcullis_domain::ports::{RotateOutcome, RotateRequest, StoreError};
+use portcullis_domain::revocation::{NewRevocation, Target};
 use portcullis_domain::rotation::{Decision, RevokeReason, decide, slid_expiry};
 use portcullis_domain::session::RefreshTokenRecord;
 use sea_orm::sea_query::Expr;
@@ -108,6 +109,8 @@ pub(crate) async fn rotate(db: &DatabaseConnection, req: RotateRequest<'_>) -> R
                 RevokeReason::ReuseDetected => AuditKind::RefreshReuseDetected,
             };
             crate::audit::insert(&txn, audit).await?;
+            let target = Target::Session { sid: session.id.clone(), user: session.user_id.clone() };
+            crate::revocations::insert(&txn, &NewRevocation { at: now, target, reason: reason.into() }).await?;
             txn.commit().await.map_err(store_err)?;
             let mut session = session;
             session.revoked_at = Some(now);

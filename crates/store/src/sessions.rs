@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::ids::{ClientId, DeviceId, SessionId, UserId};
 use portcullis_domain::ports::{RotateOutcome, RotateRequest, SessionRepo, StoreError};
+use portcullis_domain::revocation::{NewRevocation, Reason, Target};
 use portcullis_domain::secret::SecretHash;
 use portcullis_domain::session::{DeviceSession, NewRefreshToken};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
@@ -95,16 +96,31 @@ impl SessionRepo for SqlStore {
             .collect()
     }
 
-    async fn revoke(&self, id: &SessionId, now: DateTime<Utc>, reason: &str) -> Result<bool, StoreError> {
+    async fn revoke(
+        &self,
+        id: &SessionId,
+        user: &UserId,
+        now: DateTime<Utc>,
+        reason: Reason,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await.map_err(store_err)?;
         let done = device_session::Entity::update_many()
             .col_expr(device_session::Column::RevokedAt, sea_orm::sea_query::Expr::value(now))
-            .col_expr(device_session::Column::RevokedReason, sea_orm::sea_query::Expr::value(reason))
+            .col_expr(device_session::Column::RevokedReason, sea_orm::sea_query::Expr::value(reason.as_str()))
             .filter(device_session::Column::Id.eq(id.as_str()))
+            .filter(device_session::Column::UserId.eq(user.as_str()))
             .filter(device_session::Column::RevokedAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(store_err)?;
-        Ok(done.rows_affected == 1)
+        if done.rows_affected != 1 {
+            txn.rollback().await.map_err(store_err)?;
+            return Ok(false);
+        }
+        let target = Target::Session { sid: id.clone(), user: user.clone() };
+        crate::revocations::insert(&txn, &NewRevocation { at: now, target, reason }).await?;
+        txn.commit().await.map_err(store_err)?;
+        Ok(true)
     }
 }
 

@@ -4,13 +4,44 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::ids::{UserId, Username};
 use portcullis_domain::ports::{StoreError, UserRepo};
+use portcullis_domain::revocation::NewRevocation;
 use portcullis_domain::user::{User, UserStatus};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, UpdateMany,
+};
 
 use crate::SqlStore;
 use crate::entities::user;
 use crate::error::store_err;
+
+impl SqlStore {
+    /// Applies `update` to one user and records `cutoff`, in one transaction.
+    async fn update_user(
+        &self,
+        id: &UserId,
+        update: UpdateMany<user::Entity>,
+        now: DateTime<Utc>,
+        cutoff: Option<&NewRevocation>,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await.map_err(store_err)?;
+        let done = update
+            .col_expr(user::Column::UpdatedAt, Expr::value(now))
+            .filter(user::Column::Id.eq(id.as_str()))
+            .exec(&txn)
+            .await
+            .map_err(store_err)?;
+        if done.rows_affected != 1 {
+            txn.rollback().await.map_err(store_err)?;
+            return Ok(false);
+        }
+        if let Some(cutoff) = cutoff {
+            crate::revocations::insert(&txn, cutoff).await?;
+        }
+        txn.commit().await.map_err(store_err)?;
+        Ok(true)
+    }
+}
 
 fn to_domain(m: user::Model) -> Result<User, StoreError> {
     Ok(User {
@@ -63,27 +94,28 @@ impl UserRepo for SqlStore {
         status: UserStatus,
         reason: Option<&str>,
         now: DateTime<Utc>,
+        cutoff: Option<&NewRevocation>,
     ) -> Result<bool, StoreError> {
-        let done = user::Entity::update_many()
+        let update = user::Entity::update_many()
             .col_expr(user::Column::Status, Expr::value(status.as_str()))
-            .col_expr(user::Column::BanReason, Expr::value(reason.map(str::to_owned)))
-            .col_expr(user::Column::UpdatedAt, Expr::value(now))
-            .filter(user::Column::Id.eq(id.as_str()))
-            .exec(&self.db)
-            .await
-            .map_err(store_err)?;
-        Ok(done.rows_affected == 1)
+            .col_expr(user::Column::BanReason, Expr::value(reason.map(str::to_owned)));
+        self.update_user(id, update, now, cutoff).await
     }
 
-    async fn set_password(&self, id: &UserId, hash: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let done = user::Entity::update_many()
-            .col_expr(user::Column::PasswordHash, Expr::value(hash))
-            .col_expr(user::Column::UpdatedAt, Expr::value(now))
-            .filter(user::Column::Id.eq(id.as_str()))
-            .exec(&self.db)
-            .await
-            .map_err(store_err)?;
-        Ok(done.rows_affected == 1)
+    async fn set_password(
+        &self,
+        id: &UserId,
+        hash: &str,
+        now: DateTime<Utc>,
+        cutoff: Option<&NewRevocation>,
+    ) -> Result<bool, StoreError> {
+        self.update_user(
+            id,
+            user::Entity::update_many().col_expr(user::Column::PasswordHash, Expr::value(hash)),
+            now,
+            cutoff,
+        )
+        .await
     }
 
     async fn find(&self, id: &UserId) -> Result<Option<User>, StoreError> {

@@ -70,6 +70,7 @@ pub(crate) async fn run(
         RotateOutcome::Refused { refusal, .. } => Err(refused(refusal)),
         RotateOutcome::Revoked { reason, .. } => {
             metrics::counter!("portcullis_families_revoked_total", "reason" => reason.as_str()).increment(1);
+            svc.deps.revocations.recorded().await;
             Err(OAuthError::InvalidGrant(
                 match reason {
                     RevokeReason::FingerprintMismatch => {

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use portcullis_domain::ids::UserId;
+use portcullis_domain::revocation::Reason;
 use portcullis_domain::scope::ADMIN_SCOPE;
 use portcullis_proto::{DeviceList, ErrorCode};
 
@@ -117,7 +118,7 @@ async fn kick(app: &App, admin: &Admin, user_id: &str, device_id: Option<&str>) 
         app.clock.as_ref(),
         &user,
         device_id,
-        "kicked",
+        Reason::Kicked,
         admin.actor(),
     )
     .await

@@ -5,6 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portcullis_domain::ids::{SessionId, UserId};
+use portcullis_domain::revocation::Reason;
 use portcullis_proto::{ErrorCode, Me};
 
 use super::bearer::Bearer;
@@ -65,7 +66,7 @@ pub async fn logout(State(app): State<App>, bearer: Bearer) -> Response {
             return unavailable();
         }
     };
-    match app.tokens.end_session(&session, "logout", sub).await {
+    match app.tokens.end_session(&session, Reason::Logout, sub).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => {
             tracing::error!(error = %e, "logout failed");
@@ -113,7 +114,7 @@ pub async fn forget_device(State(app): State<App>, bearer: Bearer, Path(device_i
         app.clock.as_ref(),
         &uid,
         Some(&device_id),
-        "signed_out",
+        Reason::Logout,
         sub,
     )
     .await

@@ -6,6 +6,7 @@ mod admin_users;
 pub mod bearer;
 mod discovery;
 pub mod error;
+mod feed;
 mod health;
 mod introspect;
 mod jwks;
@@ -34,6 +35,7 @@ pub fn router(app: App) -> Router {
         .route(paths::TOKEN, post(token::token))
         .route(paths::INTROSPECT, post(introspect::introspect))
         .route(paths::REVOKE, post(revoke::revoke))
+        .route(paths::REVOCATION_FEED, get(feed::feed))
         .route(paths::ME, get(me::me))
         .route(paths::ME_LOGOUT, post(me::logout))
         .route(paths::ME_DEVICES, get(me::devices))

@@ -13,6 +13,7 @@ use utoipa::OpenApi;
         super::token::token,
         super::introspect::introspect,
         super::revoke::revoke,
+        super::feed::feed,
         super::me::me,
         super::me::logout,
         super::me::devices,
@@ -60,6 +61,9 @@ use utoipa::OpenApi;
         portcullis_proto::BanRequest,
         portcullis_proto::PasswordChange,
         portcullis_proto::DeviceView,
+        portcullis_proto::FeedEvent,
+        portcullis_proto::feed::FeedSubject,
+        portcullis_proto::feed::SubjectId,
     ))
 )]
 pub struct ApiDoc;

@@ -4,6 +4,7 @@ pub const TOKEN: &str = "/oauth2/token";
 pub const INTROSPECT: &str = "/oauth2/introspect";
 pub const REVOKE: &str = "/oauth2/revoke";
 pub const AUTHORIZE: &str = "/oauth2/authorize";
+pub const REVOCATION_FEED: &str = "/oauth2/revocation-feed";
 pub const JWKS: &str = "/.well-known/jwks.json";
 pub const DISCOVERY: &str = "/.well-known/oauth-authorization-server";
 pub const HEALTHZ: &str = "/healthz";

@@ -4,6 +4,7 @@ use portcullis_domain::clock::Clock;
 use portcullis_domain::devices::{self, Device};
 use portcullis_domain::ids::{SessionId, UserId};
 use portcullis_domain::ports::{SessionRepo, StoreError};
+use portcullis_domain::revocation::Reason;
 use portcullis_domain::session::DeviceSession;
 use portcullis_oauth::TokenService;
 use portcullis_proto::{DeviceList, DeviceView};
@@ -47,7 +48,7 @@ pub async fn end(
     clock: &dyn Clock,
     user: &UserId,
     device_id: Option<&str>,
-    reason: &str,
+    reason: Reason,
     actor: &str,
 ) -> Result<usize, StoreError> {
     let mine = all(sessions, clock, user).await?;
@@ -62,7 +63,7 @@ pub async fn end_all_but(
     tokens: &TokenService,
     user: &UserId,
     keep: &SessionId,
-    reason: &str,
+    reason: Reason,
     actor: &str,
 ) -> Result<(), StoreError> {
     let mine = sessions.list_for_user(user, MAX_SESSIONS_LISTED).await?;
@@ -73,7 +74,7 @@ async fn end_live<'a>(
     tokens: &TokenService,
     sessions: impl Iterator<Item = &'a DeviceSession>,
     keep: Option<&SessionId>,
-    reason: &str,
+    reason: Reason,
     actor: &str,
 ) -> Result<(), StoreError> {
     for session in sessions.filter(|s| s.revoked_at.is_none() && Some(&s.id) != keep) {

@@ -5,6 +5,7 @@ use portcullis_domain::clock::Clock;
 use portcullis_domain::ids::{SessionId, UserId};
 use portcullis_domain::password::check_policy;
 use portcullis_domain::ports::{AuditLog, SessionRepo, UserRepo};
+use portcullis_domain::revocation::{NewRevocation, Reason, Target};
 use portcullis_domain::secret::Secret;
 use portcullis_domain::user::{User, UserStatus};
 use portcullis_oauth::{PasswordVerifier, TokenService};
@@ -57,8 +58,12 @@ impl UserOps<'_> {
             return Err(OpError::Invalid(format!("reason must be 1 to {MAX_BAN_REASON} characters")));
         }
         self.user(id).await?;
-        self.users.set_status(id, UserStatus::Banned, Some(reason), self.clock.now()).await?;
-        super::devices::end(self.sessions, self.tokens, self.clock, id, None, "banned", actor).await?;
+        let now = self.clock.now();
+        let cutoff =
+            NewRevocation { at: now, target: Target::User { user: id.clone(), except: None }, reason: Reason::Banned };
+        self.users.set_status(id, UserStatus::Banned, Some(reason), now, Some(&cutoff)).await?;
+        self.tokens.revocations().recorded().await;
+        super::devices::end(self.sessions, self.tokens, self.clock, id, None, Reason::Banned, actor).await?;
         self.record(AuditKind::UserBanned, id, actor, Some(reason.chars().take(200).collect())).await;
         self.user(id).await
     }
@@ -66,7 +71,7 @@ impl UserOps<'_> {
     /// Unbans. Ended sessions stay ended: the user logs in again.
     pub async fn unban(&self, id: &UserId, actor: &str) -> Result<User, OpError> {
         self.user(id).await?;
-        self.users.set_status(id, UserStatus::Active, None, self.clock.now()).await?;
+        self.users.set_status(id, UserStatus::Active, None, self.clock.now(), None).await?;
         self.record(AuditKind::UserUnbanned, id, actor, None).await;
         self.user(id).await
     }
@@ -90,8 +95,12 @@ impl UserOps<'_> {
         }
         check_policy(new.expose()).map_err(|e| OpError::Invalid(e.to_string()))?;
         let hash = self.passwords.hash(new).await.map_err(|e| OpError::Internal(e.to_string()))?;
-        self.users.set_password(id, &hash, self.clock.now()).await?;
-        super::devices::end_all_but(self.sessions, self.tokens, id, keep, "password_changed", id.as_str()).await?;
+        let now = self.clock.now();
+        let target = Target::User { user: id.clone(), except: Some(keep.clone()) };
+        let cutoff = NewRevocation { at: now, target, reason: Reason::PasswordChanged };
+        self.users.set_password(id, &hash, now, Some(&cutoff)).await?;
+        self.tokens.revocations().recorded().await;
+        super::devices::end_all_but(self.sessions, self.tokens, id, keep, Reason::PasswordChanged, id.as_str()).await?;
         self.record(AuditKind::PasswordChanged, id, id.as_str(), Some(format!("kept sid={keep}"))).await;
         Ok(())
     }

@@ -4,6 +4,6 @@ pub mod audit_event;
 pub mod client;
 pub mod device_session;
 pub mod refresh_token;
-pub mod revoked_access_token;
+pub mod revocation_event;
 pub mod signing_key;
 pub mod user;

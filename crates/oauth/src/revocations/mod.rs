@@ -1,0 +1,255 @@
+//! `Revocations`: the one place access-token revocation is checked, recorded and fed out.
+//!
+//! The SQL log (`RevocationLog`) is the truth; every revoking write records its event in the
+//! same transaction. The fast state (`RevocationState`: Redis, or `LocalRevocations` in
+//! process) answers checks; when it cannot (Redis unreachable, or emptied), checks ask the log
+//! until the syncer has rebuilt the state from it. The syncer (`run_syncer`) takes new log
+//! entries into the state and onto the feed: at once for this node's own writes (`recorded`),
+//! on the doorbell for other nodes' writes, and every `poll` in any case.
+
+mod cursor;
+mod local;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::Duration;
+use portcullis_domain::clock::Clock;
+use portcullis_domain::ports::StoreError;
+use portcullis_domain::revocation::{
+    Doorbell, NewRevocation, Revocation, RevocationLog, RevocationState, Target, TokenFacts, Verdict,
+};
+use portcullis_proto::AccessTokenClaims;
+use portcullis_proto::feed::{FeedEvent, FeedSubject, SESSION_REVOKED, SubjectId};
+use tokio::sync::{Mutex, Notify, broadcast};
+
+pub use cursor::{Cursor, GAP_WAIT};
+pub use local::LocalRevocations;
+
+/// How long past its revocation an event can still matter, beyond the access-token lifetime:
+/// covers the clock leeway resource servers allow.
+pub const HORIZON_SLACK: Duration = Duration::minutes(1);
+
+/// Most events read from the log at once.
+const BATCH: u64 = 1000;
+
+/// Most revocations in force a rebuild or a backlog reads: far beyond any real deployment's
+/// revocations per access-token lifetime.
+const IN_FORCE_MAX: u64 = 1_000_000;
+
+/// How far back a resumed feed also replays, to cover ids that committed out of order.
+const RESUME_OVERLAP: Duration = Duration::seconds(10);
+
+/// Events buffered per feed follower before it is dropped as too slow (it reconnects and
+/// resumes).
+const FEED_BUFFER: usize = 4096;
+
+pub struct Revocations {
+    log: Arc<dyn RevocationLog>,
+    state: Arc<dyn RevocationState>,
+    doorbell: Option<Arc<dyn Doorbell>>,
+    clock: Arc<dyn Clock>,
+    issuer: String,
+    /// Access-token lifetime plus `HORIZON_SLACK`.
+    horizon: Duration,
+    cursor: Mutex<Cursor>,
+    /// The state missed a write or could not answer: checks ask the log until it is rebuilt.
+    degraded: AtomicBool,
+    wake: Notify,
+    feed: broadcast::Sender<Arc<FeedEvent>>,
+}
+
+impl Revocations {
+    pub fn new(
+        log: Arc<dyn RevocationLog>,
+        state: Arc<dyn RevocationState>,
+        doorbell: Option<Arc<dyn Doorbell>>,
+        clock: Arc<dyn Clock>,
+        issuer: String,
+        access_ttl: Duration,
+    ) -> Self {
+        Self {
+            log,
+            state,
+            doorbell,
+            clock,
+            issuer,
+            horizon: access_ttl + HORIZON_SLACK,
+            cursor: Mutex::new(Cursor::default()),
+            degraded: AtomicBool::new(true),
+            wake: Notify::new(),
+            feed: broadcast::channel(FEED_BUFFER).0,
+        }
+    }
+
+    /// Positions the cursor at the end of the log and builds the state from it. Until this has
+    /// succeeded, checks ask the log.
+    pub async fn start(&self) -> Result<(), StoreError> {
+        let mut cursor = self.cursor.lock().await;
+        *cursor = Cursor::at(self.log.last_id().await?);
+        self.rebuild().await;
+        Ok(())
+    }
+
+    /// Whether the token of `claims` has been revoked. Errs only when neither the state nor the
+    /// log can answer.
+    pub async fn is_revoked(&self, claims: &AccessTokenClaims) -> Result<bool, StoreError> {
+        let facts = TokenFacts { sub: &claims.sub, sid: claims.sid.as_deref(), jti: &claims.jti, iat: claims.iat };
+        if !self.degraded.load(Ordering::Acquire) {
+            match self.state.check(&facts).await {
+                Verdict::Live => return Ok(false),
+                Verdict::Revoked => return Ok(true),
+                Verdict::Unknown => {
+                    self.degraded.store(true, Ordering::Release);
+                    self.wake.notify_one();
+                }
+            }
+        }
+        metrics::counter!("portcullis_revocation_checks_from_log_total").increment(1);
+        self.log.revokes(&facts, self.clock.now() - self.horizon).await
+    }
+
+    /// Records a revocation that no other write carries (a client-credentials token's), and
+    /// takes it in.
+    pub async fn record(&self, revocation: &NewRevocation) -> Result<(), StoreError> {
+        self.log.append(revocation).await?;
+        self.recorded().await;
+        Ok(())
+    }
+
+    /// Called after this node recorded revocations: takes them in now and rings the others.
+    pub async fn recorded(&self) {
+        match self.sync().await {
+            Ok(Some(last)) => {
+                if let Some(bell) = &self.doorbell
+                    && let Err(e) = bell.ring(last).await
+                {
+                    tracing::warn!(error = %e, "cannot ring the revocation doorbell; other nodes poll");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "reading the revocation log failed; the syncer retries"),
+        }
+    }
+
+    /// Wakes the syncer (another node rang).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Takes in new log entries until the task is dropped: on `wake`, and every `poll`.
+    pub async fn run_syncer(self: Arc<Self>, poll: StdDuration) {
+        loop {
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(poll) => {}
+            }
+            if let Err(e) = self.sync().await {
+                tracing::warn!(error = %e, "reading the revocation log failed; retrying");
+            }
+        }
+    }
+
+    /// One round: rebuild the state if it is degraded or was emptied, then take in what the log
+    /// has after the cursor. Returns the highest id taken in, if any.
+    async fn sync(&self) -> Result<Option<i64>, StoreError> {
+        let mut cursor = self.cursor.lock().await;
+        let emptied = matches!(self.state.is_complete().await, Ok(false));
+        if emptied {
+            tracing::warn!("the revocation state was emptied (Redis restart or flush): rebuilding it from SQL");
+        }
+        if emptied || self.degraded.load(Ordering::Acquire) {
+            self.rebuild().await;
+        }
+        let fresh: Vec<Revocation> =
+            self.log.after(cursor.low, BATCH).await?.into_iter().filter(|r| cursor.take(r.id)).collect();
+        cursor.advance(Instant::now());
+        let Some(last) = fresh.iter().map(|r| r.id).max() else { return Ok(None) };
+        if let Err(e) = self.state.apply(&fresh, self.horizon, self.clock.now()).await {
+            tracing::warn!(error = %e, "revocation state missed a write; checks use SQL until it is rebuilt");
+            self.degraded.store(true, Ordering::Release);
+        }
+        for r in &fresh {
+            // No follower listening is not an error.
+            let _ = self.feed.send(Arc::new(self.to_feed(r)));
+        }
+        metrics::counter!("portcullis_revocations_synced_total").increment(fresh.len() as u64);
+        Ok(Some(last))
+    }
+
+    /// Replaces the state with every revocation in force; clears `degraded` on success.
+    async fn rebuild(&self) {
+        let now = self.clock.now();
+        let result = match self.log.since(now - self.horizon, IN_FORCE_MAX).await {
+            Ok(all) => self.state.rebuild(&all, self.horizon, now).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                if self.degraded.swap(false, Ordering::AcqRel) {
+                    tracing::info!("revocation state rebuilt from SQL");
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "revocation state not rebuilt yet");
+                self.degraded.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Live events from now on. Subscribe before reading the backlog, so nothing falls between.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<FeedEvent>> {
+        self.feed.subscribe()
+    }
+
+    /// What a follower gets before live events: everything in force (`after: None`), or what
+    /// came after `after` plus the last few seconds (ids may commit out of order). Oldest first.
+    pub async fn backlog(&self, after: Option<i64>) -> Result<Vec<FeedEvent>, StoreError> {
+        let now = self.clock.now();
+        let mut events = match after {
+            None => self.log.since(now - self.horizon, IN_FORCE_MAX).await?,
+            Some(after) => {
+                let mut events = self.log.after(after, IN_FORCE_MAX).await?;
+                let known: HashSet<i64> = events.iter().map(|r| r.id).collect();
+                let recent = self.log.since(now - RESUME_OVERLAP, IN_FORCE_MAX).await?;
+                events.extend(recent.into_iter().filter(|r| !known.contains(&r.id)));
+                events
+            }
+        };
+        events.retain(|r| r.expires_at(self.horizon) > now);
+        events.sort_by_key(|r| r.id);
+        Ok(events.iter().map(|r| self.to_feed(r)).collect())
+    }
+
+    /// The feed's form of a revocation (docs/revocation-feed.md).
+    pub fn to_feed(&self, r: &Revocation) -> FeedEvent {
+        let user = |u: &dyn ToString| Some(SubjectId::iss_sub(&self.issuer, &u.to_string()));
+        let (subject, not_before, except_session) = match &r.target {
+            Target::Session { sid, user: u } => {
+                (FeedSubject { user: user(u), session: Some(SubjectId::opaque(sid.as_str())), token: None }, None, None)
+            }
+            Target::User { user: u, except } => (
+                FeedSubject { user: user(u), ..FeedSubject::default() },
+                Some(r.cutoff_secs()),
+                except.as_ref().map(ToString::to_string),
+            ),
+            Target::Token { jti } => {
+                (FeedSubject { token: Some(SubjectId::opaque(jti)), ..FeedSubject::default() }, None, None)
+            }
+        };
+        FeedEvent {
+            id: r.id,
+            kind: SESSION_REVOKED.to_owned(),
+            iss: self.issuer.clone(),
+            event_timestamp: r.at.timestamp(),
+            initiating_entity: r.reason.initiating_entity().to_owned(),
+            reason_admin: HashMap::from([("en".to_owned(), r.reason.as_str().to_owned())]),
+            subject,
+            not_before,
+            except_session,
+            expires_at: r.expires_at(self.horizon).timestamp(),
+        }
+    }
+}
