@@ -183,3 +183,53 @@ async fn two_processes_racing_refreshes_keep_one_live_token() {
     let live = "SELECT COUNT(*) FROM refresh_tokens WHERE used_at IS NULL AND superseded_at IS NULL";
     assert_eq!(portcullis_e2e::db::scalar(&conn, live, vec![]).await, 1, "one live refresh token in the family");
 }
+
+/// A feed follower holds its stream open for ever; SIGTERM must still stop the node promptly.
+#[tokio::test]
+async fn sigterm_ends_open_feed_streams() {
+    let db = TestDb::new().await;
+    let sb = Sandbox::new(&db.url);
+    let (id, secret) = sb.client(&["client_credentials"]);
+    let mut server = sb.serve(&[], "info");
+    let mut follower =
+        portcullis_e2e::feed::FeedFollower::connect(&server.url("/oauth2/revocation-feed"), &id, &secret, None).await;
+    follower.backlog().await;
+    server.terminate();
+    assert!(server.wait_exit(Duration::from_secs(10)), "the node exits cleanly with a follower connected");
+}
+
+/// Without Redis the revocation state lives in process; a restarted node rebuilds it from SQL.
+#[tokio::test]
+async fn a_restarted_node_still_refuses_revoked_tokens() {
+    let db = TestDb::new().await;
+    let sb = Sandbox::new(&db.url);
+    let (id, secret) = sb.client(&["password"]);
+    sb.run_json(&["user", "create", "--username", "ida", "--password-stdin", "--json"], "ida's long password\n");
+    let issuer = [("PORTCULLIS_ISSUER", "http://portcullis.test")];
+    let http = reqwest::Client::new();
+    let mut server = sb.serve(&issuer, "info");
+    let login = |url: String| {
+        http.post(url)
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "password"), ("username", "ida"), ("password", "ida's long password")])
+            .send()
+    };
+    let kicked: Value = login(server.url("/oauth2/token")).await.expect("login").json().await.expect("json");
+    let kept: Value = login(server.url("/oauth2/token")).await.expect("login").json().await.expect("json");
+    let logout = http.post(server.url("/me/logout")).bearer_auth(kicked["access_token"].as_str().expect("at"));
+    assert_eq!(logout.send().await.expect("logout").status(), 204);
+    server.terminate();
+    assert!(server.wait_exit(Duration::from_secs(10)));
+
+    let server = sb.serve(&issuer, "info");
+    let active = |token: &Value| {
+        http.post(server.url("/oauth2/introspect"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("token", token["access_token"].as_str().expect("at"))])
+            .send()
+    };
+    let body: Value = active(&kicked).await.expect("introspect").json().await.expect("json");
+    assert_eq!(body["active"], false, "the logout survives a restart");
+    let body: Value = active(&kept).await.expect("introspect").json().await.expect("json");
+    assert_eq!(body["active"], true);
+}

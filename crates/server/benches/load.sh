@@ -6,6 +6,10 @@
 #   SKIP_PEER=1 bash crates/server/benches/load.sh     # Portcullis only
 #   bash crates/server/benches/load.sh refresh         # refresh grants/s (benches/refresh_load.rs),
 #                                                      # each request rotating its own family
+#   bash crates/server/benches/load.sh flood           # introspection, JWKS and client_credentials
+#                                                      # p99 at c=8, quiet and then during a flood of
+#                                                      # wrong passwords (c=32, real argon2 cost,
+#                                                      # throttling off so every guess is hashed)
 #   DUR=20s CONCS="16 64" WARMUP=5s                    # defaults shown
 #   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test   # instead of a fresh SQLite file
 #
@@ -42,6 +46,10 @@ export PORTCULLIS_LOG__FILTER=warn
 cd "$WORK"
 
 MODE=${1:-token}
+if [ "$MODE" = flood ]; then
+  # Every guess must reach argon2: the flood measures the argon2 bound, not the throttle.
+  export PORTCULLIS_LOGIN__MAX_ATTEMPTS_PER_USER=100000000 PORTCULLIS_LOGIN__MAX_ATTEMPTS_PER_IP=100000000
+fi
 CLIENT=$("$BIN" client create --name bench --grant client_credentials --grant password --grant refresh_token --scope "api:read" --json)
 CLIENT_ID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$CLIENT")
 CLIENT_SECRET=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_secret"])' "$CLIENT")
@@ -89,6 +97,43 @@ for l in sys.stdin:
     after=$(awk '{print $14+$15}' "/proc/$SERVER_PID/stat")
     log "# server cpu: $(awk -v a="$before" -v b="$after" -v hz="$(getconf CLK_TCK)" -v d="${DUR%s}" 'BEGIN{printf "%.0f%%", 100*(b-a)/hz/d}')"
   done
+  exit 0
+fi
+
+if [ "$MODE" = flood ]; then
+  "$BIN" user create --username flood --password-stdin --json <<<"flood password 123" >/dev/null
+  AT=$(curl -sf -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=password -d username=flood -d 'password=flood password 123' \
+    "$BASE/oauth2/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  probe() {
+    local phase=$1
+    for what in introspect jwks token; do
+      case $what in
+        introspect) args=(-m POST -a "$CLIENT_ID:$CLIENT_SECRET" -T application/x-www-form-urlencoded -d "token=$AT" "$BASE/oauth2/introspect") ;;
+        jwks) args=("$BASE/.well-known/jwks.json") ;;
+        token) args=(-m POST -a "$CLIENT_ID:$CLIENT_SECRET" -T application/x-www-form-urlencoded -d 'grant_type=client_credentials&scope=api%3Aread' "$BASE/oauth2/token") ;;
+      esac
+      oha --no-tui --output-format json -z "$DUR" -w -c 8 "${args[@]}" >"$OUT/flood-$phase-$what.json"
+      python3 - "$OUT/flood-$phase-$what.json" "$phase" "$what" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+codes = r.get("statusCodeDistribution", {})
+ok = sum(v for k, v in codes.items() if k == "200") / max(1, sum(codes.values()))
+p = r["latencyPercentiles"]
+print(f"{sys.argv[2]:>6} {sys.argv[3]:<10} c=8 rps={r['summary']['requestsPerSec']:.0f} p50_ms={1000*p['p50']:.2f} p99_ms={1000*p['p99']:.2f} ok={100*ok:.2f}%")
+PY
+    done
+  }
+  probe quiet
+  secs=${DUR%s}
+  log "# flooding the password grant with wrong guesses (c=32)"
+  oha --no-tui --output-format json -z "$((3 * secs + 5))s" -c 32 -m POST -a "$CLIENT_ID:$CLIENT_SECRET" \
+    -T application/x-www-form-urlencoded -d 'grant_type=password&username=flood&password=wrong+guess+123' \
+    "$BASE/oauth2/token" >"$OUT/flood-guesses.json" &
+  FLOOD_PID=$!
+  sleep 3
+  probe flood
+  wait "$FLOOD_PID" || true
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(f"  flood  guesses/s={r[\"summary\"][\"requestsPerSec\"]:.0f} codes={r[\"statusCodeDistribution\"]}")' "$OUT/flood-guesses.json"
   exit 0
 fi
 
