@@ -7,6 +7,7 @@ mod devices;
 mod discovery;
 mod feed;
 mod forged;
+mod guard;
 mod jwt;
 mod keys;
 mod multinode;

@@ -48,6 +48,8 @@ async fn cluster(redis_via: impl FnOnce(&str) -> String) -> Option<Cluster> {
         ("PORTCULLIS_ISSUER", ISSUER),
         ("PORTCULLIS_REDIS_URL", node_redis.as_str()),
         ("PORTCULLIS_REDIS__KEY_PREFIX", prefix.as_str()),
+        // A hundred logins from one address: past the default per-address limit.
+        ("PORTCULLIS_LOGIN__MAX_ATTEMPTS_PER_IP", "100000"),
     ];
     let client = sandbox.client(&["password", "refresh_token"]);
     let admin_client = {
