@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use portcullis_domain::ids::{SessionId, UserId};
 use portcullis_domain::ports::StoreError;
 use portcullis_domain::revocation::{NewRevocation, Reason, Revocation, RevocationLog, Target, TokenFacts};
+use sea_orm::sea_query::SimpleExpr;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -38,6 +39,20 @@ pub(crate) async fn insert(conn: &impl ConnectionTrait, r: &NewRevocation) -> Re
     Ok(Entity::insert(row).exec(conn).await.map_err(store_err)?.last_insert_id)
 }
 
+impl SqlStore {
+    /// Revocations matching `filter`, oldest first, at most `limit`.
+    async fn revocations_where(&self, filter: SimpleExpr, limit: u64) -> Result<Vec<Revocation>, StoreError> {
+        let rows = Entity::find()
+            .filter(filter)
+            .order_by_asc(Column::Id)
+            .limit(limit.min(MAX_ROWS))
+            .all(&self.db)
+            .await
+            .map_err(store_err)?;
+        rows.into_iter().map(to_domain).collect()
+    }
+}
+
 fn to_domain(m: Model) -> Result<Revocation, StoreError> {
     let bad = |what: &str| StoreError::Backend(format!("revocation {} has a malformed {what}", m.id));
     let user = || m.user_id.as_deref().and_then(|u| UserId::parse(u).ok()).ok_or_else(|| bad("user_id"));
@@ -58,25 +73,11 @@ impl RevocationLog for SqlStore {
     }
 
     async fn after(&self, after: i64, limit: u64) -> Result<Vec<Revocation>, StoreError> {
-        let rows = Entity::find()
-            .filter(Column::Id.gt(after))
-            .order_by_asc(Column::Id)
-            .limit(limit.min(MAX_ROWS))
-            .all(&self.db)
-            .await
-            .map_err(store_err)?;
-        rows.into_iter().map(to_domain).collect()
+        self.revocations_where(Column::Id.gt(after), limit).await
     }
 
     async fn since(&self, since: DateTime<Utc>, limit: u64) -> Result<Vec<Revocation>, StoreError> {
-        let rows = Entity::find()
-            .filter(Column::At.gte(since))
-            .order_by_asc(Column::Id)
-            .limit(limit.min(MAX_ROWS))
-            .all(&self.db)
-            .await
-            .map_err(store_err)?;
-        rows.into_iter().map(to_domain).collect()
+        self.revocations_where(Column::At.gte(since), limit).await
     }
 
     async fn last_id(&self) -> Result<i64, StoreError> {
