@@ -133,7 +133,11 @@ PY
   sleep 3
   probe flood
   wait "$FLOOD_PID" || true
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(f"  flood  guesses/s={r[\"summary\"][\"requestsPerSec\"]:.0f} codes={r[\"statusCodeDistribution\"]}")' "$OUT/flood-guesses.json"
+  python3 - "$OUT/flood-guesses.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"  flood  guesses/s={r['summary']['requestsPerSec']:.0f} codes={r['statusCodeDistribution']}")
+PY
   exit 0
 fi
 
