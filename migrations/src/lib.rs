@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial;
 mod m20261123_000002_revoked_access_tokens;
 mod m20261123_000003_revocation_events;
+mod m20261123_000004_authorization_code;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261123_000002_revoked_access_tokens::Migration),
             Box::new(m20261123_000003_revocation_events::Migration),
+            Box::new(m20261123_000004_authorization_code::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! The end-to-end suite: every test starts the real server and speaks HTTP to it.
 
 mod admin;
+mod authorization_code;
 mod cli;
 mod client_credentials;
 mod devices;

@@ -198,7 +198,15 @@ async fn errors_and_audit_of_failures() {
         "unauthorized_client",
     )
     .await;
-    expect(&s, Some(&c), &[("grant_type", "authorization_code"), ("code", "x")], 400, "unsupported_grant_type").await;
+    expect(
+        &s,
+        Some(&c),
+        &[("grant_type", "authorization_code"), ("code", "x"), ("redirect_uri", "https://a.example/cb")],
+        400,
+        "unauthorized_client",
+    )
+    .await;
+    expect(&s, Some(&c), &[("grant_type", "authorization_code"), ("code", "x")], 400, "invalid_request").await;
 
     // Failures are audited with their reason; no session or refresh token was written.
     assert_eq!(

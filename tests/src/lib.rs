@@ -1,5 +1,6 @@
 //! Helpers for the end-to-end suite: a real server per test, its database, its keys.
 
+pub mod authflow;
 pub mod db;
 pub mod feed;
 pub mod keys;

@@ -89,7 +89,19 @@ impl TestServer {
     }
 
     async fn register(&self, grants: &[GrantType], scope: &str, public: bool) -> TestClient {
-        let spec = ClientSpec::new("test client", grants.to_vec(), scope.parse().expect("scope"), vec![], public)
+        self.app_client(grants, scope, &[], public).await
+    }
+
+    /// Registers a client with redirect URIs (for the authorization-code grant).
+    pub async fn app_client(
+        &self,
+        grants: &[GrantType],
+        scope: &str,
+        redirect_uris: &[&str],
+        public: bool,
+    ) -> TestClient {
+        let uris = redirect_uris.iter().map(|u| u.to_string()).collect();
+        let spec = ClientSpec::new("Test App", grants.to_vec(), scope.parse().expect("scope"), uris, public)
             .expect("valid spec");
         let app = &self.app;
         let created = ops::create_client(&app.store, &app.store, &app.hasher, app.clock.as_ref(), spec, "test")

@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 pub mod audit;
+pub mod authcode;
 pub mod client;
 pub mod clock;
+pub mod consent;
 pub mod devices;
 pub mod grant;
 pub mod ids;

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::audit::AuditEvent;
+use crate::authcode::{AuthCode, Redemption};
 use crate::client::Client;
+use crate::consent::{Consent, LoginSession};
 use crate::ids::{ClientId, SessionId, UserId, Username};
 use crate::revocation::{NewRevocation, Reason};
 use crate::rotation::{Presentation, Refusal, RevokeReason};
@@ -162,4 +164,33 @@ pub struct AuditFilter {
     pub client_id: Option<String>,
     /// An `AuditKind` name, e.g. `login_failed`.
     pub kind: Option<String>,
+}
+
+#[async_trait]
+pub trait AuthCodeRepo: Send + Sync + 'static {
+    async fn insert(&self, code: &AuthCode) -> Result<(), StoreError>;
+    /// Spends the code atomically: the first caller gets `Redeemed`, every later one
+    /// `Replayed` (and the code is marked replayed).
+    async fn redeem(&self, code_hash: &SecretHash, now: DateTime<Utc>) -> Result<Redemption, StoreError>;
+    /// Records the session issued from a redeemed code. True when the code was replayed in
+    /// the meantime (the caller must then end that session).
+    async fn attach_session(&self, code_hash: &SecretHash, session: &SessionId) -> Result<bool, StoreError>;
+}
+
+#[async_trait]
+pub trait ConsentRepo: Send + Sync + 'static {
+    async fn find(&self, user: &UserId, client: &ClientId) -> Result<Option<Consent>, StoreError>;
+    /// Stores the consent, replacing the user's earlier one for that client.
+    async fn save(&self, consent: &Consent) -> Result<(), StoreError>;
+    /// A user's consents, by client id, at most `limit`.
+    async fn list(&self, user: &UserId, limit: u64) -> Result<Vec<Consent>, StoreError>;
+    /// False when there was none.
+    async fn delete(&self, user: &UserId, client: &ClientId) -> Result<bool, StoreError>;
+}
+
+#[async_trait]
+pub trait LoginSessionRepo: Send + Sync + 'static {
+    async fn insert(&self, login: &LoginSession) -> Result<(), StoreError>;
+    /// The user of a live (unexpired) login session.
+    async fn find(&self, secret_hash: &SecretHash, now: DateTime<Utc>) -> Result<Option<UserId>, StoreError>;
 }

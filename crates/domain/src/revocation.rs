@@ -25,10 +25,14 @@ pub enum Reason {
     RevokedByClient,
     RefreshReuse,
     FingerprintMismatch,
+    /// The user withdrew a client's consent (which ends that client's sessions).
+    ConsentWithdrawn,
+    /// An authorization code was presented twice: the session issued from it ends (RFC 6749 §4.1.2).
+    CodeReplayed,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 7] = [
+    pub const ALL: [Reason; 9] = [
         Self::Kicked,
         Self::Banned,
         Self::Logout,
@@ -36,6 +40,8 @@ impl Reason {
         Self::RevokedByClient,
         Self::RefreshReuse,
         Self::FingerprintMismatch,
+        Self::ConsentWithdrawn,
+        Self::CodeReplayed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +53,8 @@ impl Reason {
             Self::RevokedByClient => "revoked_by_client",
             Self::RefreshReuse => "refresh_reuse",
             Self::FingerprintMismatch => "fingerprint_mismatch",
+            Self::ConsentWithdrawn => "consent_withdrawn",
+            Self::CodeReplayed => "code_replayed",
         }
     }
 
@@ -58,8 +66,8 @@ impl Reason {
     pub fn initiating_entity(self) -> &'static str {
         match self {
             Self::Kicked | Self::Banned => "admin",
-            Self::Logout | Self::PasswordChanged | Self::RevokedByClient => "user",
-            Self::RefreshReuse | Self::FingerprintMismatch => "policy",
+            Self::Logout | Self::PasswordChanged | Self::RevokedByClient | Self::ConsentWithdrawn => "user",
+            Self::RefreshReuse | Self::FingerprintMismatch | Self::CodeReplayed => "policy",
         }
     }
 }

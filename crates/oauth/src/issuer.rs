@@ -78,6 +78,12 @@ impl<'s> JwtIssuer<'s> {
         Self { svc, device: Some(device), refresh, issued: None, failure: None }
     }
 
+    /// Makes this an issuer of user tokens for `device` (see `for_device`).
+    pub fn set_device(&mut self, device: DeviceContext, refresh: bool) {
+        self.device = Some(device);
+        self.refresh = refresh;
+    }
+
     pub fn take_issued(&mut self) -> Option<Issued> {
         self.issued.take()
     }

@@ -1,5 +1,8 @@
 #![doc = include_str!("../README.md")]
 
+pub mod authorize;
+pub mod browser;
+mod codes;
 pub mod error;
 pub mod grants;
 pub mod introspect;

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use oxide_auth::primitives::registrar::{BoundClient, ClientUrl, PreGrant, RegisteredUrl, RegistrarError};
+use oxide_auth::primitives::registrar::{BoundClient, ClientUrl, ExactUrl, PreGrant, RegisteredUrl, RegistrarError};
 use oxide_auth::primitives::scope::Scope as OxideScope;
 use oxide_auth_async::primitives::Registrar;
 use portcullis_domain::client::Client;
@@ -29,12 +29,22 @@ pub struct ClientRegistrar {
     basic: bool,
     client: Mutex<Option<Client>>,
     failure: Mutex<Option<OAuthError>>,
+    /// A redirect URI found registered for the client (authorization code only).
+    redirect: Mutex<Option<url::Url>>,
 }
 
 impl ClientRegistrar {
     /// A registrar serving one request for `grant`; `basic` says whether the client used Basic.
     pub fn new(clients: Arc<dyn ClientRepo>, hasher: SecretHasher, grant: GrantType, basic: bool) -> Self {
-        Self { clients, hasher, grant, basic, client: Mutex::new(None), failure: Mutex::new(None) }
+        Self {
+            clients,
+            hasher,
+            grant,
+            basic,
+            client: Mutex::new(None),
+            failure: Mutex::new(None),
+            redirect: Mutex::new(None),
+        }
     }
 
     /// Why the registrar refused, if it did.
@@ -45,6 +55,33 @@ impl ClientRegistrar {
     /// The client, once `check` or `bound_redirect` has found it.
     pub fn client(&self) -> Option<Client> {
         self.client.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The redirect URI checked against the client's registration, once `bound_redirect` has.
+    /// Errors may be sent there; never anywhere else.
+    pub fn verified_redirect(&self) -> Option<url::Url> {
+        self.redirect.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// RFC 6749 §3.1.2.3: the redirect URI must equal one registered, character for character;
+    /// it may be left out only when the client registered exactly one.
+    fn registered_redirect(&self, client: &Client, given: Option<&ExactUrl>) -> Result<ExactUrl, RegistrarError> {
+        let chosen = match given {
+            Some(uri) if client.redirect_uris.iter().any(|r| r == uri.as_str()) => uri.clone(),
+            Some(_) => {
+                return Err(self.fail(OAuthError::invalid_request("redirect_uri is not registered for this client")));
+            }
+            None => match client.redirect_uris.as_slice() {
+                [only] => only.parse().map_err(|_| self.fail(OAuthError::Server))?,
+                _ => {
+                    return Err(self.fail(OAuthError::invalid_request(
+                        "redirect_uri is required: this client registered none or several",
+                    )));
+                }
+            },
+        };
+        *self.redirect.lock().unwrap_or_else(|e| e.into_inner()) = Some(chosen.to_url());
+        Ok(chosen)
     }
 
     fn fail(&self, e: OAuthError) -> RegistrarError {
@@ -88,13 +125,17 @@ impl ClientRegistrar {
 impl Registrar for ClientRegistrar {
     async fn bound_redirect<'a>(&self, bound: ClientUrl<'a>) -> Result<BoundClient<'a>, RegistrarError> {
         let client = self.lookup(&bound.client_id).await?;
+        let exact = match self.grant {
+            GrantType::AuthorizationCode => Some(self.registered_redirect(&client, bound.redirect_uri.as_deref())?),
+            _ => None,
+        };
         if !client.allows(self.grant) {
             return Err(self.fail(OAuthError::UnauthorizedClient(
                 format!("this client may not use the {} grant", self.grant).into(),
             )));
         }
-        let uri = match bound.redirect_uri {
-            Some(exact) => RegisteredUrl::Exact(exact.into_owned()),
+        let uri = match exact.or(bound.redirect_uri.map(|u| u.into_owned())) {
+            Some(exact) => RegisteredUrl::Exact(exact),
             None => RegisteredUrl::Semantic(url::Url::parse(NO_REDIRECT).map_err(|_| self.fail(OAuthError::Server))?),
         };
         Ok(BoundClient { client_id: bound.client_id, redirect_uri: Cow::Owned(uri) })

@@ -8,7 +8,9 @@ use portcullis_domain::audit::AuditEvent;
 use portcullis_domain::clock::Clock;
 use portcullis_domain::grant::GrantType;
 use portcullis_domain::policy::TokenPolicy;
-use portcullis_domain::ports::{AuditLog, ClientRepo, SessionRepo, UserRepo};
+use portcullis_domain::ports::{
+    AuditLog, AuthCodeRepo, ClientRepo, ConsentRepo, LoginSessionRepo, SessionRepo, UserRepo,
+};
 use portcullis_domain::secret::SecretHasher;
 use portcullis_domain::throttle::{AttemptCounter, ThrottlePolicy};
 use portcullis_proto::TokenResponse;
@@ -35,6 +37,9 @@ pub struct TokenServiceDeps {
     pub clock: Arc<dyn Clock>,
     pub attempts: Arc<dyn AttemptCounter>,
     pub throttle: ThrottlePolicy,
+    pub codes: Arc<dyn AuthCodeRepo>,
+    pub consents: Arc<dyn ConsentRepo>,
+    pub logins: Arc<dyn LoginSessionRepo>,
 }
 
 pub struct TokenService {
@@ -60,9 +65,7 @@ impl TokenService {
             GrantType::ClientCredentials => grants::client_credentials::run(self, &request).await,
             GrantType::Password => grants::password::run(self, &request, ctx).await,
             GrantType::RefreshToken => grants::refresh_token::run(self, &request, ctx).await,
-            GrantType::AuthorizationCode => Err(OAuthError::UnsupportedGrantType(
-                format!("the {} grant is not served by this server yet", request.grant_type).into(),
-            )),
+            GrantType::AuthorizationCode => grants::authorization_code::run(self, &request, ctx).await,
         };
         record_outcome(request.grant_type.as_str(), &result, started);
         result

@@ -20,6 +20,6 @@ pub use error::{ErrorBody, ErrorCode};
 pub use feed::{FeedEvent, RevocationSet, TokenRef};
 pub use introspection::IntrospectionResponse;
 pub use jwks::{Jwk, JwkSet};
-pub use me::Me;
+pub use me::{ConsentList, ConsentView, Me};
 pub use token::TokenResponse;
 pub use users::{BanRequest, NewUser, PasswordChange, UserList, UserView};

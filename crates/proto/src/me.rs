@@ -13,3 +13,20 @@ pub struct Me {
     pub sid: String,
     pub device_id: String,
 }
+
+/// `GET /me/consents`: one client the user has allowed, and for which scopes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConsentView {
+    pub client_id: String,
+    pub scope: String,
+    /// RFC 3339.
+    pub granted_at: String,
+}
+
+/// `GET /me/consents`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConsentList {
+    pub consents: Vec<ConsentView>,
+}

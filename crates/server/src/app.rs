@@ -196,6 +196,9 @@ impl App {
                 per_ip: config.login.max_attempts_per_ip,
                 window: chrono_duration(config.login.window),
             },
+            codes: Arc::new(store.clone()),
+            consents: Arc::new(store.clone()),
+            logins: Arc::new(store.clone()),
         }));
         // The parser takes a moment to build; do it before the first login, not during it.
         tokio::task::spawn_blocking(portcullis_fingerprint::UserAgentFamilies::warm_up);

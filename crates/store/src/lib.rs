@@ -2,9 +2,11 @@
 
 mod attempts;
 mod audit;
+mod authcodes;
 mod client_cache;
 mod clients;
 mod connect;
+mod consents;
 pub mod entities;
 mod error;
 mod keys;

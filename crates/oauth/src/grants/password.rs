@@ -73,7 +73,7 @@ pub(crate) async fn run(
 /// Counts this attempt against the username and the address — before any password is checked,
 /// so parallel guesses cannot pass the limit — and refuses it past the limit. Returns the
 /// username's counter key (cleared after a successful login).
-async fn throttle(
+pub(crate) async fn throttle(
     svc: &TokenService,
     username: &str,
     ctx: &RequestContext,
@@ -104,7 +104,7 @@ async fn throttle(
     Ok(user_key)
 }
 
-fn login_event(
+pub(crate) fn login_event(
     svc: &TokenService,
     kind: AuditKind,
     ctx: &RequestContext,
@@ -122,7 +122,7 @@ fn login_event(
 /// Checks the resource owner's credentials; every refusal is audited with its reason and
 /// answered with the same `invalid_grant`, except a ban, which is told only to someone who
 /// knows the password.
-async fn authenticate_user(
+pub(crate) async fn authenticate_user(
     svc: &TokenService,
     username: &str,
     password: Secret,

@@ -25,8 +25,7 @@ pub fn server_metadata(app: &App) -> ServerMetadata {
         revocation_endpoint: app.url(paths::REVOKE),
         introspection_endpoint: app.url(paths::INTROSPECT),
         revocation_feed_endpoint: Some(app.url(paths::REVOCATION_FEED)),
-        // Only the grants this build serves; authorization_code follows.
-        grant_types_supported: strings(&["password", "client_credentials", "refresh_token"]),
+        grant_types_supported: strings(&["authorization_code", "password", "client_credentials", "refresh_token"]),
         response_types_supported: strings(&["code"]),
         token_endpoint_auth_methods_supported: auth_methods.clone(),
         revocation_endpoint_auth_methods_supported: auth_methods,

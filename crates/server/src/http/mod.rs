@@ -3,7 +3,9 @@
 mod admin;
 mod admin_clients;
 mod admin_users;
+mod authorize;
 pub mod bearer;
+mod consents;
 mod discovery;
 pub mod error;
 mod feed;
@@ -12,6 +14,7 @@ mod introspect;
 mod jwks;
 mod me;
 pub mod openapi;
+mod pages;
 mod paging;
 pub mod paths;
 mod revoke;
@@ -33,6 +36,7 @@ pub fn router(app: App) -> Router {
     let timeout: Duration = app.config.http.request_timeout;
     Router::new()
         .route(paths::TOKEN, post(token::token))
+        .route(paths::AUTHORIZE, get(authorize::authorize).post(authorize::submit))
         .route(paths::INTROSPECT, post(introspect::introspect))
         .route(paths::REVOKE, post(revoke::revoke))
         .route(paths::REVOCATION_FEED, get(feed::feed))
@@ -40,6 +44,8 @@ pub fn router(app: App) -> Router {
         .route(paths::ME_LOGOUT, post(me::logout))
         .route(paths::ME_DEVICES, get(me::devices))
         .route(paths::ME_DEVICE, delete(me::forget_device))
+        .route(paths::ME_CONSENTS, get(consents::list))
+        .route(paths::ME_CONSENT, delete(consents::withdraw))
         .route(paths::ME_PASSWORD, post(admin_users::change_password))
         .route(paths::ADMIN_USERS, post(admin_users::create).get(admin_users::list))
         .route(paths::ADMIN_USER, get(admin_users::get))

@@ -36,7 +36,7 @@ pub(super) fn bad_form(e: WebError) -> Response {
     path = "/oauth2/token",
     tag = "oauth2",
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "grant_type=password|client_credentials with the grant's parameters (RFC 6749)"),
+        description = "grant_type=authorization_code|password|client_credentials|refresh_token with the grant's parameters (RFC 6749, RFC 7636)"),
     responses(
         (status = 200, description = "Tokens issued", body = portcullis_proto::TokenResponse),
         (status = 400, description = "RFC 6749 §5.2 error", body = portcullis_proto::ErrorBody),

@@ -1,8 +1,11 @@
 //! sea-orm entities, one per table. Private to storage: nothing above this crate sees them.
 
 pub mod audit_event;
+pub mod authorization_code;
 pub mod client;
+pub mod consent;
 pub mod device_session;
+pub mod login_session;
 pub mod refresh_token;
 pub mod revocation_event;
 pub mod signing_key;

@@ -1,0 +1,101 @@
+//! The browser side of the authorization pages: the login form (the password grant's checks
+//! and throttling), the login cookie (stored hashed), CSRF tokens, and standing consents.
+
+use portcullis_domain::consent::{Consent, LOGIN_SECRET_PREFIX, LoginSession, login_ttl};
+use portcullis_domain::ids::{ClientId, DeviceId, UserId};
+use portcullis_domain::password::MAX_PASSWORD_LEN;
+use portcullis_domain::ports::StoreError;
+use portcullis_domain::revocation::Reason;
+use portcullis_domain::secret::{Secret, SecretHash};
+
+use crate::error::OAuthError;
+use crate::grants::password;
+use crate::issuer::DeviceContext;
+use crate::request::{MAX_PARAM_LEN, RequestContext};
+use crate::service::TokenService;
+
+/// Most consents listed at once (a user has few).
+pub const MAX_CONSENTS: u64 = 200;
+
+/// A browser login that succeeded: the cookie's secret (shown once, stored hashed) and the user.
+#[derive(Debug)]
+pub struct BrowserLogin {
+    pub secret: Secret,
+    pub user: UserId,
+    pub expires_in: u64,
+}
+
+impl TokenService {
+    /// Checks the login form exactly as the password grant checks its credentials (attempt
+    /// throttling, argon2 on the blocking pool, bans, audit), then opens a login session.
+    /// `client_id`: the client the user is logging in for (audit only).
+    pub async fn browser_login(
+        &self,
+        username: &str,
+        password: &str,
+        client_id: &str,
+        device: &DeviceId,
+        ctx: &RequestContext,
+    ) -> Result<BrowserLogin, OAuthError> {
+        if username.len() > MAX_PARAM_LEN || password.len() > MAX_PASSWORD_LEN {
+            return Err(OAuthError::InvalidGrant("wrong username or password".into()));
+        }
+        let device = DeviceContext::new(device.clone(), ctx);
+        let key = password::throttle(self, username, ctx, client_id, &device).await?;
+        let user = password::authenticate_user(self, username, Secret::new(password), ctx, client_id, &device).await?;
+        if let Err(e) = self.deps.attempts.reset(&key).await {
+            tracing::warn!(error = %e, "could not clear the login attempt count");
+        }
+        let secret = Secret::generate(LOGIN_SECRET_PREFIX);
+        let now = self.now();
+        let login = LoginSession {
+            secret_hash: self.deps.hasher.hash(secret.expose()),
+            user_id: user.id.clone(),
+            created_at: now,
+            expires_at: now + login_ttl(),
+        };
+        self.deps.logins.insert(&login).await.map_err(|e| {
+            tracing::error!(error = %e, "storing a login session failed");
+            OAuthError::Server
+        })?;
+        Ok(BrowserLogin { secret, user: user.id, expires_in: login_ttl().num_seconds().max(0) as u64 })
+    }
+
+    /// The user behind a login cookie, if it is live.
+    pub async fn browser_user(&self, cookie: &str) -> Result<Option<UserId>, StoreError> {
+        if cookie.len() > MAX_PARAM_LEN || !cookie.starts_with(LOGIN_SECRET_PREFIX) {
+            return Ok(None);
+        }
+        self.deps.logins.find(&self.deps.hasher.hash(cookie), self.now()).await
+    }
+
+    /// The CSRF token of the forms shown to the browser holding `cookie` (its random CSRF
+    /// cookie): a keyed hash of it, so a page from another origin can know neither.
+    pub fn csrf_token(&self, cookie: &str) -> String {
+        self.deps.hasher.hash(&format!("csrf:{cookie}")).as_str().to_owned()
+    }
+
+    /// Whether `form` is the CSRF token for `cookie` (constant time).
+    pub fn csrf_ok(&self, cookie: &str, form: &str) -> bool {
+        form.len() <= 128
+            && !cookie.is_empty()
+            && self.deps.hasher.verify(format!("csrf:{cookie}").as_bytes(), &SecretHash::from_stored(form.to_owned()))
+    }
+
+    /// A user's standing consents.
+    pub async fn consents(&self, user: &UserId) -> Result<Vec<Consent>, StoreError> {
+        self.deps.consents.list(user, MAX_CONSENTS).await
+    }
+
+    /// Withdraws a user's consent for a client and ends that client's live sessions of the
+    /// user (each reaches the revocation feed). False when there was no consent.
+    pub async fn withdraw_consent(&self, user: &UserId, client: &ClientId) -> Result<bool, StoreError> {
+        let existed = self.deps.consents.delete(user, client).await?;
+        let now = self.now();
+        let sessions = self.deps.sessions.list_for_user(user, 10_000).await?;
+        for s in sessions.iter().filter(|s| &s.client_id == client && s.is_active(now)) {
+            self.end_session(s, Reason::ConsentWithdrawn, user.as_str()).await?;
+        }
+        Ok(existed)
+    }
+}

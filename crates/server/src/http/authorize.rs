@@ -1,0 +1,262 @@
+//! `GET /oauth2/authorize` and the login and consent forms it shows (posted back to the same
+//! URL). The cookies: a CSRF cookie (random; forms carry its keyed hash), the login cookie
+//! (a secret stored hashed, minutes long) and the device cookie (the browser's device id).
+
+use std::net::SocketAddr;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use minijinja::context;
+use portcullis_domain::ids::{DeviceId, UserId};
+use portcullis_domain::secret::Secret;
+use portcullis_oauth::OAuthError;
+use portcullis_oauth::authorize::{AuthorizeError, AuthorizeRequest, Authorized, Decision, Prompt};
+use serde::Deserialize;
+
+use super::pages;
+use super::paths;
+use super::token::context;
+use crate::app::App;
+
+const CSRF_COOKIE: &str = "portcullis_csrf";
+const LOGIN_COOKIE: &str = "portcullis_login";
+const DEVICE_COOKIE: &str = "portcullis_device";
+/// The device cookie lives a year: it names the browser, it grants nothing.
+const DEVICE_COOKIE_SECS: u64 = 365 * 24 * 3600;
+
+/// What the login and consent forms post.
+#[derive(Deserialize)]
+pub struct PageForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// The cookies of this browser, and those to set on the answer.
+struct Browser {
+    csrf: String,
+    login: Option<String>,
+    device: Option<DeviceId>,
+    set: Vec<String>,
+    secure: bool,
+}
+
+impl Browser {
+    fn read(app: &App, headers: &HeaderMap) -> Self {
+        let mut me = Self {
+            csrf: String::new(),
+            login: None,
+            device: None,
+            set: Vec::new(),
+            secure: app.issuer.starts_with("https://"),
+        };
+        for raw in headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()) {
+            for (name, value) in raw.split(';').filter_map(|c| c.trim().split_once('=')) {
+                match name {
+                    CSRF_COOKIE if value.len() <= 128 => me.csrf = value.to_owned(),
+                    LOGIN_COOKIE => me.login = Some(value.to_owned()),
+                    DEVICE_COOKIE => me.device = DeviceId::parse(value).ok(),
+                    _ => {}
+                }
+            }
+        }
+        me
+    }
+
+    fn cookie(&mut self, name: &str, value: &str, max_age: u64) {
+        let secure = if self.secure { "; Secure" } else { "" };
+        self.set.push(format!("{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax{secure}"));
+    }
+
+    /// The CSRF cookie, made now if the browser has none.
+    fn ensure_csrf(&mut self) {
+        if self.csrf.is_empty() {
+            self.csrf = Secret::generate("").expose().to_owned();
+            let value = self.csrf.clone();
+            self.cookie(CSRF_COOKIE, &value, 3600);
+        }
+    }
+
+    fn device(&mut self) -> DeviceId {
+        if let Some(d) = &self.device {
+            return d.clone();
+        }
+        let d = DeviceId::generate();
+        self.cookie(DEVICE_COOKIE, d.as_str(), DEVICE_COOKIE_SECS);
+        self.device = Some(d.clone());
+        d
+    }
+
+    fn finish(self, mut res: Response) -> Response {
+        for c in self.set {
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                res.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+        res
+    }
+}
+
+async fn logged_in(app: &App, browser: &Browser) -> Result<Option<UserId>, Response> {
+    let Some(cookie) = &browser.login else { return Ok(None) };
+    app.tokens.browser_user(cookie).await.map_err(|e| {
+        tracing::error!(error = %e, "login session lookup failed");
+        pages::error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong. Please try again.")
+    })
+}
+
+/// The authorization endpoint (RFC 6749 §4.1.1) with PKCE S256 (RFC 7636): a login page, a
+/// consent page, then a redirect to the client with `code` and `state`.
+#[utoipa::path(get, path = "/oauth2/authorize", tag = "oauth2",
+    params(
+        ("response_type" = String, Query, description = "code"),
+        ("client_id" = String, Query),
+        ("redirect_uri" = Option<String>, Query, description = "exactly as registered; optional when the client registered one"),
+        ("scope" = Option<String>, Query),
+        ("state" = Option<String>, Query),
+        ("code_challenge" = Option<String>, Query, description = "required for public clients"),
+        ("code_challenge_method" = Option<String>, Query, description = "S256"),
+    ),
+    responses(
+        (status = 200, description = "The login or consent page (HTML)"),
+        (status = 303, description = "Back to the client with code and state, or an RFC 6749 §4.1.2.1 error"),
+        (status = 400, description = "Unknown client or redirect URI: an HTML error page, never a redirect"),
+    ))]
+pub async fn authorize(State(app): State<App>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let req = AuthorizeRequest::from_query(query.as_deref().unwrap_or(""));
+    let mut browser = Browser::read(&app, &headers);
+    browser.ensure_csrf();
+    let user = match logged_in(&app, &browser).await {
+        Ok(u) => u,
+        Err(res) => return res,
+    };
+    let device = browser.device.clone();
+    let outcome = app.tokens.authorize(&req, user.as_ref(), Decision::None, device).await;
+    let res = answer(&app, &browser, query.as_deref(), outcome, None, "");
+    browser.finish(res)
+}
+
+/// The login and consent forms, posted to the authorization URL itself.
+pub async fn submit(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    Form(form): Form<PageForm>,
+) -> Response {
+    let req = AuthorizeRequest::from_query(query.as_deref().unwrap_or(""));
+    let mut browser = Browser::read(&app, &headers);
+    if !app.tokens.csrf_ok(&browser.csrf, &form.csrf) {
+        browser.ensure_csrf();
+        let res = pages::error(
+            StatusCode::BAD_REQUEST,
+            "This form has expired or did not come from this site. Go back, reload the page and try again.",
+        );
+        return browser.finish(res);
+    }
+    let res = match form.action.as_str() {
+        "login" => login(&app, &mut browser, &req, query.as_deref(), &form, &context(peer, &headers)).await,
+        "allow" | "deny" => {
+            let decision = if form.action == "allow" { Decision::Allow } else { Decision::Deny };
+            match logged_in(&app, &browser).await {
+                Ok(user) => {
+                    let device = browser.device.clone();
+                    let outcome = app.tokens.authorize(&req, user.as_ref(), decision, device).await;
+                    answer(&app, &browser, query.as_deref(), outcome, None, "")
+                }
+                Err(res) => res,
+            }
+        }
+        _ => pages::error(StatusCode::BAD_REQUEST, "Unknown form action."),
+    };
+    browser.finish(res)
+}
+
+async fn login(
+    app: &App,
+    browser: &mut Browser,
+    req: &AuthorizeRequest,
+    query: Option<&str>,
+    form: &PageForm,
+    ctx: &portcullis_oauth::RequestContext,
+) -> Response {
+    // Check the request itself before any password: a bad one gets its error, not a login.
+    let outcome = app.tokens.authorize(req, None, Decision::None, None).await;
+    if !matches!(outcome, Ok(Authorized::Login(_))) {
+        return answer(app, browser, query, outcome, None, "");
+    }
+    let device = browser.device();
+    let client_id = req.client_id().unwrap_or_default();
+    match app.tokens.browser_login(&form.username, &form.password, client_id, &device, ctx).await {
+        Ok(done) => {
+            browser.cookie(LOGIN_COOKIE, done.secret.expose(), done.expires_in);
+            let mut res = StatusCode::SEE_OTHER.into_response();
+            let back = format!("{}?{}", paths::AUTHORIZE, query.unwrap_or(""));
+            if let Ok(v) = HeaderValue::from_str(&back) {
+                res.headers_mut().insert(header::LOCATION, v);
+            }
+            res
+        }
+        Err(e) => {
+            let status = match &e {
+                OAuthError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+                OAuthError::Server => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            let username: String = form.username.chars().take(256).collect();
+            answer(app, browser, query, outcome, Some((status, e.description())), &username)
+        }
+    }
+}
+
+/// Maps the outcome of an authorization request to a redirect or a page.
+fn answer(
+    app: &App,
+    browser: &Browser,
+    query: Option<&str>,
+    outcome: Result<Authorized, AuthorizeError>,
+    login_error: Option<(StatusCode, &str)>,
+    username: &str,
+) -> Response {
+    let action = format!("{}?{}", paths::AUTHORIZE, query.unwrap_or(""));
+    let csrf = app.tokens.csrf_token(&browser.csrf);
+    match outcome {
+        Ok(Authorized::Redirect(url)) => {
+            let mut res = StatusCode::SEE_OTHER.into_response();
+            match HeaderValue::from_str(url.as_str()) {
+                Ok(v) => {
+                    res.headers_mut().insert(header::LOCATION, v);
+                    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    res
+                }
+                Err(_) => pages::error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong."),
+            }
+        }
+        Ok(Authorized::Login(Prompt { client_name, .. })) => {
+            let (status, error) = login_error.unwrap_or((StatusCode::OK, ""));
+            pages::render(status, "login.html", context! { client_name, action, csrf, error, username })
+        }
+        Ok(Authorized::Consent { prompt, .. }) => {
+            let scopes: Vec<String> = prompt.scope.iter().map(str::to_owned).collect();
+            pages::render(
+                StatusCode::OK,
+                "consent.html",
+                context! {
+                    client_name => prompt.client_name, client_id => prompt.client_id,
+                    origin => prompt.redirect_origin, scopes, action, csrf
+                },
+            )
+        }
+        Err(AuthorizeError::BadRequest(why)) => pages::error(StatusCode::BAD_REQUEST, &why),
+        Err(AuthorizeError::Server) => {
+            pages::error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong. Please try again.")
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! `ConsentRepo` over `consents` and `LoginSessionRepo` over `login_sessions`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use portcullis_domain::consent::{Consent, LoginSession};
+use portcullis_domain::ids::{ClientId, UserId};
+use portcullis_domain::ports::{ConsentRepo, LoginSessionRepo, StoreError};
+use portcullis_domain::secret::SecretHash;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
+
+use crate::SqlStore;
+use crate::entities::{consent, login_session};
+use crate::error::store_err;
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Backend(format!("stored consent has a malformed {what}"))
+}
+
+#[async_trait]
+impl ConsentRepo for SqlStore {
+    async fn find(&self, user: &UserId, client: &ClientId) -> Result<Option<Consent>, StoreError> {
+        consent::Entity::find_by_id((user.to_string(), client.to_string()))
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+            .map(to_domain)
+            .transpose()
+    }
+
+    async fn save(&self, c: &Consent) -> Result<(), StoreError> {
+        let row = consent::ActiveModel {
+            user_id: Set(c.user_id.to_string()),
+            client_id: Set(c.client_id.to_string()),
+            scope: Set(c.scope.to_string()),
+            granted_at: Set(c.granted_at),
+        };
+        let txn = self.db.begin().await.map_err(store_err)?;
+        consent::Entity::delete_by_id((c.user_id.to_string(), c.client_id.to_string()))
+            .exec(&txn)
+            .await
+            .map_err(store_err)?;
+        consent::Entity::insert(row).exec_without_returning(&txn).await.map_err(store_err)?;
+        txn.commit().await.map_err(store_err)
+    }
+
+    async fn list(&self, user: &UserId, limit: u64) -> Result<Vec<Consent>, StoreError> {
+        consent::Entity::find()
+            .filter(consent::Column::UserId.eq(user.as_str()))
+            .order_by_asc(consent::Column::ClientId)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+
+    async fn delete(&self, user: &UserId, client: &ClientId) -> Result<bool, StoreError> {
+        let done = consent::Entity::delete_by_id((user.to_string(), client.to_string()))
+            .exec(&self.db)
+            .await
+            .map_err(store_err)?;
+        Ok(done.rows_affected == 1)
+    }
+}
+
+fn to_domain(r: consent::Model) -> Result<Consent, StoreError> {
+    Ok(Consent {
+        user_id: UserId::parse(&r.user_id).map_err(|_| corrupt("user id"))?,
+        client_id: ClientId::parse(&r.client_id).map_err(|_| corrupt("client id"))?,
+        scope: r.scope.parse().map_err(|_| corrupt("scope"))?,
+        granted_at: r.granted_at,
+    })
+}
+
+#[async_trait]
+impl LoginSessionRepo for SqlStore {
+    async fn insert(&self, login: &LoginSession) -> Result<(), StoreError> {
+        login_session::Entity::delete_many()
+            .filter(login_session::Column::ExpiresAt.lt(login.created_at))
+            .exec(&self.db)
+            .await
+            .map_err(store_err)?;
+        let row = login_session::ActiveModel {
+            secret_hash: Set(login.secret_hash.as_str().to_owned()),
+            user_id: Set(login.user_id.to_string()),
+            created_at: Set(login.created_at),
+            expires_at: Set(login.expires_at),
+        };
+        login_session::Entity::insert(row).exec_without_returning(&self.db).await.map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn find(&self, secret_hash: &SecretHash, now: DateTime<Utc>) -> Result<Option<UserId>, StoreError> {
+        let row = login_session::Entity::find_by_id(secret_hash.as_str())
+            .filter(login_session::Column::ExpiresAt.gt(now))
+            .one(&self.db)
+            .await
+            .map_err(store_err)?;
+        row.map(|r| UserId::parse(&r.user_id).map_err(|_| StoreError::Backend("malformed login user id".into())))
+            .transpose()
+    }
+}
