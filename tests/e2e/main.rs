@@ -12,6 +12,7 @@ mod guard;
 mod jwt;
 mod keys;
 mod multinode;
+mod oauth2_library;
 mod password;
 mod process;
 mod refresh;
