@@ -10,7 +10,7 @@
 mod cursor;
 mod local;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration as StdDuration, Instant};
@@ -208,16 +208,13 @@ impl Revocations {
     /// came after `after` plus the last few seconds (ids may commit out of order). Oldest first.
     pub async fn backlog(&self, after: Option<i64>) -> Result<Vec<FeedEvent>, StoreError> {
         let now = self.clock.now();
-        let mut events = match after {
-            None => self.log.since(now - self.horizon, IN_FORCE_MAX).await?,
-            Some(after) => {
-                let mut events = self.log.after(after, IN_FORCE_MAX).await?;
-                let known: HashSet<i64> = events.iter().map(|r| r.id).collect();
-                let recent = self.log.since(now - RESUME_OVERLAP, IN_FORCE_MAX).await?;
-                events.extend(recent.into_iter().filter(|r| !known.contains(&r.id)));
-                events
-            }
-        };
+        // Only what is in force can matter, however old `after` is: the log's older rows are
+        // never read here.
+        let mut events = self.log.since(now - self.horizon, IN_FORCE_MAX).await?;
+        if let Some(after) = after {
+            let overlap = now - RESUME_OVERLAP;
+            events.retain(|r| r.id > after || r.at >= overlap);
+        }
         events.retain(|r| r.expires_at(self.horizon) > now);
         events.sort_by_key(|r| r.id);
         Ok(events.iter().map(|r| self.to_feed(r)).collect())
