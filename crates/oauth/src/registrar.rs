@@ -63,11 +63,12 @@ impl ClientRegistrar {
         self.redirect.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// RFC 6749 §3.1.2.3: the redirect URI must equal one registered, character for character;
-    /// it may be left out only when the client registered exactly one.
+    /// RFC 6749 §3.1.2.3: the redirect URI must equal one registered, character for character
+    /// (save a loopback port, see [`redirect_matches`]); it may be left out only when the client
+    /// registered exactly one.
     fn registered_redirect(&self, client: &Client, given: Option<&ExactUrl>) -> Result<ExactUrl, RegistrarError> {
         let chosen = match given {
-            Some(uri) if client.redirect_uris.iter().any(|r| r == uri.as_str()) => uri.clone(),
+            Some(uri) if client.redirect_uris.iter().any(|r| redirect_matches(r, uri.as_str())) => uri.clone(),
             Some(_) => {
                 return Err(self.fail(OAuthError::invalid_request("redirect_uri is not registered for this client")));
             }
@@ -119,6 +120,35 @@ impl ClientRegistrar {
             _ => client.scope.without(ADMIN_SCOPE),
         }
     }
+}
+
+/// Whether `given` is the registered redirect URI `registered`: equal character for character, or,
+/// for a loopback IP literal over http, equal in all but the port. RFC 8252 §7.3: a native app
+/// listens on whatever port the OS gives it, so the server "MUST allow any port to be specified
+/// at the time of the request for loopback IP redirect URIs". `localhost` gets no such leeway
+/// (RFC 8252 §8.3: it may resolve elsewhere).
+pub fn redirect_matches(registered: &str, given: &str) -> bool {
+    if registered == given {
+        return true;
+    }
+    let (Ok(mut registered), Ok(mut given)) = (url::Url::parse(registered), url::Url::parse(given)) else {
+        return false;
+    };
+    let loopback = |u: &url::Url| {
+        u.scheme() == "http"
+            && match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+                Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+                _ => false,
+            }
+    };
+    if !loopback(&registered) || !loopback(&given) || given.username() != "" || given.password().is_some() {
+        return false;
+    }
+    // Both parsed from strings that differ only in the port (or not at all): compare the rest.
+    let _ = registered.set_port(None);
+    let _ = given.set_port(None);
+    registered.as_str() == given.as_str()
 }
 
 #[async_trait]
@@ -189,4 +219,36 @@ impl Registrar for ClientRegistrar {
 /// Our scope in oxide-auth's type. The empty scope is spelled as no tokens at all.
 pub(crate) fn to_oxide_scope(s: &Scope) -> Option<OxideScope> {
     s.to_string().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redirect_matches;
+
+    #[test]
+    fn redirect_uris_match_exactly() {
+        assert!(redirect_matches("https://app.example/cb", "https://app.example/cb"));
+        assert!(!redirect_matches("https://app.example/cb", "https://app.example/cb/"));
+        assert!(!redirect_matches("https://app.example/cb", "https://app.example/cb?x=1"));
+        assert!(!redirect_matches("https://app.example/cb", "https://app.example:8443/cb"));
+        assert!(!redirect_matches("https://app.example/cb", "https://APP.example/cb"));
+        assert!(!redirect_matches("com.example.app:/cb", "com.example.app:/cb2"));
+    }
+
+    #[test]
+    fn loopback_ip_redirects_may_use_any_port() {
+        assert!(redirect_matches("http://127.0.0.1/callback", "http://127.0.0.1:49152/callback"));
+        assert!(redirect_matches("http://127.0.0.1:8000/callback", "http://127.0.0.1:49152/callback"));
+        assert!(redirect_matches("http://[::1]/callback", "http://[::1]:50000/callback"));
+        // Only the port may differ.
+        assert!(!redirect_matches("http://127.0.0.1/callback", "http://127.0.0.1:49152/other"));
+        assert!(!redirect_matches("http://127.0.0.1/callback", "http://127.0.0.1:49152/callback?x=1"));
+        assert!(!redirect_matches("http://127.0.0.1/callback", "http://user@127.0.0.1:49152/callback"));
+        assert!(!redirect_matches("http://127.0.0.1/callback", "http://[::1]:49152/callback"));
+        // Not `localhost`, not other addresses, not https (a loopback listener speaks http).
+        assert!(!redirect_matches("http://localhost/callback", "http://localhost:49152/callback"));
+        assert!(!redirect_matches("http://127.0.0.2/callback", "http://127.0.0.2:49152/callback"));
+        assert!(!redirect_matches("https://127.0.0.1/callback", "https://127.0.0.1:49152/callback"));
+        assert!(!redirect_matches("http://10.0.0.1/callback", "http://10.0.0.1:49152/callback"));
+    }
 }
