@@ -2,6 +2,7 @@
 
 mod admin;
 mod authorization_code;
+mod browser;
 mod cli;
 mod client_credentials;
 mod devices;

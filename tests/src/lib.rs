@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end suite: a real server per test, its database, its keys.
 
 pub mod authflow;
+pub mod browser;
 pub mod db;
 pub mod feed;
 pub mod keys;

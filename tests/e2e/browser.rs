@@ -1,0 +1,190 @@
+//! The authorization-code flow in a real browser (headless Chromium over WebDriver): the
+//! `cli-login` example app starts it with a loopback redirect (RFC 8252), the browser signs in
+//! and consents on the server's pages, the app exchanges the code and calls `/me`. Screenshots
+//! of the login and consent pages are kept under `target/browser-artifacts/`.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::Locator;
+use portcullis_domain::grant::GrantType::{AuthorizationCode, RefreshToken};
+use portcullis_domain::ids::UserId;
+use portcullis_domain::ports::SessionRepo;
+use portcullis_e2e::browser::Browser;
+use portcullis_e2e::{TestClient, TestServer};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Registered once; the app may use any port on it (RFC 8252 §7.3).
+const LOOPBACK: &str = "http://127.0.0.1/callback";
+const PASSWORD: &str = "correct horse battery";
+
+/// `cli-login`, started without opening a browser: the test's browser opens its URL.
+struct CliLogin {
+    child: Child,
+    url: String,
+    stdout: tokio::task::JoinHandle<String>,
+}
+
+impl CliLogin {
+    async fn start(s: &TestServer, app: &TestClient) -> Self {
+        let bin =
+            portcullis_e2e::process::binary().with_file_name(format!("cli-login{}", std::env::consts::EXE_SUFFIX));
+        assert!(bin.exists(), "{} is missing: `cargo test --workspace` builds it", bin.display());
+        let mut child = Command::new(bin)
+            .args(["--issuer", &s.base, "--client-id", &app.id, "--scope", "read"])
+            .args(["--device-id", "alices-terminal", "--no-browser", "--timeout", "120"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn cli-login");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let url = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.expect("stdout") {
+                if line.trim().starts_with("http") {
+                    return line.trim().to_owned();
+                }
+            }
+            panic!("cli-login printed no URL");
+        })
+        .await
+        .expect("cli-login printed its URL");
+        let stdout = tokio::spawn(async move {
+            let mut rest = String::new();
+            while let Ok(Some(line)) = lines.next_line().await {
+                rest.push_str(&line);
+                rest.push('\n');
+            }
+            rest
+        });
+        Self { child, url, stdout }
+    }
+
+    /// Waits for the app to finish: (success, stdout after the URL, stderr).
+    async fn finish(mut self) -> (bool, String, String) {
+        let mut stderr = String::new();
+        self.child.stderr.take().expect("stderr").read_to_string(&mut stderr).await.expect("stderr");
+        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("cli-login finished")
+            .expect("wait");
+        (status.success(), self.stdout.await.expect("stdout reader"), stderr)
+    }
+}
+
+async fn setup() -> (TestServer, TestClient, String) {
+    let s = TestServer::start().await;
+    let app = s.app_client(&[AuthorizationCode, RefreshToken], "read write", &[LOOPBACK], true).await;
+    let user = s.user("alice", PASSWORD).await;
+    (s, app, user)
+}
+
+async fn text(b: &Browser, css: &str) -> String {
+    b.client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
+        .text()
+        .await
+        .expect("text")
+}
+
+async fn sign_in(b: &Browser, username: &str, password: &str) {
+    let form = b.client.wait().at_most(Duration::from_secs(20));
+    let user = form.for_element(Locator::Css("#username")).await.expect("the login page");
+    user.clear().await.expect("clear");
+    user.send_keys(username).await.expect("type username");
+    b.client.find(Locator::Css("#password")).await.expect("password field").send_keys(password).await.expect("type");
+    b.client.find(Locator::Css("#sign-in")).await.expect("sign-in button").click().await.expect("click");
+}
+
+#[tokio::test]
+async fn a_command_line_app_logs_its_user_in_through_a_real_browser() {
+    let Some(b) = Browser::start("cli-login-allow").await else { return };
+    let (s, app, user_id) = setup().await;
+    let cli = CliLogin::start(&s, &app).await;
+    b.client.goto(&cli.url).await.expect("open the authorization URL");
+
+    // The login page: labelled fields, the app named, never the password.
+    assert_eq!(b.client.title().await.expect("title"), "Sign in · Portcullis");
+    assert!(text(&b, "h1").await.contains("Test App"));
+    let labels = b.client.find_all(Locator::Css("label[for=username], label[for=password]")).await.expect("labels");
+    assert_eq!(labels.len(), 2, "both fields are labelled");
+    let login_png = b.screenshot("login").await;
+
+    // A wrong password: the page says so (role=alert) and keeps the username.
+    sign_in(&b, "alice", "not the password").await;
+    let alert = text(&b, "[role=alert]").await;
+    assert!(alert.contains("wrong username or password"), "{alert}");
+    let kept = b.client.find(Locator::Css("#username")).await.expect("username").prop("value").await.expect("value");
+    assert_eq!(kept.as_deref(), Some("alice"));
+
+    sign_in(&b, "alice", PASSWORD).await;
+
+    // The consent page: what the app asks for, and where the browser will be sent.
+    b.client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#allow")).await.expect("consent");
+    assert_eq!(b.client.title().await.expect("title"), "Allow access · Portcullis");
+    let scopes = text(&b, "ul.scopes").await;
+    assert_eq!(scopes.trim(), "read", "only the scope the app asked for");
+    let page = text(&b, "main").await;
+    assert!(page.contains("Test App") && page.contains("http://127.0.0.1:"), "{page}");
+    let consent_png = b.screenshot("consent").await;
+
+    // The cookies as the browser holds them: HttpOnly, SameSite=Lax.
+    let cookies = b.client.get_all_cookies().await.expect("cookies");
+    for name in ["portcullis_csrf", "portcullis_login", "portcullis_device"] {
+        let c = cookies.iter().find(|c| c.name() == name).unwrap_or_else(|| panic!("the browser holds {name}"));
+        assert_eq!(c.http_only(), Some(true), "{name} is HttpOnly");
+        assert_eq!(c.same_site().map(|s| s.to_string()).as_deref(), Some("Lax"), "{name} is SameSite=Lax");
+    }
+
+    b.client.find(Locator::Css("#allow")).await.expect("allow").click().await.expect("click allow");
+
+    // Back at the app's loopback listener, which has the code.
+    let done = text(&b, "main p").await;
+    assert!(done.contains("You are logged in"), "{done}");
+    let landed = b.client.current_url().await.expect("url");
+    assert_eq!(landed.host_str(), Some("127.0.0.1"));
+    assert_eq!(landed.path(), "/callback");
+    assert!(landed.query_pairs().any(|(k, v)| k == "code" && v.starts_with("pcc_")), "{landed}");
+
+    let (ok, out, err) = cli.finish().await;
+    assert!(ok, "cli-login succeeded: {out}{err}");
+    assert!(
+        out.contains(&format!(r#"Logged in as alice (user {user_id}) on device alices-terminal with scope "read"."#)),
+        "{out}"
+    );
+
+    // The app's session is a device session like any other: alice sees it among her devices.
+    let uid = UserId::parse(&user_id).expect("user id");
+    let sessions = SessionRepo::list_for_user(&s.app.store, &uid, 10).await.expect("sessions");
+    let session = sessions.iter().find(|d| d.device_id.as_str() == "alices-terminal").expect("the app's session");
+    assert_eq!(session.client_id.as_str(), app.id);
+    assert_eq!(session.scope, "read");
+
+    for png in [login_png, consent_png] {
+        assert!(std::fs::metadata(&png).expect("screenshot kept").len() > 1000, "{}", png.display());
+    }
+    b.close().await;
+}
+
+#[tokio::test]
+async fn denying_consent_in_the_browser_ends_the_apps_login_with_access_denied() {
+    let Some(b) = Browser::start("cli-login-deny").await else { return };
+    let (s, app, _) = setup().await;
+    let cli = CliLogin::start(&s, &app).await;
+    b.client.goto(&cli.url).await.expect("open the authorization URL");
+    sign_in(&b, "alice", PASSWORD).await;
+    b.client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#deny")).await.expect("consent");
+    b.client.find(Locator::Css("#deny")).await.expect("deny").click().await.expect("click deny");
+
+    let done = text(&b, "main p").await;
+    assert!(done.contains("not completed"), "{done}");
+    let (ok, out, err) = cli.finish().await;
+    assert!(!ok, "a denied login fails: {out}");
+    assert!(err.contains("access_denied"), "{err}");
+    b.close().await;
+}
