@@ -55,17 +55,44 @@ async fn operations_endpoints() {
     let (status, _, api) = s.get_json("/openapi.json").await;
     assert_eq!(status, 200);
     assert!(api["openapi"].as_str().expect("version").starts_with("3."));
-    for path in [
-        "/oauth2/token",
-        "/oauth2/introspect",
-        "/.well-known/jwks.json",
-        "/.well-known/oauth-authorization-server",
-        "/healthz",
-        "/readyz",
-        "/metrics",
+    // Every route the router serves, with its method.
+    for (method, path) in [
+        ("post", "/oauth2/token"),
+        ("get", "/oauth2/authorize"),
+        ("post", "/oauth2/authorize"),
+        ("post", "/oauth2/introspect"),
+        ("post", "/oauth2/revoke"),
+        ("get", "/oauth2/revocation-feed"),
+        ("get", "/me"),
+        ("post", "/me/logout"),
+        ("get", "/me/devices"),
+        ("delete", "/me/devices/{device_id}"),
+        ("get", "/me/consents"),
+        ("delete", "/me/consents/{client_id}"),
+        ("post", "/me/password"),
+        ("post", "/admin/users"),
+        ("get", "/admin/users"),
+        ("get", "/admin/users/{user_id}"),
+        ("post", "/admin/users/{user_id}/ban"),
+        ("post", "/admin/users/{user_id}/unban"),
+        ("post", "/admin/clients"),
+        ("get", "/admin/clients"),
+        ("delete", "/admin/clients/{client_id}"),
+        ("get", "/admin/audit"),
+        ("get", "/admin/users/{user_id}/devices"),
+        ("delete", "/admin/users/{user_id}/devices"),
+        ("delete", "/admin/users/{user_id}/devices/{device_id}"),
+        ("get", "/.well-known/jwks.json"),
+        ("get", "/.well-known/oauth-authorization-server"),
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/metrics"),
+        ("get", "/openapi.json"),
     ] {
-        assert!(api["paths"].get(path).is_some(), "OpenAPI lacks {path}");
+        assert!(api["paths"][path].get(method).is_some(), "OpenAPI lacks {} {path}", method.to_uppercase());
     }
+    let form = &api["paths"]["/oauth2/authorize"]["post"]["requestBody"]["content"];
+    assert!(form.get("application/x-www-form-urlencoded").is_some(), "the form post is described: {form}");
 }
 
 #[tokio::test]

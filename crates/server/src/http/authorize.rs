@@ -27,14 +27,18 @@ const DEVICE_COOKIE: &str = "portcullis_device";
 const DEVICE_COOKIE_SECS: u64 = 365 * 24 * 3600;
 
 /// What the login and consent forms post.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PageForm {
+    /// The form's hidden CSRF field.
     #[serde(default)]
     csrf: String,
+    /// `login`, `allow` or `deny`.
     #[serde(default)]
     action: String,
+    /// With `login`.
     #[serde(default)]
     username: String,
+    /// With `login`.
     #[serde(default)]
     password: String,
 }
@@ -143,7 +147,16 @@ pub async fn authorize(State(app): State<App>, headers: HeaderMap, RawQuery(quer
     browser.finish(res)
 }
 
-/// The login and consent forms, posted to the authorization URL itself.
+/// The login and consent forms, posted to the authorization URL itself (same query string).
+/// For browsers only: it needs the CSRF cookie set by `GET /oauth2/authorize`.
+#[utoipa::path(post, path = "/oauth2/authorize", tag = "oauth2",
+    request_body(content = PageForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in: back to GET /oauth2/authorize; or, after allow or deny, to the client with code and state or an RFC 6749 §4.1.2.1 error"),
+        (status = 400, description = "Missing or wrong CSRF token, unknown action, or a bad client or redirect URI (HTML)"),
+        (status = 401, description = "Wrong username or password: the login page again, with the error (HTML)"),
+        (status = 429, description = "Too many failed sign-ins: the login page again, with the error (HTML)"),
+    ))]
 pub async fn submit(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

@@ -12,6 +12,7 @@ use utoipa::OpenApi;
     paths(
         super::token::token,
         super::authorize::authorize,
+        super::authorize::submit,
         super::introspect::introspect,
         super::revoke::revoke,
         super::feed::feed,
