@@ -72,6 +72,25 @@ impl AuditLog for SqlStore {
     }
 }
 
+/// `e`'s values for a hand-written insert, in the order of [`INSERT_COLUMNS`], bounded as
+/// [`insert`] bounds them.
+pub(crate) fn row_values(e: AuditEvent) -> [sea_orm::Value; 9] {
+    [
+        e.at.into(),
+        e.kind.as_str().into(),
+        bounded(e.actor, 128).into(),
+        bounded(e.user_id, 64).into(),
+        bounded(e.client_id, 128).into(),
+        bounded(e.device_id, 128).into(),
+        bounded(e.ip, 64).into(),
+        bounded(e.user_agent, 512).into(),
+        bounded(e.detail, 256).into(),
+    ]
+}
+
+/// The columns [`row_values`] fills.
+pub(crate) const INSERT_COLUMNS: &str = "at, kind, actor, user_id, client_id, device_id, ip, user_agent, detail";
+
 /// Appends `e` through `conn` (a pool or an open transaction).
 pub(crate) async fn insert(conn: &impl ConnectionTrait, e: AuditEvent) -> Result<(), StoreError> {
     {
