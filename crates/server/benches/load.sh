@@ -11,7 +11,8 @@
 #                                                      # wrong passwords (c=32, real argon2 cost,
 #                                                      # throttling off so every guess is hashed)
 #   DUR=20s CONCS="16 64" WARMUP=5s                    # defaults shown
-#   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test   # instead of a fresh SQLite file
+#   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test   # PostgreSQL instead of a SQLite file:
+#                                                      # a fresh database beside that one, dropped after
 #
 # The load generator shares the two cores with the server, as in the peer's script. Results:
 # $OUT (raw oha JSON, summary.jsonl) and a summary with the ratios on stdout.
@@ -39,15 +40,24 @@ log "# building the release binary"
 BIN=$ROOT/target/release/portcullis
 
 WORK=$(mktemp -d -t portcullis-bench-data-XXXX)
-export PORTCULLIS_DATABASE_URL=${BENCH_DATABASE_URL:-sqlite://$WORK/bench.db}
+BENCH_DB=
+if [ -n "${BENCH_DATABASE_URL:-}" ]; then
+  # Each run its own database: state left by an earlier run (its signing keys, say) is not ours.
+  BENCH_DB=portcullis_bench_$RANDOM$RANDOM
+  psql -q "$BENCH_DATABASE_URL" -c "CREATE DATABASE $BENCH_DB"
+  export PORTCULLIS_DATABASE_URL=${BENCH_DATABASE_URL%/*}/$BENCH_DB
+else
+  export PORTCULLIS_DATABASE_URL=sqlite://$WORK/bench.db
+fi
 export PORTCULLIS_KEYS_DIR=$WORK/keys
 export PORTCULLIS_LISTEN=127.0.0.1:$PORT
 export PORTCULLIS_LOG__FILTER=warn
 cd "$WORK"
 
 MODE=${1:-token}
-if [ "$MODE" = flood ]; then
-  # Every guess must reach argon2: the flood measures the argon2 bound, not the throttle.
+if [ "$MODE" = flood ] || [ "$MODE" = refresh ]; then
+  # flood: every guess must reach argon2, the flood measures the argon2 bound, not the throttle.
+  # refresh: the setup logs in BENCH_FAMILIES devices from one address, past the per-IP limit.
   export PORTCULLIS_LOGIN__MAX_ATTEMPTS_PER_USER=100000000 PORTCULLIS_LOGIN__MAX_ATTEMPTS_PER_IP=100000000
 fi
 CLIENT=$("$BIN" client create --name bench --grant client_credentials --grant password --grant refresh_token --scope "api:read" --json)
@@ -58,6 +68,7 @@ SERVER_PID=
 cleanup() {
   [ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
   rm -rf "$WORK"
+  [ -z "$BENCH_DB" ] || (cd / && psql -q "$BENCH_DATABASE_URL" -c "DROP DATABASE IF EXISTS $BENCH_DB") || true
 }
 trap cleanup EXIT INT TERM
 "$BIN" serve >"$OUT/server.log" 2>&1 &
@@ -76,6 +87,15 @@ assert h["alg"] == "RS256" and h["typ"] == "at+jwt", h
 assert any(k["kid"] == h["kid"] for k in jwks["keys"]), "kid not in JWKS"
 PY
 
+# CPU ticks (user + system) of every postgres process on this machine.
+pg_ticks() {
+  local t=0 pid
+  for pid in $(pgrep -x postgres || true); do
+    t=$((t + $(awk '{print $14+$15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
+
 if [ "$MODE" = refresh ]; then
   BENCH_USER="bench-$RANDOM$RANDOM"
   # A cheap password hash: argon2 is not what this measures (the cost is stored in the hash).
@@ -91,11 +111,14 @@ for l in sys.stdin:
   for c in $CONCS; do
     log "# portcullis refresh_token c=$c $DUR ($(echo "$PORTCULLIS_DATABASE_URL" | cut -d: -f1))"
     before=$(awk '{print $14+$15}' "/proc/$SERVER_PID/stat")
+    pg_before=$(pg_ticks)
     BENCH_URL=$BASE BENCH_CLIENT_ID=$CLIENT_ID BENCH_CLIENT_SECRET=$CLIENT_SECRET BENCH_USERNAME=$BENCH_USER \
       BENCH_PASSWORD="bench password 123" BENCH_CONCURRENCY=$c BENCH_FAMILIES=$((c * 4)) BENCH_SECONDS=${DUR%s} \
       "$GEN" | tee -a "$OUT/refresh.jsonl"
     after=$(awk '{print $14+$15}' "/proc/$SERVER_PID/stat")
+    pg_after=$(pg_ticks)
     log "# server cpu: $(awk -v a="$before" -v b="$after" -v hz="$(getconf CLK_TCK)" -v d="${DUR%s}" 'BEGIN{printf "%.0f%%", 100*(b-a)/hz/d}')"
+    [ -z "$BENCH_DB" ] || log "# postgres cpu (all its processes): $(awk -v a="$pg_before" -v b="$pg_after" -v hz="$(getconf CLK_TCK)" -v d="${DUR%s}" 'BEGIN{printf "%.0f%%", 100*(b-a)/hz/d}')"
   done
   exit 0
 fi

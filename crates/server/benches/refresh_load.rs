@@ -42,7 +42,8 @@ async fn login(
         .json()
         .await
         .expect("json");
-    Family { device: device.to_owned(), token: body["refresh_token"].as_str().expect("refresh_token").to_owned() }
+    let token = body["refresh_token"].as_str().unwrap_or_else(|| panic!("the login gave no refresh_token: {body}"));
+    Family { device: device.to_owned(), token: token.to_owned() }
 }
 
 fn main() {
