@@ -2,6 +2,7 @@
 
 use std::sync::LazyLock;
 
+use quick_cache::sync::Cache;
 use uaparser::{Parser, UserAgentParser};
 
 /// Longest User-Agent prefix that is parsed; the rest is ignored. Real ones are < 512 bytes.
@@ -19,6 +20,14 @@ static PARSER: LazyLock<UserAgentParser> = LazyLock::new(|| {
         .expect("the bundled regexes.yaml is valid")
 });
 
+/// How many distinct User-Agents keep their parsed families in memory. Parsing one runs
+/// hundreds of regexes, about as long as an RS256 signature (`cargo bench -p
+/// portcullis-fingerprint`); real traffic repeats far fewer agents than this. At most
+/// `MAX_USER_AGENT_LEN` bytes each, so a few MiB at worst; an agent pushed out is parsed again.
+pub const CACHED_AGENTS: usize = 4096;
+
+static SEEN: LazyLock<Cache<String, UserAgentFamilies>> = LazyLock::new(|| Cache::new(CACHED_AGENTS));
+
 /// Browser, OS and device family of a User-Agent: the parts that survive an update.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct UserAgentFamilies {
@@ -34,11 +43,30 @@ impl UserAgentFamilies {
     }
 
     /// Parses a User-Agent header (`None`: no header). Never fails: unknown agents are `Other`.
+    /// Agents seen recently are answered from memory.
     pub fn parse(user_agent: Option<&str>) -> Self {
         let Some(ua) = user_agent.map(str::trim).filter(|s| !s.is_empty()) else {
             return Self::other();
         };
         let ua = truncate(ua, MAX_USER_AGENT_LEN);
+        if let Some(families) = SEEN.get(ua) {
+            return families;
+        }
+        let families = Self::run_parser(ua);
+        SEEN.insert(ua.to_owned(), families.clone());
+        families
+    }
+
+    /// [`parse`](Self::parse) without the memory of recent agents: always runs the parser.
+    pub fn parse_uncached(user_agent: &str) -> Self {
+        match user_agent.trim() {
+            "" => Self::other(),
+            ua => Self::run_parser(truncate(ua, MAX_USER_AGENT_LEN)),
+        }
+    }
+
+    /// `ua`: trimmed, non-empty, truncated.
+    fn run_parser(ua: &str) -> Self {
         let client = PARSER.parse(ua);
         // Some rules copy part of the agent into the family: bound what is stored and hashed.
         let bounded = |s: &str| truncate(s, MAX_FAMILY_LEN).to_owned();
@@ -73,6 +101,18 @@ mod tests {
     const CHROME_120: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
     const CHROME_121: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.6167.85 Safari/537.36";
     const FIREFOX_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
+
+    #[test]
+    fn remembered_agents_parse_as_the_parser_says() {
+        for ua in [CHROME_120, CHROME_121, FIREFOX_LINUX, "okhttp/4.12.0", "curl/8.5.0"] {
+            let first = UserAgentFamilies::parse(Some(ua));
+            assert_eq!(first, UserAgentFamilies::parse_uncached(ua));
+            assert_eq!(UserAgentFamilies::parse(Some(ua)), first, "the remembered answer is the same");
+        }
+        let long = format!("{CHROME_120} {}", "x".repeat(2 * MAX_USER_AGENT_LEN));
+        assert_eq!(UserAgentFamilies::parse(Some(&long)), UserAgentFamilies::parse_uncached(&long));
+        assert_eq!(UserAgentFamilies::parse(Some("   ")), UserAgentFamilies::other());
+    }
 
     #[test]
     fn browser_update_keeps_families() {
