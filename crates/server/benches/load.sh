@@ -5,7 +5,9 @@
 #   bash crates/server/benches/load.sh                 # Portcullis, the box's RSA limit, then the peer
 #   SKIP_PEER=1 bash crates/server/benches/load.sh     # Portcullis only
 #   bash crates/server/benches/load.sh refresh         # refresh grants/s (benches/refresh_load.rs),
-#                                                      # each request rotating its own family
+#                                                      # each request rotating its own family;
+#                                                      # BENCH_USER_AGENT="Mozilla/5.0 …" sends a
+#                                                      # browser's (unset: none)
 #   bash crates/server/benches/load.sh flood           # introspection, JWKS and client_credentials
 #                                                      # p99 at c=8, quiet and then during a flood of
 #                                                      # wrong passwords (c=32, real argon2 cost,
@@ -114,7 +116,7 @@ for l in sys.stdin:
     pg_before=$(pg_ticks)
     BENCH_URL=$BASE BENCH_CLIENT_ID=$CLIENT_ID BENCH_CLIENT_SECRET=$CLIENT_SECRET BENCH_USERNAME=$BENCH_USER \
       BENCH_PASSWORD="bench password 123" BENCH_CONCURRENCY=$c BENCH_FAMILIES=$((c * 4)) BENCH_SECONDS=${DUR%s} \
-      "$GEN" | tee -a "$OUT/refresh.jsonl"
+      BENCH_USER_AGENT=${BENCH_USER_AGENT:-} "$GEN" | tee -a "$OUT/refresh.jsonl"
     after=$(awk '{print $14+$15}' "/proc/$SERVER_PID/stat")
     pg_after=$(pg_ticks)
     log "# server cpu: $(awk -v a="$before" -v b="$after" -v hz="$(getconf CLK_TCK)" -v d="${DUR%s}" 'BEGIN{printf "%.0f%%", 100*(b-a)/hz/d}')"

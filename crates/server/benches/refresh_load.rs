@@ -59,7 +59,14 @@ async fn run() {
     let families = env_num("BENCH_FAMILIES", 256);
     let concurrency = env_num("BENCH_CONCURRENCY", 64).min(families);
     let seconds = env_num("BENCH_SECONDS", 20) as u64;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().expect("client");
+    // BENCH_USER_AGENT: what a browser or app would send (its families enter the fingerprint);
+    // unset, no User-Agent at all (families "Other").
+    let user_agent = std::env::var("BENCH_USER_AGENT").ok().filter(|u| !u.is_empty());
+    let mut http = reqwest::Client::builder().pool_max_idle_per_host(concurrency);
+    if let Some(ua) = &user_agent {
+        http = http.user_agent(ua.as_str());
+    }
+    let http = http.build().expect("client");
 
     // Sessions, logged in up front (not measured).
     let mut all = Vec::with_capacity(families);
@@ -129,7 +136,7 @@ async fn run() {
     println!(
         "{}",
         serde_json::json!({
-            "label": "refresh", "concurrency": concurrency, "families": families, "duration_s": wall,
+            "label": if user_agent.is_some() { "refresh, browser User-Agent" } else { "refresh, no User-Agent" }, "concurrency": concurrency, "families": families, "duration_s": wall,
             "requests": total, "ok_200_rps": ok as f64 / wall, "ok_200_rate": ok as f64 / total.max(1) as f64,
             "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "status_codes": statuses,
         })
