@@ -93,9 +93,8 @@ impl TokenService {
         let existed = self.deps.consents.delete(user, client).await?;
         let now = self.now();
         let sessions = self.deps.sessions.list_for_user(user, 10_000).await?;
-        for s in sessions.iter().filter(|s| &s.client_id == client && s.is_active(now)) {
-            self.end_session(s, Reason::ConsentWithdrawn, user.as_str()).await?;
-        }
+        let live: Vec<_> = sessions.iter().filter(|s| &s.client_id == client && s.is_active(now)).collect();
+        self.end_sessions(&live, Reason::ConsentWithdrawn, user.as_str()).await?;
         Ok(existed)
     }
 }

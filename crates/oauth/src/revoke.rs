@@ -79,17 +79,42 @@ impl TokenService {
         reason: Reason,
         actor: &str,
     ) -> Result<bool, portcullis_domain::ports::StoreError> {
-        let ended = self.deps.sessions.revoke(&session.id, &session.user_id, self.now(), reason).await?;
-        if ended {
-            self.deps.revocations.recorded().await;
-            let mut e = AuditEvent::new(self.now(), AuditKind::SessionRevoked);
-            e.actor = Some(actor.to_owned());
-            e.user_id = Some(session.user_id.to_string());
-            e.client_id = Some(session.client_id.to_string());
-            e.device_id = Some(session.device_id.to_string());
-            e.detail = Some(format!("{} sid={}", reason.as_str(), session.id));
-            self.audit(e).await;
+        Ok(self.end_sessions(&[session], reason, actor).await? == 1)
+    }
+
+    /// Revokes device sessions and audits each, then takes the new revocations in (and onto
+    /// the feed, and to the other nodes) in one round rather than one per session. Returns how
+    /// many were still live. A failure stops there; those already ended are taken in even so.
+    pub async fn end_sessions(
+        &self,
+        sessions: &[&DeviceSession],
+        reason: Reason,
+        actor: &str,
+    ) -> Result<usize, portcullis_domain::ports::StoreError> {
+        let mut ended = 0;
+        let mut failure = None;
+        for session in sessions {
+            match self.deps.sessions.revoke(&session.id, &session.user_id, self.now(), reason).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    ended += 1;
+                    let mut e = AuditEvent::new(self.now(), AuditKind::SessionRevoked);
+                    e.actor = Some(actor.to_owned());
+                    e.user_id = Some(session.user_id.to_string());
+                    e.client_id = Some(session.client_id.to_string());
+                    e.device_id = Some(session.device_id.to_string());
+                    e.detail = Some(format!("{} sid={}", reason.as_str(), session.id));
+                    self.audit(e).await;
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
         }
-        Ok(ended)
+        if ended > 0 {
+            self.deps.revocations.recorded().await;
+        }
+        failure.map_or(Ok(ended), Err)
     }
 }

@@ -77,8 +77,7 @@ async fn end_live<'a>(
     reason: Reason,
     actor: &str,
 ) -> Result<(), StoreError> {
-    for session in sessions.filter(|s| s.revoked_at.is_none() && Some(&s.id) != keep) {
-        tokens.end_session(session, reason, actor).await?;
-    }
+    let live: Vec<&DeviceSession> = sessions.filter(|s| s.revoked_at.is_none() && Some(&s.id) != keep).collect();
+    tokens.end_sessions(&live, reason, actor).await?;
     Ok(())
 }
