@@ -367,6 +367,60 @@ async fn concurrent_reuse_without_grace_revokes_and_never_500s() {
     assert_eq!(f.live_tokens(&sid_of(&first)).await, 0);
 }
 
+/// Refreshes arriving together are rotated in shared batches: every family rotates once, a
+/// replay among them revokes only its own family, and each successor works afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_across_many_families_rotates_each_once() {
+    let f = fixture(Duration::ZERO).await;
+    let mut families = Vec::new();
+    for i in 0..24 {
+        let dev = format!("burst-{i}");
+        let body = f.login(&dev, FIREFOX).await;
+        families.push((dev, sid_of(&body), rt(&body).to_owned()));
+    }
+    let replayed = f.login("replayed", FIREFOX).await;
+    let (status, _) = f.refresh(rt(&replayed), "replayed", FIREFOX).await;
+    assert_eq!(status, 200);
+
+    let mut tasks = Vec::new();
+    for (dev, _, token) in &families {
+        let (http, url, c) = (f.s.http.clone(), f.s.url("/oauth2/token"), f.c.clone());
+        let (dev, token) = (dev.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let res = http
+                .post(url)
+                .basic_auth(&c.id, c.secret.as_deref())
+                .header("user-agent", FIREFOX)
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token.as_str()),
+                    ("device_id", dev.as_str()),
+                ])
+                .send()
+                .await
+                .expect("answered");
+            (res.status().as_u16(), res.json::<Value>().await.expect("json"))
+        }));
+    }
+    let (status, body) = f.refresh(rt(&replayed), "replayed", FIREFOX).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+
+    let mut successors = std::collections::HashSet::new();
+    for ((dev, sid, _), task) in families.iter().zip(tasks) {
+        let (status, body) = task.await.expect("join");
+        assert_eq!(status, 200, "{dev}: {body}");
+        assert_eq!(&sid_of(&body), sid, "{dev} stays in its own family");
+        assert_eq!(body["device_id"].as_str(), Some(dev.as_str()));
+        assert!(successors.insert(rt(&body).to_owned()), "{dev} got a token another family got");
+        assert_eq!(f.live_tokens(sid).await, 1, "{dev}");
+        let (again, next) = f.refresh(rt(&body), dev, FIREFOX).await;
+        assert_eq!(again, 200, "{dev}'s successor refreshes: {next}");
+    }
+    assert_eq!(f.live_tokens(&sid_of(&replayed)).await, 0);
+    assert_eq!(f.audits("refresh_reuse_detected").await, 1);
+    assert_eq!(f.audits("refreshed").await, 1 + 24 * 2);
+}
+
 #[tokio::test]
 async fn type_confusion_is_refused() {
     let f = fixture(Duration::from_secs(10)).await;

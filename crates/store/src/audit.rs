@@ -7,6 +7,7 @@ use sea_orm::{
     ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
+use serde::Serialize;
 
 use crate::SqlStore;
 use crate::entities::audit_event;
@@ -72,24 +73,36 @@ impl AuditLog for SqlStore {
     }
 }
 
-/// `e`'s values for a hand-written insert, in the order of [`INSERT_COLUMNS`], bounded as
-/// [`insert`] bounds them.
-pub(crate) fn row_values(e: AuditEvent) -> [sea_orm::Value; 9] {
-    [
-        e.at.into(),
-        e.kind.as_str().into(),
-        bounded(e.actor, 128).into(),
-        bounded(e.user_id, 64).into(),
-        bounded(e.client_id, 128).into(),
-        bounded(e.device_id, 128).into(),
-        bounded(e.ip, 64).into(),
-        bounded(e.user_agent, 512).into(),
-        bounded(e.detail, 256).into(),
-    ]
+/// `e` as a row of a hand-written insert takes it (by column name, in a JSON parameter), bounded
+/// as [`insert`] bounds it.
+#[derive(Serialize)]
+pub(crate) struct Row {
+    at: String,
+    kind: &'static str,
+    actor: Option<String>,
+    user_id: Option<String>,
+    client_id: Option<String>,
+    device_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    detail: Option<String>,
 }
 
-/// The columns [`row_values`] fills.
-pub(crate) const INSERT_COLUMNS: &str = "at, kind, actor, user_id, client_id, device_id, ip, user_agent, detail";
+impl From<AuditEvent> for Row {
+    fn from(e: AuditEvent) -> Self {
+        Self {
+            at: crate::json_params::timestamp(e.at),
+            kind: e.kind.as_str(),
+            actor: bounded(e.actor, 128),
+            user_id: bounded(e.user_id, 64),
+            client_id: bounded(e.client_id, 128),
+            device_id: bounded(e.device_id, 128),
+            ip: bounded(e.ip, 64),
+            user_agent: bounded(e.user_agent, 512),
+            detail: bounded(e.detail, 256),
+        }
+    }
+}
 
 /// Appends `e` through `conn` (a pool or an open transaction).
 pub(crate) async fn insert(conn: &impl ConnectionTrait, e: AuditEvent) -> Result<(), StoreError> {

@@ -9,6 +9,7 @@ mod connect;
 mod consents;
 pub mod entities;
 mod error;
+mod json_params;
 mod keys;
 mod redis_revocations;
 mod revocations;
@@ -21,17 +22,21 @@ pub use client_cache::CachedClients;
 pub use connect::{Backend, connect, migrate};
 pub use redis_revocations::{REDIS_TIMEOUT, RedisDoorbell, RedisRevocations, fast_failing_connection};
 
+use std::sync::{Arc, OnceLock};
+
 use sea_orm::DatabaseConnection;
 
 /// The SQL implementation of every repository port.
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     db: DatabaseConnection,
+    /// Started on the first refresh (it needs the runtime; most CLI commands never refresh).
+    rotations: Arc<OnceLock<rotate::RotationQueue>>,
 }
 
 impl SqlStore {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self { db, rotations: Arc::default() }
     }
 
     pub fn connection(&self) -> &DatabaseConnection {

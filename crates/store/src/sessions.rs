@@ -80,7 +80,8 @@ impl SessionRepo for SqlStore {
     }
 
     async fn rotate(&self, request: RotateRequest<'_>) -> Result<RotateOutcome, StoreError> {
-        crate::rotate::rotate(&self.db, request).await
+        let queue = self.rotations.get_or_init(|| crate::rotate::RotationQueue::start(self.db.clone()));
+        queue.rotate(request).await
     }
 
     async fn list_for_user(&self, user: &UserId, limit: u64) -> Result<Vec<DeviceSession>, StoreError> {
