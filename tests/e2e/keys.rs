@@ -34,13 +34,14 @@ async fn rotation_publishes_first_then_signs_without_restart() {
     let old = test_key().kid.clone();
     let before = s.client_token(&c, None).await["access_token"].as_str().expect("token").to_owned();
 
-    // As `portcullis keys rotate` does, from outside the serving path.
+    // As `portcullis keys rotate` does, from outside the serving path. The activation time is
+    // taken inside `rotate_key`, so the clock for the delay starts before the call, not after it.
+    let rotated_at = std::time::Instant::now();
     let record = portcullis_server::ops::rotate_key(&s.app.key_manager, &s.app.store, &s.app.clock, "test")
         .await
         .expect("rotate");
     let new = record.kid.clone();
     assert_ne!(new, old);
-    let rotated_at = std::time::Instant::now();
 
     // Published within a reload interval, while the old key still signs.
     wait_for("the new key in the JWKS", async || kids(&s).await.contains(&new)).await;
