@@ -6,8 +6,8 @@
 //! together: BEGIN, one lock statement, one or two reads, the writes, COMMIT, whatever the batch
 //! size. A refresh that finds a worker idle is a batch of one and waits for nothing; under load
 //! the round trips, statements and commits are shared by the whole batch. Should a batch fail
-//! as a whole (a deadlock against a ban that locked the same sessions in another order, say), its
-//! refreshes are rotated again one by one, so no refresh fails for sharing a batch.
+//! as a whole (a lost connection, say), its refreshes are rotated again one by one, so no refresh
+//! fails for sharing a batch.
 //!
 //! **Locks.** The lock comes first and every read the decisions use is made under it, so two
 //! refreshes of one family never decide on the same facts. On PostgreSQL it is
