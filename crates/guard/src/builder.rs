@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use crate::client::{ClientCredentials, read_json};
 use crate::error::{BuildError, FetchError};
 use crate::feed::{DEFAULT_SILENCE_TIMEOUT, FeedState, FeedStatus, Follower, prune_forever};
-use crate::guard::{Guard, Inner, RevocationCheck, Tasks};
+use crate::guard::{Blindness, Guard, Inner, RevocationCheck, Tasks};
 use crate::introspection::Introspector;
 use crate::keys::Jwks;
 use crate::scheme::AuthSchemes;
@@ -23,6 +23,20 @@ pub const DEFAULT_AUDIENCE: &str = "api";
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long [`FeedStartup::default`] refuses tokens while the feed has not caught up.
 pub const DEFAULT_FAIL_CLOSED_FOR: Duration = Duration::from_secs(10);
+/// How long the feed may send nothing (the server sends a keep-alive every 5 s) before the
+/// guard counts itself blind.
+pub const DEFAULT_FEED_STALENESS: Duration = Duration::from_secs(30);
+
+/// What the guard does with tokens while its feed is blind: silent past the staleness limit,
+/// so that a kick made meanwhile would go unseen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WhenBlind {
+    /// Refuse every token (503) until the feed speaks again: the default, fail closed.
+    Refuse,
+    /// Ask the issuer's introspection endpoint about each token, remembering each answer for
+    /// `cache_ttl`; refuse (503) when that fails too.
+    Introspect { cache_ttl: Duration },
+}
 
 /// How the guard learns that a token was revoked before it expired.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +84,8 @@ pub struct GuardBuilder {
     revocation: Revocation,
     feed_startup: FeedStartup,
     feed_silence: Duration,
+    feed_staleness: Duration,
+    when_blind: WhenBlind,
     device_binding: bool,
     schemes: AuthSchemes,
     http_timeout: Duration,
@@ -84,6 +100,8 @@ impl GuardBuilder {
             revocation: Revocation::Feed,
             feed_startup: FeedStartup::default(),
             feed_silence: DEFAULT_SILENCE_TIMEOUT,
+            feed_staleness: DEFAULT_FEED_STALENESS,
+            when_blind: WhenBlind::Refuse,
             device_binding: false,
             schemes: AuthSchemes::default(),
             http_timeout: DEFAULT_HTTP_TIMEOUT,
@@ -119,6 +137,20 @@ impl GuardBuilder {
     /// [`DEFAULT_SILENCE_TIMEOUT`] (15 s) unless set.
     pub fn feed_silence_timeout(mut self, timeout: Duration) -> Self {
         self.feed_silence = timeout;
+        self
+    }
+
+    /// How long the feed may send nothing before the guard is blind ([`Guard::health`] says so)
+    /// and applies [`WhenBlind`]; [`DEFAULT_FEED_STALENESS`] (30 s) unless set. Set it above
+    /// the silence timeout, so that a reconnect gets its chance first.
+    pub fn feed_staleness(mut self, staleness: Duration) -> Self {
+        self.feed_staleness = staleness;
+        self
+    }
+
+    /// What to do with tokens while the feed is blind; [`WhenBlind::Refuse`] unless set.
+    pub fn when_blind(mut self, policy: WhenBlind) -> Self {
+        self.when_blind = policy;
         self
     }
 
@@ -189,6 +221,17 @@ impl GuardBuilder {
             Revocation::Feed => {
                 let credentials = self.credentials.ok_or(BuildError::MissingCredentials("the revocation feed"))?;
                 let endpoint = metadata.revocation_feed_endpoint.ok_or(BuildError::NoFeed)?;
+                let fallback = match self.when_blind {
+                    WhenBlind::Refuse => None,
+                    WhenBlind::Introspect { cache_ttl } => Some(Introspector::new(
+                        http.clone(),
+                        metadata.introspection_endpoint.clone(),
+                        credentials.basic_header(),
+                        self.http_timeout,
+                        cache_ttl,
+                    )),
+                };
+                let blind = Blindness { staleness: self.feed_staleness, fallback };
                 let state = Arc::new(FeedState::new(self.feed_startup == FeedStartup::FailOpen));
                 let (status, receiver) = watch::channel(FeedStatus::default());
                 feed_status = Some(receiver);
@@ -216,7 +259,7 @@ impl GuardBuilder {
                         }
                     });
                 }
-                RevocationCheck::Feed(state)
+                RevocationCheck::Feed { state, blind }
             }
         };
 

@@ -3,7 +3,7 @@
 //! the last event id, and reconnects with `Last-Event-ID` after an error, the end of the stream,
 //! or too long a silence.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -45,17 +45,41 @@ pub struct FeedStatus {
     pub events_applied: u64,
 }
 
-/// What verifiers read: the revocations in force, and whether to trust them yet.
+/// What verifiers read: the revocations in force, whether to trust them yet, and how long
+/// the feed has been silent.
 #[derive(Debug)]
 pub(crate) struct FeedState {
     set: RwLock<RevocationSet>,
     /// Tokens may be accepted: the feed caught up, or the start-up policy gave up waiting.
     open: AtomicBool,
+    /// When the feed last sent anything (an event, a keep-alive), in milliseconds since the
+    /// epoch; the guard's start until it first does.
+    heard_ms: AtomicI64,
+}
+
+/// Milliseconds since the epoch, by the wall clock.
+fn unix_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl FeedState {
     pub fn new(open: bool) -> Self {
-        Self { set: RwLock::new(RevocationSet::new()), open: AtomicBool::new(open) }
+        Self {
+            set: RwLock::new(RevocationSet::new()),
+            open: AtomicBool::new(open),
+            heard_ms: AtomicI64::new(unix_ms()),
+        }
+    }
+
+    /// The feed just sent something: it is not blind.
+    pub fn heard(&self) {
+        self.heard_ms.store(unix_ms(), Ordering::Release);
+    }
+
+    /// How long since the feed last sent anything.
+    pub fn silent_for(&self) -> Duration {
+        let ms = unix_ms().saturating_sub(self.heard_ms.load(Ordering::Acquire));
+        Duration::from_millis(u64::try_from(ms).unwrap_or(0))
     }
 
     pub fn is_open(&self) -> bool {
@@ -160,6 +184,7 @@ impl Follower {
         if !is_sse {
             return StreamEnd::NotEventStream;
         }
+        self.state.heard();
         self.status.send_modify(|s| {
             s.connected = true;
             s.connections += 1;
@@ -175,6 +200,8 @@ impl Follower {
                 Ok(Ok(None)) => return StreamEnd::Ended,
                 Ok(Ok(Some(chunk))) => chunk,
             };
+            // Keep-alives count: the feed is alive even when nothing is revoked.
+            self.state.heard();
             parser.push(&chunk, &mut items);
             if !items.is_empty() {
                 self.apply(items.drain(..), retry, caught_up_here);

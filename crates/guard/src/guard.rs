@@ -14,7 +14,7 @@ use crate::device::{self, DEVICE_ID_HEADER};
 use crate::error::{AuthError, InvalidToken};
 use crate::feed::{FeedState, FeedStatus};
 use crate::introspection::Introspector;
-use crate::jws::{Jws, check_claims, unix_now};
+use crate::jws::{Jws, unix_now};
 use crate::keys::Jwks;
 use crate::scheme::AuthSchemes;
 
@@ -36,8 +36,38 @@ pub(crate) struct Inner {
 
 pub(crate) enum RevocationCheck {
     Off,
-    Feed(Arc<FeedState>),
+    Feed { state: Arc<FeedState>, blind: Blindness },
     Introspection(Introspector),
+}
+
+/// When the feed counts as blind (silent past `staleness`) and what the guard does then: refuse
+/// every token (no fallback), or ask introspection about each.
+pub(crate) struct Blindness {
+    pub staleness: std::time::Duration,
+    pub fallback: Option<Introspector>,
+}
+
+/// What a resource server's health check can say about its guard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Health {
+    /// How revocations are learnt: `feed`, `introspection` or `off`.
+    pub revocation: &'static str,
+    /// With the feed: a stream is open now.
+    pub feed_connected: bool,
+    /// With the feed: the first backlog has been received.
+    pub feed_caught_up: bool,
+    /// With the feed: how long since it last sent anything (events or keep-alives).
+    pub feed_silent_for: Option<std::time::Duration>,
+    /// With the feed: silent past the staleness limit, so revocations may be missed; tokens
+    /// are refused, or checked by introspection, until it speaks again.
+    pub blind: bool,
+}
+
+impl Health {
+    /// Whether the guard can vouch for what it accepts: it is not blind.
+    pub fn is_healthy(&self) -> bool {
+        !self.blind
+    }
 }
 
 /// What a request presents: its access token and, for device binding, its `X-Device-Id` and
@@ -119,17 +149,34 @@ impl Guard {
                 self.verify_with_current_keys(&jws).unwrap_or(Err(InvalidToken::UnknownKey))?;
             }
         }
-        let claims = jws.claims()?;
-        check_claims(&claims, &inner.issuer, &inner.audience, unix_now())?;
+        let claims = jws.claims(&inner.issuer, &inner.audience, unix_now())?;
 
         match &inner.revocation {
             RevocationCheck::Off => {}
-            RevocationCheck::Feed(state) => {
+            RevocationCheck::Feed { state, blind } => {
                 if !state.is_open() {
                     return Err(AuthError::Unavailable);
                 }
                 if state.is_revoked(&TokenRef::from(&claims)) {
                     return Err(InvalidToken::Revoked.into());
+                }
+                let silent = state.silent_for();
+                if silent >= blind.staleness {
+                    // Blind: a kick made since the feed went silent would be missed.
+                    match &blind.fallback {
+                        None => {
+                            tracing::warn!(silent_secs = silent.as_secs(), "revocation feed is stale; refusing tokens");
+                            return Err(AuthError::Unavailable);
+                        }
+                        Some(introspector) => match introspector.is_active(presented.token, &claims).await {
+                            Ok(true) => {}
+                            Ok(false) => return Err(InvalidToken::Revoked.into()),
+                            Err(error) => {
+                                tracing::warn!(%error, "feed stale and introspection failed; refusing the token");
+                                return Err(AuthError::Unavailable);
+                            }
+                        },
+                    }
                 }
             }
             RevocationCheck::Introspection(introspector) => {
@@ -193,8 +240,32 @@ impl Guard {
     /// Revocations held in memory (sessions, tokens and users), when following the feed.
     pub fn revocations_held(&self) -> usize {
         match &self.0.revocation {
-            RevocationCheck::Feed(state) => state.len(),
+            RevocationCheck::Feed { state, .. } => state.len(),
             _ => 0,
+        }
+    }
+
+    /// The guard's health, for the resource server's own `/readyz`: unhealthy while blind.
+    pub fn health(&self) -> Health {
+        let status = self.0.feed_status.as_ref().map(|s| s.borrow().clone()).unwrap_or_default();
+        match &self.0.revocation {
+            RevocationCheck::Feed { state, blind } => {
+                let silent = state.silent_for();
+                Health {
+                    revocation: "feed",
+                    feed_connected: status.connected,
+                    feed_caught_up: status.caught_up,
+                    feed_silent_for: Some(silent),
+                    blind: silent >= blind.staleness,
+                }
+            }
+            other => Health {
+                revocation: if matches!(other, RevocationCheck::Off) { "off" } else { "introspection" },
+                feed_connected: false,
+                feed_caught_up: false,
+                feed_silent_for: None,
+                blind: false,
+            },
         }
     }
 

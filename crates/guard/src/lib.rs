@@ -19,14 +19,14 @@ pub mod testing;
 #[cfg(feature = "axum")]
 pub use crate::axum::{Authenticated, GuardLayer, GuardService, RequireScopes, Scopes};
 pub use builder::{
-    DEFAULT_AUDIENCE, DEFAULT_FAIL_CLOSED_FOR, DEFAULT_HTTP_TIMEOUT, DISCOVERY_PATH, FeedStartup, GuardBuilder,
-    Revocation,
+    DEFAULT_AUDIENCE, DEFAULT_FAIL_CLOSED_FOR, DEFAULT_FEED_STALENESS, DEFAULT_HTTP_TIMEOUT, DISCOVERY_PATH,
+    FeedStartup, GuardBuilder, Revocation, WhenBlind,
 };
 pub use client::ClientCredentials;
 pub use device::DEVICE_ID_HEADER;
 pub use error::{AuthError, BuildError, FetchError, InvalidToken};
 pub use feed::{DEFAULT_SILENCE_TIMEOUT, FeedStatus};
-pub use guard::{Guard, Presented};
+pub use guard::{Guard, Health, Presented};
 pub use introspection::INTROSPECTION_CACHE_ENTRIES;
 pub use jws::{LEEWAY_SECS, MAX_TOKEN_BYTES};
 pub use keys::{DEFAULT_JWKS_MAX_AGE, MAX_JWKS_MAX_AGE, MIN_JWKS_MAX_AGE, UNKNOWN_KID_REFETCH_INTERVAL};

@@ -293,7 +293,11 @@ impl FakeIssuer {
     /// Kicks one device session.
     pub fn revoke_session(&self, sub: &str, sid: &str) -> i64 {
         let user = Some(SubjectId::iss_sub(&self.url, sub));
-        self.push_event(FeedSubject { user, session: Some(SubjectId::opaque(sid)), token: None }, None, None)
+        self.push_event(
+            FeedSubject { user, session: Some(SubjectId::opaque(sid)), ..FeedSubject::default() },
+            None,
+            None,
+        )
     }
 
     /// Revokes one token by `jti`.

@@ -11,6 +11,7 @@ pub mod jwks;
 pub mod me;
 pub mod token;
 pub mod users;
+pub mod validation;
 
 pub use admin::{AuditEventView, AuditList, ClientList, ClientView, CreatedClient, NewClient};
 pub use claims::{ACCESS_TOKEN_TYP, AccessTokenClaims};
