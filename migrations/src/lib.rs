@@ -7,6 +7,7 @@ mod m20261123_000001_initial;
 mod m20261123_000002_revoked_access_tokens;
 mod m20261123_000003_revocation_events;
 mod m20261123_000004_authorization_code;
+mod m20261201_000005_session_control;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_revoked_access_tokens::Migration),
             Box::new(m20261123_000003_revocation_events::Migration),
             Box::new(m20261123_000004_authorization_code::Migration),
+            Box::new(m20261201_000005_session_control::Migration),
         ]
     }
 }

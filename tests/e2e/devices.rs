@@ -46,7 +46,7 @@ async fn users_see_and_sign_out_their_devices() {
     let res = f.s.http.delete(f.s.url("/me/devices/phone")).bearer_auth(at).send().await.expect("send");
     assert_eq!(res.status(), 204);
     assert_eq!(f.live_tokens(&sid_of(&phone)).await, 0);
-    assert_eq!(f.s.introspect(&f.c, phone["access_token"].as_str().expect("at")).await["active"], false);
+    assert_eq!(f.s.introspect(&f.rs, phone["access_token"].as_str().expect("at")).await["active"], false);
     assert_eq!(f.live_tokens(&sid_of(&laptop)).await, 1);
     let res = f.s.http.delete(f.s.url("/me/devices/nosuch")).bearer_auth(at).send().await.expect("send");
     assert_eq!(res.status(), 404);
@@ -88,7 +88,7 @@ async fn admins_list_and_kick_devices() {
     // Kick one: its tokens die at once; the other device lives.
     let res = f.s.http.delete(format!("{devices_url}/phone")).bearer_auth(&admin).send().await.expect("send");
     assert_eq!(res.status(), 204);
-    assert_eq!(f.s.introspect(&f.c, phone["access_token"].as_str().expect("at")).await["active"], false);
+    assert_eq!(f.s.introspect(&f.rs, phone["access_token"].as_str().expect("at")).await["active"], false);
     let (status, _) = f.refresh(phone["refresh_token"].as_str().expect("rt"), "phone", FIREFOX).await;
     assert_eq!(status, 400);
     assert_eq!(f.live_tokens(&sid_of(&laptop)).await, 1);

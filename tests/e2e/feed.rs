@@ -18,8 +18,8 @@ impl Fixture {
     }
 
     async fn follow(&self, last_event_id: Option<&str>) -> FeedFollower {
-        let secret = self.c.secret.as_deref().expect("confidential");
-        FeedFollower::connect(&self.feed_url(), &self.c.id, secret, last_event_id).await
+        let secret = self.rs.secret.as_deref().expect("confidential");
+        FeedFollower::connect(&self.feed_url(), &self.rs.id, secret, last_event_id).await
     }
 
     async fn user_id(&self) -> String {
@@ -47,9 +47,13 @@ async fn the_feed_is_advertised_and_needs_client_authentication() {
     let res = f.s.http.get(f.feed_url()).send().await.expect("send");
     assert_eq!(res.status(), 401);
     assert_eq!(res.json::<Value>().await.expect("json")["error"], "invalid_client");
-    let res = f.s.http.get(f.feed_url()).basic_auth(&f.c.id, Some("pcs_wrong")).send().await.expect("send");
+    let res = f.s.http.get(f.feed_url()).basic_auth(&f.rs.id, Some("pcs_wrong")).send().await.expect("send");
     assert_eq!(res.status(), 401);
-    let res = f.s.http.get(format!("{}?after=abc", f.feed_url())).basic_auth(&f.c.id, f.c.secret.as_deref());
+    // An app's client is not a resource server: it may not follow every revocation.
+    let res = f.s.http.get(f.feed_url()).basic_auth(&f.c.id, f.c.secret.as_deref()).send().await.expect("send");
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.json::<Value>().await.expect("json")["error"], "unauthorized_client");
+    let res = f.s.http.get(format!("{}?after=abc", f.feed_url())).basic_auth(&f.rs.id, f.rs.secret.as_deref());
     let res = res.send().await.expect("send");
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.expect("json");
@@ -117,7 +121,7 @@ async fn kicks_bans_and_password_changes_reach_a_follower_at_once() {
     };
     assert_eq!(ban.reason_admin["en"], "banned");
     assert!(ban.except_session.is_none());
-    assert_eq!(f.s.introspect(&f.c, at).await["active"], false);
+    assert_eq!(f.s.introspect(&f.rs, at).await["active"], false);
 }
 
 #[tokio::test]
@@ -158,7 +162,7 @@ async fn a_follower_resumes_with_last_event_id_and_misses_nothing() {
     assert_eq!(ids.len(), 2, "both kicks made while away are replayed: {missed:?}");
     // `?after=` works the same.
     let url = format!("{}?after={last}", f.feed_url());
-    let mut by_query = FeedFollower::connect(&url, &f.c.id, f.c.secret.as_deref().expect("secret"), None).await;
+    let mut by_query = FeedFollower::connect(&url, &f.rs.id, f.rs.secret.as_deref().expect("secret"), None).await;
     assert_eq!(by_query.backlog().await.iter().filter(|e| e.id > last).count(), 2);
     // Live events still follow the backlog.
     f.login("d", FIREFOX).await;

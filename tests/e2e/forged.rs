@@ -36,7 +36,7 @@ fn hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
 #[tokio::test]
 async fn genuine_tokens_are_active_and_forgeries_are_not() {
     let s = TestServer::start().await;
-    let introspector = s.client(&[ClientCredentials], "").await;
+    let introspector = s.resource_server().await;
     let c = s.client(&[ClientCredentials, Password], "read admin").await;
     let real = s.client_token(&c, Some("read")).await["access_token"].as_str().expect("token").to_owned();
 
@@ -111,7 +111,14 @@ async fn introspection_requires_a_confidential_client() {
     assert_eq!(res.json::<Value>().await.expect("json")["error"], "invalid_client");
     let res = s.post_form("/oauth2/introspect", &[("token", "x")], None, &[]).await;
     assert_eq!(res.status(), 401);
-    let c = s.client(&[ClientCredentials], "").await;
+    // A confidential client that is not a resource server may not scan tokens (RFC 7662 §2.1).
+    let app = s.client(&[ClientCredentials], "").await;
+    let res = s.post_form("/oauth2/introspect", &[("token", "x")], Some(&app), &[]).await;
+    assert_eq!(res.status(), 403);
+    let body = res.json::<Value>().await.expect("json");
+    assert_eq!(body["error"], "unauthorized_client");
+    assert!(body["error_description"].as_str().expect("d").contains("--resource-server"), "{body}");
+    let c = s.resource_server().await;
     let res = s.post_form("/oauth2/introspect", &[], Some(&c), &[]).await;
     assert_eq!(res.status(), 400);
     assert_eq!(res.json::<Value>().await.expect("json")["error"], "invalid_request");
@@ -121,17 +128,20 @@ async fn introspection_requires_a_confidential_client() {
 async fn user_tokens_die_with_their_session() {
     let s = TestServer::start().await;
     let c = s.client(&[Password], "read").await;
+    let rs = s.resource_server().await;
     s.user("carol", "carol's password").await;
     let body = s.login(&c, "carol", "carol's password", &[]).await;
     let token = body["access_token"].as_str().expect("token");
-    assert_eq!(s.introspect(&c, token).await["active"], true);
+    assert_eq!(s.introspect(&rs, token).await["active"], true);
     let (_, claims) = parts(token);
     // Ended through the storage port every revocation takes (kick, logout, reuse...), which
     // records the revocation with it; nothing else needs to tell the server.
     let sid = portcullis_domain::ids::SessionId::parse(claims["sid"].as_str().expect("sid")).expect("sid");
     let user = portcullis_domain::ids::UserId::parse(claims["sub"].as_str().expect("sub")).expect("sub");
-    let ended = s.app.sessions.revoke(&sid, &user, s.app.clock.now(), portcullis_domain::revocation::Reason::Kicked);
-    assert!(ended.await.expect("revoke"));
+    let which = portcullis_domain::ports::Ending::One { sid: &sid, user: &user };
+    let ended =
+        s.app.sessions.end(which, s.app.clock.now(), portcullis_domain::revocation::Reason::Kicked, "test", false);
+    assert_eq!(ended.await.expect("end"), 1);
     s.app.revocations.recorded().await;
-    assert_eq!(s.introspect(&c, token).await, json!({"active": false}));
+    assert_eq!(s.introspect(&rs, token).await, json!({"active": false}));
 }

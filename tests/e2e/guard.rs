@@ -13,9 +13,11 @@ use serde_json::{Value, json};
 
 const PASSWORD: &str = "ivy's long password";
 
-async fn guard_for(s: &TestServer, c: &TestClient) -> Guard {
+/// A guard following `s`'s feed as a resource server of its own.
+async fn guard_for(s: &TestServer) -> Guard {
+    let rs = s.resource_server().await;
     let guard = Guard::builder(&s.base)
-        .client_credentials(&c.id, c.secret.as_deref().expect("confidential"))
+        .client_credentials(&rs.id, rs.secret.as_deref().expect("confidential"))
         .build()
         .await
         .expect("the guard discovers the issuer");
@@ -47,7 +49,7 @@ async fn kicks_bans_and_password_changes_reach_the_guard_within_a_second() {
     let c = s.client(&[Password, RefreshToken], "read write").await;
     let user = s.user("ivy", PASSWORD).await;
     let admin = s.admin_token().await;
-    let guard = guard_for(&s, &c).await;
+    let guard = guard_for(&s).await;
 
     // Kick one device: only its token dies.
     let (phone, laptop) = (login(&s, &c, "phone").await, login(&s, &c, "laptop").await);
@@ -92,7 +94,7 @@ async fn a_key_rotation_while_the_guard_runs() {
     })
     .await;
     let c = s.client(&[ClientCredentials], "").await;
-    let guard = guard_for(&s, &c).await;
+    let guard = guard_for(&s).await;
     let before = s.client_token(&c, None).await["access_token"].as_str().expect("at").to_owned();
     guard.verify(&before).await.expect("a token of the first key");
     let new = portcullis_server::ops::rotate_key(&s.app.key_manager, &s.app.store, &s.app.clock, "test")
@@ -158,7 +160,7 @@ async fn the_orders_example_loop_and_its_kick_to_401_latency() {
     let app = s.client(&[Password, RefreshToken], "read write").await;
     let user = s.user("ivy", PASSWORD).await;
     let admin = s.admin_token().await;
-    let orders = Orders::start(&s.base, &app);
+    let orders = Orders::start(&s.base, &s.resource_server().await);
     let http = reqwest::Client::new();
     let get = |token: &str| http.get(format!("{}/orders", orders.base)).bearer_auth(token).send();
 

@@ -64,6 +64,6 @@ async fn rotation_publishes_first_then_signs_without_restart() {
     let published = kids(&s).await;
     assert!(published.contains(&old) && published.contains(&new), "{published:?}");
     verify_with_jwks(&s, &before).await;
-    let introspector = s.client(&[ClientCredentials], "").await;
+    let introspector = s.resource_server().await;
     assert_eq!(s.introspect(&introspector, &before).await["active"], true, "tokens of the retired key stay valid");
 }

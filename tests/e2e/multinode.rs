@@ -51,7 +51,7 @@ async fn cluster(redis_via: impl FnOnce(&str) -> String) -> Option<Cluster> {
         // A hundred logins from one address: past the default per-address limit.
         ("PORTCULLIS_LOGIN__MAX_ATTEMPTS_PER_IP", "100000"),
     ];
-    let client = sandbox.client(&["password", "refresh_token"]);
+    let client = sandbox.resource_client(&["password", "refresh_token"]);
     let admin_client = {
         let made = sandbox.run_json(
             &["client", "create", "--name", "admin", "--grant", "client_credentials", "--scope", "admin", "--json"],

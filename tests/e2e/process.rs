@@ -11,7 +11,7 @@ use serde_json::Value;
 async fn first_start_makes_a_private_key_and_logs_no_secret() {
     let db = TestDb::new().await;
     let sb = Sandbox::new(&db.url);
-    let (id, secret) = sb.client(&["client_credentials", "password", "refresh_token"]);
+    let (id, secret) = sb.resource_client(&["client_credentials", "password", "refresh_token"]);
     let password = "p4ssw0rd-that-must-never-be-logged";
     sb.run_json(&["user", "create", "--username", "gina", "--password-stdin", "--json"], &format!("{password}\n"));
 
@@ -189,7 +189,7 @@ async fn two_processes_racing_refreshes_keep_one_live_token() {
 async fn sigterm_ends_open_feed_streams() {
     let db = TestDb::new().await;
     let sb = Sandbox::new(&db.url);
-    let (id, secret) = sb.client(&["client_credentials"]);
+    let (id, secret) = sb.resource_client(&["client_credentials"]);
     let mut server = sb.serve(&[], "info");
     let mut follower =
         portcullis_e2e::feed::FeedFollower::connect(&server.url("/oauth2/revocation-feed"), &id, &secret, None).await;
@@ -203,7 +203,7 @@ async fn sigterm_ends_open_feed_streams() {
 async fn a_restarted_node_still_refuses_revoked_tokens() {
     let db = TestDb::new().await;
     let sb = Sandbox::new(&db.url);
-    let (id, secret) = sb.client(&["password"]);
+    let (id, secret) = sb.resource_client(&["password"]);
     sb.run_json(&["user", "create", "--username", "ida", "--password-stdin", "--json"], "ida's long password\n");
     let issuer = [("PORTCULLIS_ISSUER", "http://portcullis.test")];
     let http = reqwest::Client::new();

@@ -17,13 +17,16 @@ pub const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100
 pub struct Fixture {
     pub s: TestServer,
     pub c: TestClient,
+    /// A resource server: introspects and follows the feed.
+    pub rs: TestClient,
 }
 
 pub async fn fixture(grace: Duration) -> Fixture {
     let s = TestServer::start_with(|c| c.refresh.reuse_grace = grace).await;
     let c = s.client(&[Password, RefreshToken], "read write").await;
+    let rs = s.resource_server().await;
     s.user("ivy", "ivy's long password").await;
-    Fixture { s, c }
+    Fixture { s, c, rs }
 }
 
 impl Fixture {
@@ -107,7 +110,7 @@ async fn rotation_survives_a_browser_update_and_keeps_in_flight_access_tokens() 
     assert_eq!(f.live_tokens(&sid).await, 1);
     // The access token of the previous rotation still works until it expires.
     let old_at = first["access_token"].as_str().expect("at");
-    assert_eq!(f.s.introspect(&f.c, old_at).await["active"], true);
+    assert_eq!(f.s.introspect(&f.rs, old_at).await["active"], true);
     let (status, third) = f.refresh(rt(&second), "laptop", CHROME_121).await;
     assert_eq!(status, 200);
     assert_eq!(f.live_tokens(&sid).await, 1);
@@ -130,7 +133,7 @@ async fn reuse_after_grace_revokes_the_family() {
     let (status, body) = f.refresh(rt(&second), "phone", FIREFOX).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
     for at in [&first, &second] {
-        assert_eq!(f.s.introspect(&f.c, at["access_token"].as_str().expect("at")).await["active"], false);
+        assert_eq!(f.s.introspect(&f.rs, at["access_token"].as_str().expect("at")).await["active"], false);
     }
     assert_eq!(f.live_tokens(&sid).await, 0);
     assert_eq!(f.audits("refresh_reuse_detected").await, 1);
@@ -142,20 +145,45 @@ async fn a_retry_within_grace_rotates_again_and_the_earlier_successor_dies() {
     let first = f.login("tablet", FIREFOX).await;
     let sid = sid_of(&first);
     let (s1, lost) = f.refresh(rt(&first), "tablet", FIREFOX).await;
-    // The response was lost; the client retries with the same token.
+    // The response was lost; the client retries with the same token: it never held `lost`.
     let (s2, retried) = f.refresh(rt(&first), "tablet", FIREFOX).await;
     assert_eq!((s1, s2), (200, 200));
     assert_ne!(rt(&lost), rt(&retried));
     assert_eq!(f.live_tokens(&sid).await, 1);
-    // The superseded successor is refused without revoking anything.
-    let (status, body) = f.refresh(rt(&lost), "tablet", FIREFOX).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
-    let (status, _) = f.refresh(rt(&retried), "tablet", FIREFOX).await;
-    assert_eq!(status, 200, "the family lives on");
+    let (status, next) = f.refresh(rt(&retried), "tablet", FIREFOX).await;
+    assert_eq!(status, 200, "the retrying client goes on: {next}");
+    let (status, _) = f.refresh(rt(&next), "tablet", FIREFOX).await;
+    assert_eq!(status, 200);
     // A retry after the successor was itself used is reuse, even inside the window.
     let (status, _) = f.refresh(rt(&first), "tablet", FIREFOX).await;
     assert_eq!(status, 400);
     assert_eq!(f.live_tokens(&sid).await, 0);
+    assert_eq!(f.audits("refresh_reuse_detected").await, 1);
+}
+
+/// A thief replays a used token inside the grace window and gets a successor; the owner's own
+/// successor is superseded. When the owner presents it, that is reuse: the family ends, the
+/// thief's token with it, and it is audited.
+#[tokio::test]
+async fn a_superseded_successor_is_reuse_and_ends_the_thiefs_grace_window_takeover() {
+    let f = fixture(Duration::from_secs(30)).await;
+    let first = f.login("tablet", FIREFOX).await;
+    let sid = sid_of(&first);
+    let (status, owners) = f.refresh(rt(&first), "tablet", FIREFOX).await;
+    assert_eq!(status, 200);
+    // The thief (same device id and browser: a copied token store) replays inside the window.
+    let (status, thiefs) = f.refresh(rt(&first), "tablet", FIREFOX).await;
+    assert_eq!(status, 200, "inside the window a replay looks like a retry");
+    let (status, body) = f.refresh(rt(&owners), "tablet", FIREFOX).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert!(body["error_description"].as_str().expect("d").contains("revoked"), "{body}");
+    assert_eq!(f.live_tokens(&sid).await, 0);
+    assert_eq!(f.audits("refresh_reuse_detected").await, 1);
+    let (status, _) = f.refresh(rt(&thiefs), "tablet", FIREFOX).await;
+    assert_eq!(status, 400, "the thief's successor died with the family");
+    for at in [&first, &owners, &thiefs] {
+        assert_eq!(f.s.introspect(&f.rs, at["access_token"].as_str().expect("at")).await["active"], false);
+    }
 }
 
 #[tokio::test]
@@ -301,7 +329,8 @@ async fn idle_expiry_slides_and_the_absolute_cap_holds() {
     .await;
     let c = s.client(&[Password, RefreshToken], "").await;
     s.user("jon", "jon's long password").await;
-    let f = Fixture { s, c };
+    let rs = s.resource_server().await;
+    let f = Fixture { s, c, rs };
     let res =
         f.s.token_request(
             &[("grant_type", "password"), ("username", "jon"), ("password", "jon's long password"), ("device_id", "d")],

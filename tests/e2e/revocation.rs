@@ -17,7 +17,7 @@ async fn revoking_a_refresh_token_ends_its_session() {
         f.s.post_form("/oauth2/revoke", &[("token", rt), ("token_type_hint", "refresh_token")], Some(&f.c), &[]).await;
     assert_eq!(res.status(), 200);
     assert_eq!(f.live_tokens(&sid).await, 0);
-    assert_eq!(f.s.introspect(&f.c, body["access_token"].as_str().expect("at")).await["active"], false);
+    assert_eq!(f.s.introspect(&f.rs, body["access_token"].as_str().expect("at")).await["active"], false);
     let (status, _) = f.refresh(rt, "d", FIREFOX).await;
     assert_eq!(status, 400);
     assert_eq!(f.audits("session_revoked").await, 1);
@@ -34,7 +34,7 @@ async fn revoking_access_tokens() {
     assert_eq!(res.status(), 200);
     assert_eq!(f.live_tokens(&sid_of(&body)).await, 0);
     // A client token goes on the denylist; its siblings stay valid.
-    let cc = f.s.client(&[ClientCredentials], "").await;
+    let cc = f.s.resource_server().await;
     let a = f.s.client_token(&cc, None).await["access_token"].as_str().expect("a").to_owned();
     let b = f.s.client_token(&cc, None).await["access_token"].as_str().expect("b").to_owned();
     assert_eq!(f.s.post_form("/oauth2/revoke", &[("token", &a)], Some(&cc), &[]).await.status(), 200);

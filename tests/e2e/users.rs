@@ -82,7 +82,7 @@ async fn a_ban_ends_every_session_and_every_grant_until_unban() {
     assert_eq!((banned["status"].as_str(), banned["ban_reason"].as_str()), (Some("banned"), Some("fraud")));
     for body in [&laptop, &phone] {
         assert_eq!(f.live_tokens(&sid_of(body)).await, 0);
-        assert_eq!(f.s.introspect(&f.c, body["access_token"].as_str().expect("at")).await["active"], false);
+        assert_eq!(f.s.introspect(&f.rs, body["access_token"].as_str().expect("at")).await["active"], false);
     }
     let (status, _) = f.refresh(phone["refresh_token"].as_str().expect("rt"), "phone", FIREFOX).await;
     assert_eq!(status, 400);
@@ -145,7 +145,7 @@ async fn a_password_change_ends_every_other_session() {
     .await;
     assert_eq!(status, 204);
     assert_eq!(f.live_tokens(&sid_of(&stolen)).await, 0, "the stolen session ended");
-    assert_eq!(f.s.introspect(&f.c, stolen["access_token"].as_str().expect("at")).await["active"], false);
+    assert_eq!(f.s.introspect(&f.rs, stolen["access_token"].as_str().expect("at")).await["active"], false);
     assert_eq!(f.live_tokens(&sid_of(&here)).await, 1, "the current session lives on");
     let res =
         f.s.token_request(

@@ -82,6 +82,18 @@ impl Sandbox {
         (field("client_id"), field("client_secret"))
     }
 
+    /// Registers a confidential client with `grants` that is also a resource server (it may
+    /// introspect and follow the feed); returns (id, secret).
+    pub fn resource_client(&self, grants: &[&str]) -> (String, String) {
+        let mut args = vec!["client", "create", "--name", "rs", "--resource-server", "--json"];
+        for g in grants {
+            args.extend(["--grant", g]);
+        }
+        let made = self.run_json(&args, "");
+        let field = |k: &str| made[k].as_str().unwrap_or_else(|| panic!("{k} in {made}")).to_owned();
+        (field("client_id"), field("client_secret"))
+    }
+
     /// Starts `portcullis serve` with JSON logs at `log_filter`; waits until it serves.
     pub fn serve(&self, extra_env: &[(&str, &str)], log_filter: &str) -> ServeProcess {
         let mut cmd = self.command(&["serve"]);

@@ -100,9 +100,32 @@ impl TestServer {
         redirect_uris: &[&str],
         public: bool,
     ) -> TestClient {
-        let uris = redirect_uris.iter().map(|u| u.to_string()).collect();
-        let spec = ClientSpec::new("Test App", grants.to_vec(), scope.parse().expect("scope"), uris, public)
-            .expect("valid spec");
+        self.register_spec(ClientSpec {
+            name: "Test App".into(),
+            grants: grants.to_vec(),
+            scope: scope.parse().expect("scope"),
+            redirect_uris: redirect_uris.iter().map(|u| u.to_string()).collect(),
+            public,
+            resource_server: false,
+        })
+        .await
+    }
+
+    /// Registers a resource server: a confidential client that may introspect tokens and follow
+    /// the revocation feed.
+    pub async fn resource_server(&self) -> TestClient {
+        self.register_spec(ClientSpec {
+            name: "Test Resource Server".into(),
+            grants: vec![GrantType::ClientCredentials],
+            resource_server: true,
+            ..ClientSpec::default()
+        })
+        .await
+    }
+
+    /// Registers the client `spec` describes.
+    pub async fn register_spec(&self, spec: ClientSpec) -> TestClient {
+        let spec = spec.checked().expect("valid spec");
         let app = &self.app;
         let created = ops::create_client(&app.store, &app.store, &app.hasher, app.clock.as_ref(), spec, "test")
             .await

@@ -1,4 +1,5 @@
-//! OAuth clients: who may ask for tokens, by which grants, for which scopes.
+//! OAuth clients: who may ask for tokens, by which grants, for which scopes, and where
+//! authorization responses may be sent.
 
 use chrono::{DateTime, Utc};
 
@@ -24,6 +25,8 @@ pub struct Client {
     pub grants: Vec<GrantType>,
     pub scope: Scope,
     pub redirect_uris: Vec<String>,
+    /// A resource server: it may introspect tokens and follow the revocation feed.
+    pub resource_server: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -46,68 +49,139 @@ pub enum ClientSpecError {
     NoGrant,
     #[error("a public client cannot use client_credentials (it has no secret)")]
     PublicClientCredentials,
+    #[error("a public client cannot be a resource server (it has no secret to authenticate with)")]
+    PublicResourceServer,
     #[error("authorization_code needs at least one redirect URI")]
     MissingRedirectUri,
-    #[error(
-        "redirect URI must be an absolute http(s) or custom-scheme URI without fragment, at most {MAX_REDIRECT_URI_LEN} bytes"
-    )]
-    BadRedirectUri,
+    #[error("redirect URI {uri:?}: {why}")]
+    BadRedirectUri { uri: String, why: RedirectUriError },
     #[error("at most {MAX_REDIRECT_URIS} redirect URIs")]
     TooManyRedirectUris,
 }
 
-/// What an admin asks for when registering a client, checked.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Why a redirect URI cannot be registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RedirectUriError {
+    #[error("longer than {MAX_REDIRECT_URI_LEN} bytes")]
+    TooLong,
+    #[error("contains whitespace or control characters")]
+    BadCharacter,
+    #[error("has a fragment; RFC 6749 §3.1.2 forbids one")]
+    Fragment,
+    #[error("is not an absolute URI")]
+    NotAbsolute,
+    #[error("uses a scheme a browser runs or reads locally (javascript, data, file, vbscript)")]
+    DangerousScheme,
+    #[error("plain http is allowed only on a loopback IP literal (127.0.0.1 or [::1]); use https")]
+    PlainHttp,
+    #[error("must name a host")]
+    NoHost,
+    #[error("must not carry user information")]
+    UserInfo,
+    #[error(
+        "must use https, http on a loopback IP literal, or a private-use scheme with a dot, like com.example.app (RFC 8252 §7.1)"
+    )]
+    UnknownScheme,
+}
+
+/// What an admin asks for when registering a client. [`ClientSpec::checked`] validates it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClientSpec {
     pub name: String,
     pub grants: Vec<GrantType>,
     pub scope: Scope,
     pub redirect_uris: Vec<String>,
     pub public: bool,
+    pub resource_server: bool,
 }
 
 impl ClientSpec {
-    pub fn new(
-        name: &str,
-        mut grants: Vec<GrantType>,
-        scope: Scope,
-        redirect_uris: Vec<String>,
-        public: bool,
-    ) -> Result<Self, ClientSpecError> {
-        let name = name.trim();
+    /// The spec with its name trimmed and its grants sorted, or why it cannot be registered.
+    pub fn checked(mut self) -> Result<Self, ClientSpecError> {
+        self.name = self.name.trim().to_owned();
+        let name = &self.name;
         if name.is_empty() || name.chars().count() > MAX_CLIENT_NAME_LEN || name.chars().any(char::is_control) {
             return Err(ClientSpecError::BadName);
         }
-        grants.sort();
-        grants.dedup();
-        if grants.is_empty() {
+        self.grants.sort();
+        self.grants.dedup();
+        if self.grants.is_empty() {
             return Err(ClientSpecError::NoGrant);
         }
-        if public && grants.contains(&GrantType::ClientCredentials) {
+        if self.public && self.grants.contains(&GrantType::ClientCredentials) {
             return Err(ClientSpecError::PublicClientCredentials);
         }
-        if redirect_uris.len() > MAX_REDIRECT_URIS {
+        if self.public && self.resource_server {
+            return Err(ClientSpecError::PublicResourceServer);
+        }
+        if self.redirect_uris.len() > MAX_REDIRECT_URIS {
             return Err(ClientSpecError::TooManyRedirectUris);
         }
-        if !redirect_uris.iter().all(|u| is_valid_redirect_uri(u)) {
-            return Err(ClientSpecError::BadRedirectUri);
+        for uri in &self.redirect_uris {
+            check_redirect_uri(uri).map_err(|why| ClientSpecError::BadRedirectUri { uri: shown(uri), why })?;
         }
-        if grants.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+        if self.grants.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
             return Err(ClientSpecError::MissingRedirectUri);
         }
-        Ok(Self { name: name.to_owned(), grants, scope, redirect_uris, public })
+        Ok(self)
     }
 }
 
-/// Absolute URI with a scheme, no fragment (RFC 6749 §3.1.2), bounded.
-fn is_valid_redirect_uri(u: &str) -> bool {
-    if u.len() > MAX_REDIRECT_URI_LEN || u.contains('#') || u.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return false;
+/// A redirect URI as an error message may quote it: bounded, without control characters.
+fn shown(uri: &str) -> String {
+    uri.chars().filter(|c| !c.is_control()).take(100).collect()
+}
+
+/// Whether `u` may be registered as a redirect URI: `https://host…`, `http://` on a loopback IP
+/// literal (RFC 8252 §7.3), or a private-use scheme containing a dot (RFC 8252 §7.1), with no
+/// fragment (RFC 6749 §3.1.2). Schemes a browser would run or read locally never are.
+pub fn check_redirect_uri(u: &str) -> Result<(), RedirectUriError> {
+    use RedirectUriError as E;
+    if u.len() > MAX_REDIRECT_URI_LEN {
+        return Err(E::TooLong);
     }
-    let Some((scheme, rest)) = u.split_once(':') else { return false };
+    if u.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(E::BadCharacter);
+    }
+    if u.contains('#') {
+        return Err(E::Fragment);
+    }
+    let Some((scheme, rest)) = u.split_once(':') else { return Err(E::NotAbsolute) };
     let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    scheme_ok && !rest.is_empty() && (!matches!(scheme, "http" | "https") || rest.starts_with("//") && rest.len() > 2)
+    if !scheme_ok || rest.is_empty() {
+        return Err(E::NotAbsolute);
+    }
+    let scheme = scheme.to_ascii_lowercase();
+    match scheme.as_str() {
+        "javascript" | "data" | "file" | "vbscript" => Err(E::DangerousScheme),
+        "https" => authority(rest).map(|_| ()),
+        "http" => match authority(rest)? {
+            host if is_loopback_ip(host) => Ok(()),
+            _ => Err(E::PlainHttp),
+        },
+        s if s.contains('.') => Ok(()),
+        _ => Err(E::UnknownScheme),
+    }
+}
+
+/// The host of `//host[:port]/…`, refusing user information and an empty host.
+fn authority(rest: &str) -> Result<&str, RedirectUriError> {
+    let rest = rest.strip_prefix("//").ok_or(RedirectUriError::NoHost)?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    if authority.contains('@') {
+        return Err(RedirectUriError::UserInfo);
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map(|(h, _)| h).ok_or(RedirectUriError::NoHost)?,
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    if host.is_empty() { Err(RedirectUriError::NoHost) } else { Ok(host) }
+}
+
+fn is_loopback_ip(host: &str) -> bool {
+    host == "127.0.0.1" || host == "::1"
 }
 
 #[cfg(test)]
@@ -115,7 +189,14 @@ mod tests {
     use super::*;
 
     fn spec(grants: Vec<GrantType>, uris: Vec<&str>, public: bool) -> Result<ClientSpec, ClientSpecError> {
-        ClientSpec::new("app", grants, Scope::empty(), uris.into_iter().map(String::from).collect(), public)
+        ClientSpec {
+            name: "app".into(),
+            grants,
+            redirect_uris: uris.into_iter().map(String::from).collect(),
+            public,
+            ..ClientSpec::default()
+        }
+        .checked()
     }
 
     #[test]
@@ -127,18 +208,53 @@ mod tests {
             Err(ClientSpecError::PublicClientCredentials)
         );
         assert_eq!(spec(vec![GrantType::AuthorizationCode], vec![], true), Err(ClientSpecError::MissingRedirectUri));
-        assert!(spec(vec![GrantType::AuthorizationCode], vec!["https://app.example/cb"], true).is_ok());
-        assert!(spec(vec![GrantType::AuthorizationCode], vec!["com.example.app:/cb"], true).is_ok());
-        for bad in ["/relative", "https://x/cb#frag", "https:", "no scheme", "http:/x"] {
-            assert_eq!(
-                spec(vec![GrantType::AuthorizationCode], vec![bad], true),
-                Err(ClientSpecError::BadRedirectUri),
-                "{bad}"
-            );
+        let bad_name = ClientSpec { name: "  ".into(), grants: vec![GrantType::Password], ..ClientSpec::default() };
+        assert_eq!(bad_name.checked(), Err(ClientSpecError::BadName));
+        let public_rs = ClientSpec {
+            name: "rs".into(),
+            grants: vec![GrantType::Password],
+            public: true,
+            resource_server: true,
+            ..ClientSpec::default()
+        };
+        assert_eq!(public_rs.checked(), Err(ClientSpecError::PublicResourceServer));
+    }
+
+    #[test]
+    fn redirect_uris_are_https_loopback_http_or_private_use() {
+        for good in [
+            "https://app.example/cb",
+            "https://app.example:8443/cb?x=1",
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:8000/callback",
+            "http://[::1]:8000/callback",
+            "com.example.app:/oauth2redirect",
+            "com.example.app://cb",
+        ] {
+            assert_eq!(check_redirect_uri(good), Ok(()), "{good}");
         }
-        assert_eq!(
-            ClientSpec::new("  ", vec![GrantType::Password], Scope::empty(), vec![], false),
-            Err(ClientSpecError::BadName)
-        );
+        use RedirectUriError as E;
+        for (bad, why) in [
+            ("javascript:alert(1)", E::DangerousScheme),
+            ("JavaScript:alert(1)//", E::DangerousScheme),
+            ("data:text/html,<script>x</script>", E::DangerousScheme),
+            ("file:///etc/passwd", E::DangerousScheme),
+            ("vbscript:msgbox", E::DangerousScheme),
+            ("https://app.example/cb#frag", E::Fragment),
+            ("http://app.example/cb", E::PlainHttp),
+            ("http://localhost:8000/cb", E::PlainHttp),
+            ("http://127.0.0.2/cb", E::PlainHttp),
+            ("https://user@app.example/cb", E::UserInfo),
+            ("http://127.0.0.1@evil.example/cb", E::UserInfo),
+            ("https:/app.example", E::NoHost),
+            ("https:///cb", E::NoHost),
+            ("myapp:/cb", E::UnknownScheme),
+            ("/relative", E::NotAbsolute),
+            ("no scheme", E::BadCharacter),
+            ("https:", E::NotAbsolute),
+        ] {
+            assert_eq!(check_redirect_uri(bad), Err(why), "{bad}");
+        }
+        assert_eq!(check_redirect_uri(&format!("https://a.example/{}", "x".repeat(2000))), Err(E::TooLong));
     }
 }

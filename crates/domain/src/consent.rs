@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::ids::{ClientId, UserId};
+use crate::ids::{ClientId, DeviceId, UserId};
 use crate::scope::Scope;
 use crate::secret::SecretHash;
 
@@ -34,10 +34,13 @@ pub fn login_ttl() -> Duration {
 }
 
 /// A browser logged in to the authorization pages; the cookie's secret is stored only hashed.
+/// It ends with a logout or a kick of its device, and with every user-wide cut-off.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoginSession {
     pub secret_hash: SecretHash,
     pub user_id: UserId,
+    /// The browser's device id (its device cookie).
+    pub device_id: Option<DeviceId>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }

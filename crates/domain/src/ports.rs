@@ -6,13 +6,15 @@ use chrono::{DateTime, Duration, Utc};
 use crate::audit::AuditEvent;
 use crate::authcode::{AuthCode, Redemption};
 use crate::client::Client;
+use crate::clock::Clock;
 use crate::consent::{Consent, LoginSession};
-use crate::ids::{ClientId, SessionId, UserId, Username};
-use crate::revocation::{NewRevocation, Reason};
+use crate::devices::Device;
+use crate::ids::{ClientId, DeviceId, SessionId, UserId, Username};
+use crate::revocation::Reason;
 use crate::rotation::{Presentation, Refusal, RevokeReason};
 use crate::secret::SecretHash;
 use crate::session::{DeviceSession, NewRefreshToken};
-use crate::user::{User, UserStatus};
+use crate::user::{Cutoffs, User};
 
 /// A storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +34,11 @@ pub trait ClientRepo: Send + Sync + 'static {
     async fn find(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
     /// Live clients with ids after `after`, in id order, at most `limit`.
     async fn list(&self, after: Option<&str>, limit: u64) -> Result<Vec<Client>, StoreError>;
-    /// Deletes a client (its id is never reused); false when there was no live one.
-    async fn delete(&self, id: &ClientId, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Deletes a client (its id is never reused) and, in the same transaction, ends every device
+    /// session it opened, drops the consents given to it and records a client-wide revocation
+    /// (`Target::Client`: every token it was issued). Returns the sessions ended; `None` (and
+    /// nothing written) when there was no live client.
+    async fn delete(&self, id: &ClientId, now: DateTime<Utc>, actor: &str) -> Result<Option<u64>, StoreError>;
 }
 
 #[async_trait]
@@ -44,25 +49,56 @@ pub trait UserRepo: Send + Sync + 'static {
     async fn find(&self, id: &UserId) -> Result<Option<User>, StoreError>;
     /// Users with ids after `after`, in id order (UUIDv7: creation order), at most `limit`.
     async fn list(&self, after: Option<&str>, limit: u64) -> Result<Vec<User>, StoreError>;
-    /// Sets the status (and the ban reason, `None` to clear), recording `cutoff` in the same
-    /// transaction; false (and nothing written) for an unknown user.
-    async fn set_status(
-        &self,
-        id: &UserId,
-        status: UserStatus,
-        reason: Option<&str>,
-        now: DateTime<Utc>,
-        cutoff: Option<&NewRevocation>,
-    ) -> Result<bool, StoreError>;
-    /// Replaces the password hash, recording `cutoff` in the same transaction; false (and
-    /// nothing written) for an unknown user.
-    async fn set_password(
-        &self,
-        id: &UserId,
-        hash: &str,
-        now: DateTime<Utc>,
-        cutoff: Option<&NewRevocation>,
-    ) -> Result<bool, StoreError>;
+    /// Lifts a ban; false (and nothing written) for an unknown user. Cut-offs stay.
+    async fn unban(&self, id: &UserId, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// A user-wide cut-off, in one transaction (docs/decisions/0011): takes the user's row lock
+    /// (so no refresh or login of the user is deciding meanwhile), reads the time from `clock`
+    /// only then, applies `cut.change`, records the cut-off on the user and in the revocation log
+    /// (`Target::User`), ends every live session the cut-off covers, however many, with an audit
+    /// row each, and ends the user's browser login sessions. `None` (and nothing written) for an
+    /// unknown user.
+    async fn cut_off(&self, cut: &CutOff<'_>, clock: &dyn Clock) -> Result<Option<CutOffDone>, StoreError>;
+}
+
+/// A user-wide cut-off: every session of the user ends but `keep`, and every access token
+/// minted before it is revoked.
+#[derive(Debug)]
+pub struct CutOff<'a> {
+    pub user: &'a UserId,
+    pub change: UserChange<'a>,
+    /// The session that lives on (a password change keeps the caller's).
+    pub keep: Option<&'a SessionId>,
+    pub reason: Reason,
+    /// Who acted, for the audit rows.
+    pub actor: &'a str,
+}
+
+/// What a cut-off changes on the user besides the cut-off itself.
+pub enum UserChange<'a> {
+    /// Status `banned`, with its reason.
+    Ban { reason: &'a str },
+    /// A new password hash.
+    Password { hash: &'a str },
+    /// Nothing (kick-all).
+    Nothing,
+}
+
+impl std::fmt::Debug for UserChange<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ban { reason } => f.debug_struct("Ban").field("reason", reason).finish(),
+            Self::Password { .. } => f.write_str("Password(<redacted>)"),
+            Self::Nothing => f.write_str("Nothing"),
+        }
+    }
+}
+
+/// What a cut-off did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CutOffDone {
+    /// The cut-off's time: tokens minted at or before it are revoked.
+    pub at: DateTime<Utc>,
+    pub sessions_ended: u64,
 }
 
 /// A refresh to apply atomically (see `rotation`).
@@ -89,10 +125,12 @@ pub struct RotateRequest<'a> {
 pub enum RotateOutcome {
     /// No such refresh token.
     Unknown,
-    /// The successor is stored; `session` is as updated (last seen, sliding expiry).
+    /// The successor is stored; `session` is as updated (last seen, sliding expiry); `cutoffs`
+    /// are the user's, read under the lock (the new access token is minted after them).
     Rotated {
         session: DeviceSession,
         retry: bool,
+        cutoffs: Cutoffs,
     },
     Refused {
         session: DeviceSession,
@@ -105,27 +143,73 @@ pub enum RotateOutcome {
     },
 }
 
+/// When and against which version of the user a new session's owner authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Authenticated {
+    /// When the credential was checked (for a code: when the code was issued).
+    pub at: DateTime<Utc>,
+    /// `User::updated_at` as the credential check read it: the session is refused if the user
+    /// changed since (a password changed or a ban while the login was in flight).
+    pub user_version: Option<DateTime<Utc>>,
+}
+
+/// Whether a new session was stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opened {
+    Opened,
+    /// The user is gone, banned, or was cut off at or after the authentication: nothing stored.
+    Refused,
+}
+
+/// Which sessions an `end` covers.
+#[derive(Clone, Copy, Debug)]
+pub enum Ending<'a> {
+    /// One session (logout, RFC 7009, a replayed code).
+    One { sid: &'a SessionId, user: &'a UserId },
+    /// Every session of one of the user's devices (a kick, a sign-out from the device list).
+    Device { user: &'a UserId, device: &'a DeviceId },
+}
+
 #[async_trait]
 pub trait SessionRepo: Send + Sync + 'static {
     /// Stores a new device session and its first refresh token (if the client may refresh),
-    /// all or nothing.
-    async fn create(&self, session: &DeviceSession, first: Option<&NewRefreshToken>) -> Result<(), StoreError>;
+    /// all or nothing, under a share lock on the user: refused (nothing stored) when the user is
+    /// gone or banned, was cut off at or after `authenticated.at`, or changed since the login
+    /// read it, so that a login racing a cut-off never leaves a live session behind.
+    async fn create(
+        &self,
+        session: &DeviceSession,
+        first: Option<&NewRefreshToken>,
+        authenticated: Authenticated,
+    ) -> Result<Opened, StoreError>;
     async fn find(&self, id: &SessionId) -> Result<Option<DeviceSession>, StoreError>;
     /// The session a refresh token (by hash) belongs to.
     async fn find_by_token(&self, token_hash: &SecretHash) -> Result<Option<DeviceSession>, StoreError>;
     /// Applies `rotation::decide` under the family's lock: the one place rotation is atomic.
     async fn rotate(&self, request: RotateRequest<'_>) -> Result<RotateOutcome, StoreError>;
-    /// Ends a session and records the revocation, in one transaction; false (and nothing
-    /// written) when it had already ended.
-    async fn revoke(
+    /// Ends the live sessions `which` covers, in one transaction: each gets its revocation event
+    /// (`Target::Session`) and a `session_revoked` audit row by `actor`. With `browser_login`,
+    /// the user's browser login sessions on that device end too (a logout or a kick). Returns
+    /// how many were live.
+    async fn end(
         &self,
-        id: &SessionId,
-        user: &UserId,
+        which: Ending<'_>,
         now: DateTime<Utc>,
         reason: Reason,
-    ) -> Result<bool, StoreError>;
-    /// A user's sessions, most recently seen first, at most `limit`.
-    async fn list_for_user(&self, user: &UserId, limit: u64) -> Result<Vec<DeviceSession>, StoreError>;
+        actor: &str,
+        browser_login: bool,
+    ) -> Result<u64, StoreError>;
+    /// Whether the user has ever had a session on `device`.
+    async fn has_device(&self, user: &UserId, device: &DeviceId) -> Result<bool, StoreError>;
+    /// A page of the user's devices (device ids after `after`, in id order, at most `limit`),
+    /// each summarised over all of its sessions.
+    async fn devices(
+        &self,
+        user: &UserId,
+        after: Option<&str>,
+        limit: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Device>, StoreError>;
 }
 
 /// Metadata of one signing key; the key itself lives in the keys directory.
@@ -184,8 +268,16 @@ pub trait ConsentRepo: Send + Sync + 'static {
     async fn save(&self, consent: &Consent) -> Result<(), StoreError>;
     /// A user's consents, by client id, at most `limit`.
     async fn list(&self, user: &UserId, limit: u64) -> Result<Vec<Consent>, StoreError>;
-    /// False when there was none.
-    async fn delete(&self, user: &UserId, client: &ClientId) -> Result<bool, StoreError>;
+    /// Withdraws the consent and, in the same transaction, ends the user's live sessions with
+    /// that client (each with its revocation event and audit row by `actor`). Returns the
+    /// sessions ended; `None` (and nothing ended) when there was no consent.
+    async fn withdraw(
+        &self,
+        user: &UserId,
+        client: &ClientId,
+        now: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<Option<u64>, StoreError>;
 }
 
 #[async_trait]

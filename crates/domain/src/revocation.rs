@@ -3,13 +3,13 @@
 //! and the fast state every check reads (Redis or in process).
 //!
 //! The rule (docs/revocation-feed.md): a token is revoked by a revocation still in force that
-//! names its session, names its `jti`, or cuts off its user at or after its `iat` (sparing the
-//! excepted session).
+//! names its session, names its `jti`, names its client, or cuts off its user at or after its
+//! `iat` (sparing the excepted session).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
-use crate::ids::{SessionId, UserId};
+use crate::ids::{ClientId, SessionId, UserId};
 use crate::ports::StoreError;
 use crate::rotation::RevokeReason;
 
@@ -29,10 +29,14 @@ pub enum Reason {
     ConsentWithdrawn,
     /// An authorization code was presented twice: the session issued from it ends (RFC 6749 §4.1.2).
     CodeReplayed,
+    /// The client was deleted: its sessions and tokens end with it.
+    ClientDeleted,
+    /// A session that raced a ban or a cut-off (opened just before it) met it at its next refresh.
+    CutOff,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 11] = [
         Self::Kicked,
         Self::Banned,
         Self::Logout,
@@ -42,6 +46,8 @@ impl Reason {
         Self::FingerprintMismatch,
         Self::ConsentWithdrawn,
         Self::CodeReplayed,
+        Self::ClientDeleted,
+        Self::CutOff,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +61,8 @@ impl Reason {
             Self::FingerprintMismatch => "fingerprint_mismatch",
             Self::ConsentWithdrawn => "consent_withdrawn",
             Self::CodeReplayed => "code_replayed",
+            Self::ClientDeleted => "client_deleted",
+            Self::CutOff => "cut_off",
         }
     }
 
@@ -65,9 +73,9 @@ impl Reason {
     /// CAEP `initiating_entity`.
     pub fn initiating_entity(self) -> &'static str {
         match self {
-            Self::Kicked | Self::Banned => "admin",
+            Self::Kicked | Self::Banned | Self::ClientDeleted => "admin",
             Self::Logout | Self::PasswordChanged | Self::RevokedByClient | Self::ConsentWithdrawn => "user",
-            Self::RefreshReuse | Self::FingerprintMismatch | Self::CodeReplayed => "policy",
+            Self::RefreshReuse | Self::FingerprintMismatch | Self::CodeReplayed | Self::CutOff => "policy",
         }
     }
 }
@@ -77,6 +85,8 @@ impl From<RevokeReason> for Reason {
         match r {
             RevokeReason::FingerprintMismatch => Self::FingerprintMismatch,
             RevokeReason::ReuseDetected => Self::RefreshReuse,
+            RevokeReason::UserBanned => Self::Banned,
+            RevokeReason::CutOff => Self::CutOff,
         }
     }
 }
@@ -91,6 +101,8 @@ pub enum Target {
     User { user: UserId, except: Option<SessionId> },
     /// One access token that has no session (client credentials), by `jti`.
     Token { jti: String },
+    /// Every token issued to a client (it was deleted; its id is never reused).
+    Client { client: ClientId },
 }
 
 /// A revocation to record.
@@ -126,6 +138,7 @@ impl Revocation {
         match &self.target {
             Target::Session { sid, .. } => t.sid == Some(sid.as_str()),
             Target::Token { jti } => t.jti == jti,
+            Target::Client { client } => t.client_id == client.as_str(),
             Target::User { user, except } => {
                 t.sub == user.as_str()
                     && t.iat <= self.cutoff_secs()
@@ -141,6 +154,7 @@ pub struct TokenFacts<'a> {
     pub sub: &'a str,
     pub sid: Option<&'a str>,
     pub jti: &'a str,
+    pub client_id: &'a str,
     /// Seconds since the epoch.
     pub iat: i64,
 }
@@ -149,12 +163,17 @@ pub struct TokenFacts<'a> {
 /// (`SessionRepo::revoke`, the rotation's revoke, `UserRepo::set_status`/`set_password`).
 #[async_trait]
 pub trait RevocationLog: Send + Sync + 'static {
-    /// Records a revocation that no other write carries (a client-credentials token's).
-    async fn append(&self, revocation: &NewRevocation) -> Result<i64, StoreError>;
+    /// Records a revocation that no other write carries (a client-credentials token's); false
+    /// when that token's revocation was recorded already (nothing is written twice).
+    async fn append(&self, revocation: &NewRevocation) -> Result<bool, StoreError>;
     /// Revocations with ids above `after`, oldest first, at most `limit`.
     async fn after(&self, after: i64, limit: u64) -> Result<Vec<Revocation>, StoreError>;
     /// Revocations made at or after `since`, oldest first, at most `limit`.
     async fn since(&self, since: DateTime<Utc>, limit: u64) -> Result<Vec<Revocation>, StoreError>;
+    /// Revocations made at or after `since` with ids above `after_id`, in id order, at most
+    /// `limit`: one page of the feed's backlog.
+    async fn since_after(&self, since: DateTime<Utc>, after_id: i64, limit: u64)
+    -> Result<Vec<Revocation>, StoreError>;
     /// The highest id recorded (0 when none).
     async fn last_id(&self) -> Result<i64, StoreError>;
     /// Whether a revocation made at or after `since` revokes the token: the check from the
@@ -204,7 +223,7 @@ mod tests {
     }
 
     fn facts<'a>(sub: &'a str, sid: &'a str, iat: i64) -> TokenFacts<'a> {
-        TokenFacts { sub, sid: Some(sid), jti: "j", iat }
+        TokenFacts { sub, sid: Some(sid), jti: "j", client_id: "c", iat }
     }
 
     #[test]
@@ -221,6 +240,19 @@ mod tests {
         assert!(!r.revokes(&facts("u1", "s", 101)));
         assert!(!r.revokes(&facts("u1", "keep", 50)));
         assert!(!r.revokes(&facts("u2", "s", 50)));
+    }
+
+    #[test]
+    fn a_deleted_client_revokes_every_token_of_it() {
+        let r = Revocation {
+            id: 1,
+            at: at(100),
+            target: Target::Client { client: ClientId::parse("c").unwrap() },
+            reason: Reason::ClientDeleted,
+        };
+        assert!(r.revokes(&facts("u1", "s", 10_000)));
+        let other = TokenFacts { client_id: "d", ..facts("u1", "s", 1) };
+        assert!(!r.revokes(&other));
     }
 
     #[test]

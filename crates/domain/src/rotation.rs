@@ -5,21 +5,26 @@
 //! 1. an ended session (revoked, idle-expired, past its absolute cap) refuses everything, and so
 //!    does a token presented by another client or asking for a wider scope (nothing revoked:
 //!    a client must not be able to end another client's session);
-//! 2. a token presented with another device fingerprint revokes the family;
-//! 3. a superseded token (the successor of a retried token) is refused, nothing revoked;
-//! 4. a live token rotates (unless it has expired);
-//! 5. a used token presented again within the grace window, while its successor is still
+//! 2. a banned user's family, or one opened at or before a user-wide cut-off (a login that
+//!    raced a ban, a password change or a kick-all), is revoked;
+//! 3. a token presented with another device fingerprint revokes the family;
+//! 4. a superseded token (the successor a retry replaced) is reuse: the family is revoked. A
+//!    client retrying a lost answer never held it; whoever presents it raced the owner;
+//! 5. a live token rotates (unless it has expired);
+//! 6. a used token presented again within the grace window, while its successor is still
 //!    live, is a retry: the successor is superseded and a new one issued; otherwise it is
 //!    reuse, and the family is revoked.
 //!
 //! Invariant: a family never has more than one live token. The store applies a `Decision`
-//! while holding the family's lock, so decisions never interleave.
+//! while holding the family's lock (and a share lock on its user), so decisions never
+//! interleave with one another or with a cut-off.
 
 use chrono::{DateTime, Duration, Utc};
 use subtle::ConstantTimeEq;
 
 use crate::scope::Scope;
 use crate::session::{DeviceSession, RefreshTokenRecord};
+use crate::user::{Cutoffs, UserStatus};
 
 /// Why a refresh was refused without revoking anything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +33,6 @@ pub enum Refusal {
     WrongClient,
     WiderScope,
     Expired,
-    Superseded,
 }
 
 /// Why a family was revoked.
@@ -36,6 +40,10 @@ pub enum Refusal {
 pub enum RevokeReason {
     FingerprintMismatch,
     ReuseDetected,
+    /// The user is banned (a session that raced the ban).
+    UserBanned,
+    /// The session opened at or before a user-wide cut-off (a login that raced it).
+    CutOff,
 }
 
 impl RevokeReason {
@@ -43,6 +51,8 @@ impl RevokeReason {
         match self {
             Self::FingerprintMismatch => "fingerprint_mismatch",
             Self::ReuseDetected => "refresh_reuse_detected",
+            Self::UserBanned => "banned",
+            Self::CutOff => "cut_off",
         }
     }
 }
@@ -67,10 +77,18 @@ pub struct Presentation<'a> {
     pub scope: Option<&'a Scope>,
 }
 
+/// The family's user as the store read it under the family's lock.
+#[derive(Clone, Copy, Debug)]
+pub struct Owner<'a> {
+    pub status: UserStatus,
+    pub cutoffs: &'a Cutoffs,
+}
+
 /// Applies the rules above. `live_successor`: the presented token's child that is neither used
 /// nor superseded, if any (needed only when the token was used).
 pub fn decide(
     session: &DeviceSession,
+    owner: Owner<'_>,
     token: &RefreshTokenRecord,
     live_successor: Option<&RefreshTokenRecord>,
     by: Presentation<'_>,
@@ -88,12 +106,18 @@ pub fn decide(
     {
         return Decision::Refuse(Refusal::WiderScope);
     }
+    if owner.status != UserStatus::Active {
+        return Decision::Revoke(RevokeReason::UserBanned);
+    }
+    if owner.cutoffs.ends(&session.id, session.first_seen) {
+        return Decision::Revoke(RevokeReason::CutOff);
+    }
     let presented_fingerprint = by.fingerprint;
     if !bool::from(session.fingerprint.as_bytes().ct_eq(presented_fingerprint.as_bytes())) {
         return Decision::Revoke(RevokeReason::FingerprintMismatch);
     }
     if token.superseded_at.is_some() {
-        return Decision::Refuse(Refusal::Superseded);
+        return Decision::Revoke(RevokeReason::ReuseDetected);
     }
     match token.used_at {
         None if token.expires_at <= now => Decision::Refuse(Refusal::Expired),
@@ -154,18 +178,26 @@ mod tests {
 
     const GRACE: Duration = Duration::seconds(10);
 
+    fn active() -> Owner<'static> {
+        static NONE: Cutoffs = Cutoffs { all: None, except: None };
+        Owner { status: UserStatus::Active, cutoffs: &NONE }
+    }
+
     fn by(fingerprint: &str) -> Presentation<'_> {
         Presentation { client_id: "c", fingerprint, scope: None }
     }
 
     #[test]
     fn live_token_rotates() {
-        assert_eq!(decide(&session(), &token("a"), None, by("fp"), t0(), GRACE), Decision::Rotate { supersede: None });
+        assert_eq!(
+            decide(&session(), active(), &token("a"), None, by("fp"), t0(), GRACE),
+            Decision::Rotate { supersede: None }
+        );
     }
 
     #[test]
     fn other_fingerprint_revokes() {
-        let d = decide(&session(), &token("a"), None, by("other"), t0(), GRACE);
+        let d = decide(&session(), active(), &token("a"), None, by("other"), t0(), GRACE);
         assert_eq!(d, Decision::Revoke(RevokeReason::FingerprintMismatch));
     }
 
@@ -176,7 +208,7 @@ mod tests {
         let next = token("b");
         let at = t0() + Duration::seconds(10);
         assert_eq!(
-            decide(&session(), &used, Some(&next), by("fp"), at, GRACE),
+            decide(&session(), active(), &used, Some(&next), by("fp"), at, GRACE),
             Decision::Rotate { supersede: Some("b".into()) }
         );
     }
@@ -188,15 +220,15 @@ mod tests {
         let next = token("b");
         let late = t0() + Duration::seconds(11);
         assert_eq!(
-            decide(&session(), &used, Some(&next), by("fp"), late, GRACE),
+            decide(&session(), active(), &used, Some(&next), by("fp"), late, GRACE),
             Decision::Revoke(RevokeReason::ReuseDetected)
         );
         assert_eq!(
-            decide(&session(), &used, None, by("fp"), t0(), GRACE),
+            decide(&session(), active(), &used, None, by("fp"), t0(), GRACE),
             Decision::Revoke(RevokeReason::ReuseDetected)
         );
         assert_eq!(
-            decide(&session(), &used, Some(&next), by("fp"), t0() + Duration::seconds(1), Duration::zero()),
+            decide(&session(), active(), &used, Some(&next), by("fp"), t0() + Duration::seconds(1), Duration::zero()),
             Decision::Revoke(RevokeReason::ReuseDetected),
             "grace 0 disables retries"
         );
@@ -205,38 +237,87 @@ mod tests {
     #[test]
     fn another_client_or_a_wider_scope_is_refused_without_revoking() {
         let other = Presentation { client_id: "other", fingerprint: "wrong", scope: None };
-        assert_eq!(decide(&session(), &token("a"), None, other, t0(), GRACE), Decision::Refuse(Refusal::WrongClient));
+        assert_eq!(
+            decide(&session(), active(), &token("a"), None, other, t0(), GRACE),
+            Decision::Refuse(Refusal::WrongClient)
+        );
         let mut s = session();
         s.scope = "read".into();
         let wide: Scope = "read write".parse().unwrap();
         let narrow: Scope = "read".parse().unwrap();
         let ask = |scope| Presentation { client_id: "c", fingerprint: "fp", scope: Some(scope) };
-        assert_eq!(decide(&s, &token("a"), None, ask(&wide), t0(), GRACE), Decision::Refuse(Refusal::WiderScope));
-        assert_eq!(decide(&s, &token("a"), None, ask(&narrow), t0(), GRACE), Decision::Rotate { supersede: None });
+        assert_eq!(
+            decide(&s, active(), &token("a"), None, ask(&wide), t0(), GRACE),
+            Decision::Refuse(Refusal::WiderScope)
+        );
+        assert_eq!(
+            decide(&s, active(), &token("a"), None, ask(&narrow), t0(), GRACE),
+            Decision::Rotate { supersede: None }
+        );
     }
 
     #[test]
-    fn superseded_is_refused_without_revoking() {
+    fn a_superseded_token_is_reuse() {
         let mut s = token("b");
         s.superseded_at = Some(t0());
-        assert_eq!(decide(&session(), &s, None, by("fp"), t0(), GRACE), Decision::Refuse(Refusal::Superseded));
+        assert_eq!(
+            decide(&session(), active(), &s, None, by("fp"), t0(), GRACE),
+            Decision::Revoke(RevokeReason::ReuseDetected)
+        );
+    }
+
+    #[test]
+    fn a_banned_user_or_a_session_from_before_a_cut_off_is_revoked() {
+        let none = Cutoffs::default();
+        let banned = Owner { status: UserStatus::Banned, cutoffs: &none };
+        assert_eq!(
+            decide(&session(), banned, &token("a"), None, by("fp"), t0(), GRACE),
+            Decision::Revoke(RevokeReason::UserBanned)
+        );
+        let at_open = Cutoffs { all: Some(t0()), except: None };
+        let cut = Owner { status: UserStatus::Active, cutoffs: &at_open };
+        assert_eq!(
+            decide(&session(), cut, &token("a"), None, by("fp"), t0(), GRACE),
+            Decision::Revoke(RevokeReason::CutOff)
+        );
+        let kept = Cutoffs { all: None, except: Some((t0(), SessionId::parse("s").unwrap())) };
+        let spared = Owner { status: UserStatus::Active, cutoffs: &kept };
+        assert_eq!(
+            decide(&session(), spared, &token("a"), None, by("fp"), t0(), GRACE),
+            Decision::Rotate { supersede: None }
+        );
+        // Another client's session learns nothing, and nothing is revoked.
+        let other = Presentation { client_id: "other", fingerprint: "fp", scope: None };
+        assert_eq!(
+            decide(&session(), banned, &token("a"), None, other, t0(), GRACE),
+            Decision::Refuse(Refusal::WrongClient)
+        );
     }
 
     #[test]
     fn ended_sessions_and_expired_tokens_are_refused() {
         let mut revoked = session();
         revoked.revoked_at = Some(t0());
-        assert_eq!(decide(&revoked, &token("a"), None, by("fp"), t0(), GRACE), Decision::Refuse(Refusal::SessionEnded));
+        assert_eq!(
+            decide(&revoked, active(), &token("a"), None, by("fp"), t0(), GRACE),
+            Decision::Refuse(Refusal::SessionEnded)
+        );
         // Even a thief with the wrong fingerprint cannot tell anything from an ended session.
-        assert_eq!(decide(&revoked, &token("a"), None, by("x"), t0(), GRACE), Decision::Refuse(Refusal::SessionEnded));
+        assert_eq!(
+            decide(&revoked, active(), &token("a"), None, by("x"), t0(), GRACE),
+            Decision::Refuse(Refusal::SessionEnded)
+        );
         let idle = t0() + Duration::days(15);
         assert_eq!(
-            decide(&session(), &token("a"), None, by("fp"), idle, GRACE),
+            decide(&session(), active(), &token("a"), None, by("fp"), idle, GRACE),
             Decision::Refuse(Refusal::SessionEnded)
         );
         let mut short = token("a");
         short.expires_at = t0();
-        assert_eq!(decide(&session(), &short, None, by("fp"), t0(), GRACE), Decision::Refuse(Refusal::Expired));
+        assert_eq!(
+            decide(&session(), active(), &short, None, by("fp"), t0(), GRACE),
+            Decision::Refuse(Refusal::Expired)
+        );
     }
 
     #[test]

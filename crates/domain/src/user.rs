@@ -1,8 +1,8 @@
-//! Users: the resource owners who log in.
+//! Users: the resource owners who log in, and the user-wide cut-offs that end their sessions.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 
-use crate::ids::{UserId, Username};
+use crate::ids::{SessionId, UserId, Username};
 
 /// Whether a user may get tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +28,55 @@ impl UserStatus {
     }
 }
 
+/// The latest user-wide cut-offs of a user (docs/decisions/0011): every session opened at or
+/// before `all` has ended, and so has every session opened at or before `except.0` but
+/// `except.1` (the session a password was changed from).
+///
+/// They are kept on the user, not only in the revocation log, so that a session that raced a
+/// cut-off (opened by a login that checked the password just before it) is still refused when
+/// it refreshes, however long after.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cutoffs {
+    pub all: Option<DateTime<Utc>>,
+    pub except: Option<(DateTime<Utc>, SessionId)>,
+}
+
+impl Cutoffs {
+    /// Whether session `sid`, opened at `opened`, was ended by a cut-off.
+    pub fn ends(&self, sid: &SessionId, opened: DateTime<Utc>) -> bool {
+        self.all.is_some_and(|at| opened <= at)
+            || self.except.as_ref().is_some_and(|(at, keep)| opened <= *at && sid != keep)
+    }
+
+    /// Whether a session opened at `opened` (a new one, whose id nobody has kept) may live.
+    pub fn admits(&self, opened: DateTime<Utc>) -> bool {
+        self.all.is_none_or(|at| opened > at) && self.except.as_ref().is_none_or(|(at, _)| opened > *at)
+    }
+
+    /// The first instant at which an access token of session `sid` (`None`: a session no
+    /// cut-off spares) may be minted so that no cut-off covers it.
+    ///
+    /// Resource servers compare a token's `iat`, in whole seconds, with a cut-off's second
+    /// (`iat <= not_before` is revoked). A token minted later in the cut-off's own second would
+    /// carry that second and be taken for one minted before; so it is minted from the next
+    /// second instead (the caller waits, at most a second, once per cut-off).
+    pub fn live_from(&self, sid: Option<&SessionId>) -> Option<DateTime<Utc>> {
+        let spared = |keep: &SessionId| sid == Some(keep);
+        let latest = match (&self.all, &self.except) {
+            (Some(a), Some((e, keep))) if !spared(keep) => Some((*a).max(*e)),
+            (Some(a), _) => Some(*a),
+            (None, Some((e, keep))) if !spared(keep) => Some(*e),
+            (None, _) => None,
+        }?;
+        Some(next_second(latest))
+    }
+}
+
+/// The start of the whole second after `t`.
+fn next_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(Duration::seconds(1)).unwrap_or(t) + Duration::seconds(1)
+}
+
 /// A stored user. `Debug` leaves the password hash out.
 #[derive(Clone, PartialEq, Eq)]
 pub struct User {
@@ -36,7 +85,18 @@ pub struct User {
     pub password_hash: String,
     pub status: UserStatus,
     pub ban_reason: Option<String>,
+    pub cutoffs: Cutoffs,
     pub created_at: DateTime<Utc>,
+    /// Changes with every change to the user: a login checks that the user it authenticated is
+    /// still the user when its session is stored (a password changed meanwhile refuses it).
+    pub updated_at: DateTime<Utc>,
+}
+
+impl User {
+    /// Whether the user may be issued tokens for a session opened at `opened`.
+    pub fn may_open_session(&self, opened: DateTime<Utc>) -> bool {
+        self.status == UserStatus::Active && self.cutoffs.admits(opened)
+    }
 }
 
 impl std::fmt::Debug for User {
@@ -46,5 +106,43 @@ impl std::fmt::Debug for User {
             .field("username", &self.username)
             .field("status", &self.status)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(1_800_000_000_000 + ms).unwrap()
+    }
+
+    fn sid(s: &str) -> SessionId {
+        SessionId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_cut_off_ends_what_opened_at_or_before_it_and_spares_the_kept_session() {
+        let c = Cutoffs { all: Some(at(1_200)), except: Some((at(5_300), sid("keep"))) };
+        assert!(c.ends(&sid("s"), at(1_200)));
+        assert!(c.ends(&sid("keep"), at(1_000)), "the ban spares no one");
+        assert!(!c.ends(&sid("keep"), at(3_000)));
+        assert!(c.ends(&sid("s"), at(3_000)));
+        assert!(!c.ends(&sid("s"), at(5_301)), "opened a millisecond after: live");
+        assert!(!c.admits(at(5_300)) && c.admits(at(5_301)));
+        assert!(Cutoffs::default().admits(at(0)));
+    }
+
+    #[test]
+    fn tokens_after_a_cut_off_are_minted_from_its_next_second() {
+        let c = Cutoffs { all: Some(at(1_200)), except: None };
+        assert_eq!(c.live_from(None), Some(at(2_000)));
+        let c = Cutoffs { all: Some(at(1_200)), except: Some((at(5_300), sid("keep"))) };
+        assert_eq!(c.live_from(None), Some(at(6_000)));
+        assert_eq!(c.live_from(Some(&sid("keep"))), Some(at(2_000)), "the kept session waits only for the ban");
+        let c = Cutoffs { all: None, except: Some((at(5_000), sid("keep"))) };
+        assert_eq!(c.live_from(Some(&sid("keep"))), None);
+        assert_eq!(c.live_from(Some(&sid("other"))), Some(at(6_000)), "a cut-off on a whole second waits for the next");
+        assert_eq!(Cutoffs::default().live_from(None), None);
     }
 }

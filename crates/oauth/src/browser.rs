@@ -2,15 +2,13 @@
 //! and throttling), the login cookie (stored hashed), CSRF tokens, and standing consents.
 
 use portcullis_domain::consent::{Consent, LOGIN_SECRET_PREFIX, LoginSession, login_ttl};
-use portcullis_domain::ids::{ClientId, DeviceId, UserId};
+use portcullis_domain::ids::{DeviceId, UserId};
 use portcullis_domain::password::MAX_PASSWORD_LEN;
 use portcullis_domain::ports::StoreError;
-use portcullis_domain::revocation::Reason;
 use portcullis_domain::secret::{Secret, SecretHash};
 
 use crate::error::OAuthError;
-use crate::grants::password;
-use crate::issuer::DeviceContext;
+use crate::grants::password::{self, Attempt};
 use crate::request::{MAX_PARAM_LEN, RequestContext};
 use crate::service::TokenService;
 
@@ -40,9 +38,9 @@ impl TokenService {
         if username.len() > MAX_PARAM_LEN || password.len() > MAX_PASSWORD_LEN {
             return Err(OAuthError::InvalidGrant("wrong username or password".into()));
         }
-        let device = DeviceContext::new(device.clone(), ctx);
-        let key = password::throttle(self, username, ctx, client_id, &device).await?;
-        let user = password::authenticate_user(self, username, Secret::new(password), ctx, client_id, &device).await?;
+        let who = Attempt { ctx, client_id, device_id: Some(device.as_str()) };
+        let key = password::throttle(self, username, &who).await?;
+        let (user, _) = password::authenticate_user(self, username, Secret::new(password), &who).await?;
         if let Err(e) = self.deps.attempts.reset(&key).await {
             tracing::warn!(error = %e, "could not clear the login attempt count");
         }
@@ -51,6 +49,7 @@ impl TokenService {
         let login = LoginSession {
             secret_hash: self.deps.hasher.hash(secret.expose()),
             user_id: user.id.clone(),
+            device_id: Some(device.clone()),
             created_at: now,
             expires_at: now + login_ttl(),
         };
@@ -70,31 +69,31 @@ impl TokenService {
     }
 
     /// The CSRF token of the forms shown to the browser holding `cookie` (its random CSRF
-    /// cookie): a keyed hash of it, so a page from another origin can know neither.
-    pub fn csrf_token(&self, cookie: &str) -> String {
-        self.deps.hasher.hash(&format!("csrf:{cookie}")).as_str().to_owned()
+    /// cookie) and `login` (its login cookie, if any): a keyed hash of both, so a page from
+    /// another origin can know neither, and a CSRF cookie planted from elsewhere with a token
+    /// minted for another browser's login does not fit the victim's login session.
+    pub fn csrf_token(&self, cookie: &str, login: Option<&str>) -> String {
+        self.deps.hasher.hash(&self.csrf_input(cookie, login)).as_str().to_owned()
     }
 
-    /// Whether `form` is the CSRF token for `cookie` (constant time).
-    pub fn csrf_ok(&self, cookie: &str, form: &str) -> bool {
+    /// Whether `form` is the CSRF token for `cookie` and `login` (constant time).
+    pub fn csrf_ok(&self, cookie: &str, login: Option<&str>, form: &str) -> bool {
         form.len() <= 128
             && !cookie.is_empty()
-            && self.deps.hasher.verify(format!("csrf:{cookie}").as_bytes(), &SecretHash::from_stored(form.to_owned()))
+            && self
+                .deps
+                .hasher
+                .verify(self.csrf_input(cookie, login).as_bytes(), &SecretHash::from_stored(form.to_owned()))
+    }
+
+    fn csrf_input(&self, cookie: &str, login: Option<&str>) -> String {
+        // Bound to the server-side key of the login session, not the cookie's own text.
+        let bound = login.filter(|l| l.len() <= MAX_PARAM_LEN).map(|l| self.deps.hasher.hash(l));
+        format!("csrf:{cookie}:{}", bound.as_ref().map_or("-", |h| h.as_str()))
     }
 
     /// A user's standing consents.
     pub async fn consents(&self, user: &UserId) -> Result<Vec<Consent>, StoreError> {
         self.deps.consents.list(user, MAX_CONSENTS).await
-    }
-
-    /// Withdraws a user's consent for a client and ends that client's live sessions of the
-    /// user (each reaches the revocation feed). False when there was no consent.
-    pub async fn withdraw_consent(&self, user: &UserId, client: &ClientId) -> Result<bool, StoreError> {
-        let existed = self.deps.consents.delete(user, client).await?;
-        let now = self.now();
-        let sessions = self.deps.sessions.list_for_user(user, 10_000).await?;
-        let live: Vec<_> = sessions.iter().filter(|s| &s.client_id == client && s.is_active(now)).collect();
-        self.end_sessions(&live, Reason::ConsentWithdrawn, user.as_str()).await?;
-        Ok(existed)
     }
 }

@@ -10,7 +10,7 @@ use portcullis_domain::ids::{ClientId, DeviceId, UserId};
 use portcullis_domain::revocation::Reason;
 use portcullis_domain::scope::Scope;
 use portcullis_domain::secret::{Secret, SecretHash};
-use portcullis_domain::user::UserStatus;
+use portcullis_domain::user::User;
 
 use crate::authorize::PkceExtension;
 use crate::error::OAuthError;
@@ -25,8 +25,8 @@ pub(crate) struct CodeAuthorizer<'s> {
     /// The browser's device id, stored with a new code.
     device: Option<DeviceId>,
     owner: Option<UserId>,
-    /// The code redeemed by `extract`, and its hash.
-    pub(crate) redeemed: Option<AuthCode>,
+    /// The code redeemed by `extract`, and its user as read then.
+    pub(crate) redeemed: Option<(AuthCode, User)>,
     pub(crate) failure: Option<OAuthError>,
     blocked: Option<OAuthError>,
 }
@@ -127,11 +127,11 @@ impl Authorizer for CodeAuthorizer<'_> {
         if c.expires_at <= now {
             return self.refuse("unknown, expired or used authorization code");
         }
-        match self.svc.deps.users.find(&c.user_id).await {
-            Ok(Some(u)) if u.status == UserStatus::Active => {}
+        let user = match self.svc.deps.users.find(&c.user_id).await {
+            Ok(Some(u)) if u.may_open_session(c.created_at) => u,
             Ok(_) => return self.refuse("the user may no longer sign in"),
             Err(e) => return self.broken("user", e),
-        }
+        };
         let (Ok(redirect_uri), Ok(scope)) = (url::Url::parse(&c.redirect_uri), c.scope.parse::<Scope>()) else {
             return self.broken("row", "malformed redirect URI or scope");
         };
@@ -149,7 +149,7 @@ impl Authorizer for CodeAuthorizer<'_> {
             until: DateTime::<Utc>::MAX_UTC,
             extensions,
         };
-        self.redeemed = Some(c);
+        self.redeemed = Some((c, user));
         Ok(Some(grant))
     }
 }

@@ -23,6 +23,10 @@ pub enum OAuthError {
     UnsupportedGrantType(Text),
     #[error("invalid_scope: {0}")]
     InvalidScope(Text),
+    /// The client authenticated but is not a resource server, which introspection and the
+    /// revocation feed require: 403.
+    #[error("unauthorized_client: not a resource server")]
+    NotResourceServer,
     /// Too many login attempts for this username or address: 429 with `Retry-After`.
     #[error("temporarily_unavailable: too many attempts")]
     TooManyAttempts { retry_after: u64 },
@@ -37,7 +41,7 @@ impl OAuthError {
             Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
             Self::InvalidClient { .. } => ErrorCode::InvalidClient,
             Self::InvalidGrant(_) => ErrorCode::InvalidGrant,
-            Self::UnauthorizedClient(_) => ErrorCode::UnauthorizedClient,
+            Self::UnauthorizedClient(_) | Self::NotResourceServer => ErrorCode::UnauthorizedClient,
             Self::UnsupportedGrantType(_) => ErrorCode::UnsupportedGrantType,
             Self::InvalidScope(_) => ErrorCode::InvalidScope,
             Self::TooManyAttempts { .. } => ErrorCode::TemporarilyUnavailable,
@@ -49,6 +53,7 @@ impl OAuthError {
     pub fn status(&self) -> u16 {
         match self {
             Self::InvalidClient { .. } => 401,
+            Self::NotResourceServer => 403,
             Self::TooManyAttempts { .. } => 429,
             Self::Server => 500,
             _ => 400,
@@ -63,6 +68,9 @@ impl OAuthError {
             | Self::UnsupportedGrantType(d)
             | Self::InvalidScope(d) => d,
             Self::InvalidClient { description, .. } => description,
+            Self::NotResourceServer => {
+                "this client is not registered as a resource server (client create --resource-server)"
+            }
             Self::TooManyAttempts { .. } => "too many login attempts; wait and try again (see Retry-After)",
             Self::Server => "the server could not complete the request",
         }

@@ -5,6 +5,7 @@
 //! password change cutting off the user's earlier tokens, a revoked client-credentials token).
 
 use oxide_auth_async::primitives::Registrar;
+use portcullis_domain::client::Client;
 use portcullis_domain::grant::GrantType;
 use portcullis_proto::{AccessTokenClaims, IntrospectionResponse};
 use portcullis_tokens::{VerifyError, verify_access_token};
@@ -48,7 +49,7 @@ impl TokenService {
         &self,
         form: &FormRequest,
         allow_public: bool,
-    ) -> Result<String, OAuthError> {
+    ) -> Result<Client, OAuthError> {
         let id = match &form.auth {
             ClientAuth::Basic { id, .. } | ClientAuth::Body { id, .. } => id,
             ClientAuth::Public { id } if allow_public => id,
@@ -69,18 +70,24 @@ impl TokenService {
         if registrar.check(id, form.auth.secret()).await.is_err() {
             return Err(registrar.take_failure().unwrap_or(OAuthError::Server));
         }
-        Ok(id.clone())
+        registrar.client().ok_or(OAuthError::Server)
     }
 
-    /// Authenticates a confidential client from an `Authorization: Basic` header alone (the
-    /// revocation feed is a GET). Returns the client id.
-    pub async fn authenticate_basic(&self, authorization: Option<&str>) -> Result<String, OAuthError> {
+    /// Authenticates a resource server (a confidential client registered with
+    /// `--resource-server`) from an `Authorization: Basic` header alone (the revocation feed is
+    /// a GET). Another client is refused with 403 `unauthorized_client`.
+    pub async fn authenticate_resource_server(&self, authorization: Option<&str>) -> Result<Client, OAuthError> {
         let form = FormRequest::new(oxide_auth::endpoint::NormalizedParameter::new(), authorization)?;
-        self.authenticate_client(&form, false).await
+        let client = self.authenticate_client(&form, false).await?;
+        if client.resource_server { Ok(client) } else { Err(OAuthError::NotResourceServer) }
     }
 
+    /// RFC 7662, for resource servers only: any other client could otherwise learn about every
+    /// token it sees (RFC 7662 §2.1 asks the endpoint to prevent token scanning).
     pub async fn introspect(&self, form: &FormRequest) -> Result<IntrospectionResponse, OAuthError> {
-        self.authenticate_client(form, false).await?;
+        if !self.authenticate_client(form, false).await?.resource_server {
+            return Err(OAuthError::NotResourceServer);
+        }
         let token = form.required("token")?;
         match self.live_claims(&token).await {
             Ok(claims) => Ok(IntrospectionResponse::active(claims)),

@@ -7,8 +7,10 @@ use oxide_auth::primitives::grant::Grant;
 use oxide_auth::primitives::issuer::{IssuedToken, RefreshedToken, TokenType};
 use oxide_auth_async::primitives::Issuer;
 use portcullis_domain::ids::{ClientId, DeviceId, SessionId, UserId};
+use portcullis_domain::ports::{Authenticated, Opened};
 use portcullis_domain::secret::Secret;
 use portcullis_domain::session::{DeviceSession, NewRefreshToken};
+use portcullis_domain::user::{Cutoffs, User};
 use portcullis_fingerprint::{Fingerprint, UserAgentFamilies};
 use portcullis_proto::TokenResponse;
 use portcullis_tokens::{MintInput, Minted};
@@ -37,6 +39,36 @@ impl DeviceContext {
     }
 }
 
+/// Who a user token is for, as the grant authenticated them.
+#[derive(Clone, Debug)]
+pub struct Holder {
+    pub authenticated: Authenticated,
+    /// The user's cut-offs as read with the credential check: tokens are minted after them.
+    pub cutoffs: Cutoffs,
+}
+
+impl Holder {
+    /// A user who just proved a credential (a password, a one-time code) at `at`.
+    pub fn checked_now(user: &User, at: DateTime<Utc>) -> Self {
+        Self { authenticated: Authenticated { at, user_version: Some(user.updated_at) }, cutoffs: user.cutoffs.clone() }
+    }
+}
+
+/// The time to mint an access token of session `sid` (`None`: a new session) at: now, or — in
+/// the second of a cut-off the token would otherwise fall under — the start of the next second,
+/// waited for (docs/decisions/0011: resource servers compare whole seconds).
+pub(crate) async fn mint_time(svc: &TokenService, cutoffs: &Cutoffs, sid: Option<&SessionId>) -> DateTime<Utc> {
+    let now = svc.now();
+    match cutoffs.live_from(sid) {
+        Some(from) if from > now => {
+            metrics::counter!("portcullis_mint_waits_total").increment(1);
+            tokio::time::sleep((from - now).to_std().unwrap_or_default()).await;
+            svc.now().max(from)
+        }
+        _ => now,
+    }
+}
+
 /// What was issued, for the token response.
 pub struct Issued {
     pub minted: Minted,
@@ -60,11 +92,14 @@ impl Issued {
 
 pub struct JwtIssuer<'s> {
     svc: &'s TokenService,
-    device: Option<DeviceContext>,
+    device: Option<(DeviceContext, Holder)>,
     refresh: bool,
     issued: Option<Issued>,
     failure: Option<OAuthError>,
 }
+
+/// The user changed (a ban, a password change, a cut-off) while the grant was in flight.
+const RACED: &str = "the account changed while signing in (a ban, a password change or a sign-out); sign in again";
 
 impl<'s> JwtIssuer<'s> {
     /// An issuer of client tokens (no device, no refresh token).
@@ -72,16 +107,22 @@ impl<'s> JwtIssuer<'s> {
         Self { svc, device: None, refresh: false, issued: None, failure: None }
     }
 
-    /// An issuer of user tokens bound to `device`; `refresh`: whether the client may refresh
-    /// (only then is a refresh token issued).
-    pub fn for_device(svc: &'s TokenService, device: DeviceContext, refresh: bool) -> Self {
-        Self { svc, device: Some(device), refresh, issued: None, failure: None }
+    /// An issuer of user tokens bound to `device` for `holder`; `refresh`: whether the client
+    /// may refresh (only then is a refresh token issued).
+    pub fn for_device(svc: &'s TokenService, device: DeviceContext, holder: Holder, refresh: bool) -> Self {
+        Self { svc, device: Some((device, holder)), refresh, issued: None, failure: None }
     }
 
-    /// Makes this an issuer of user tokens for `device` (see `for_device`).
-    pub fn set_device(&mut self, device: DeviceContext, refresh: bool) {
-        self.device = Some(device);
+    /// Makes this an issuer of user tokens (see `for_device`).
+    pub fn set_device(&mut self, device: DeviceContext, holder: Holder, refresh: bool) {
+        self.device = Some((device, holder));
         self.refresh = refresh;
+    }
+
+    /// Makes `issue` refuse with `e`.
+    pub fn refuse(&mut self, e: OAuthError) {
+        self.device = None;
+        self.failure = Some(e);
     }
 
     pub fn take_issued(&mut self) -> Option<Issued> {
@@ -98,11 +139,12 @@ impl<'s> JwtIssuer<'s> {
         Err(())
     }
 
-    async fn issue_user(&mut self, grant: &Grant, device: DeviceContext, now: DateTime<Utc>) -> Result<Issued, ()> {
+    async fn issue_user(&mut self, grant: &Grant, device: DeviceContext, holder: Holder) -> Result<Issued, ()> {
         let svc = self.svc;
         let (Ok(user_id), Ok(client_id)) = (UserId::parse(&grant.owner_id), ClientId::parse(&grant.client_id)) else {
             return self.fail("grant carries malformed ids");
         };
+        let now = mint_time(svc, &holder.cutoffs, None).await;
         let scope = normalized_scope(grant);
         let sid = SessionId::generate();
         let ring = svc.deps.keys.current();
@@ -142,9 +184,16 @@ impl<'s> JwtIssuer<'s> {
             issued_at: now,
             expires_at: idle,
         });
-        if let Err(e) = svc.deps.sessions.create(&session, first.as_ref()).await {
-            tracing::error!(error = %e, "storing the device session failed");
-            return self.fail("session store failed");
+        match svc.deps.sessions.create(&session, first.as_ref(), holder.authenticated).await {
+            Ok(Opened::Opened) => {}
+            Ok(Opened::Refused) => {
+                self.failure = Some(OAuthError::InvalidGrant(RACED.into()));
+                return Err(());
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "storing the device session failed");
+                return self.fail("session store failed");
+            }
         }
         Ok(Issued {
             minted,
@@ -169,9 +218,12 @@ pub(crate) fn new_token_id() -> String {
 #[async_trait]
 impl Issuer for JwtIssuer<'_> {
     async fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
+        if self.failure.is_some() {
+            return Err(());
+        }
         let now = self.svc.deps.clock.now();
         let issued = match self.device.take() {
-            Some(device) => self.issue_user(&grant, device, now).await?,
+            Some((device, holder)) => self.issue_user(&grant, device, holder).await?,
             None => {
                 let ring = self.svc.deps.keys.current();
                 let scope = normalized_scope(&grant);

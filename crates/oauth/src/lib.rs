@@ -3,6 +3,7 @@
 pub mod authorize;
 pub mod browser;
 mod codes;
+pub mod control;
 pub mod error;
 pub mod grants;
 pub mod introspect;
@@ -14,6 +15,7 @@ pub mod revocations;
 mod revoke;
 pub mod service;
 
+pub use control::{ControlError, Kicked, SessionControl};
 pub use error::OAuthError;
 pub use introspect::TokenRejected;
 pub use passwords::PasswordVerifier;

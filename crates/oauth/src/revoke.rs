@@ -6,8 +6,8 @@
 //! that are unknown or already dead are answered 200 and nothing happens (§2.2); a token issued
 //! to another client is refused with `unauthorized_client` (§2.1), as Hydra does.
 
-use portcullis_domain::audit::{AuditEvent, AuditKind};
 use portcullis_domain::ids::SessionId;
+use portcullis_domain::ports::Ending;
 use portcullis_domain::revocation::{NewRevocation, Reason, Target};
 use portcullis_domain::session::DeviceSession;
 use portcullis_tokens::verify_access_token;
@@ -22,7 +22,7 @@ fn not_yours() -> OAuthError {
 
 impl TokenService {
     pub async fn revoke(&self, form: &FormRequest) -> Result<(), OAuthError> {
-        let client_id = self.authenticate_client(form, true).await?;
+        let client_id = self.authenticate_client(form, true).await?.id.into_string();
         let token = form.required("token")?;
         let hint = form.param("token_type_hint")?;
         if let Some(h) = hint.as_deref()
@@ -72,49 +72,20 @@ impl TokenService {
         Ok(())
     }
 
-    /// Revokes a device session (its access tokens with it) and audits it.
+    /// Ends one device session (every access token of it dies with it), audits it, and takes
+    /// the revocation in at once (this node's state and feed, the other nodes' doorbell). A
+    /// logout also ends the browser login session of that device. False when it had ended.
     pub async fn end_session(
         &self,
         session: &DeviceSession,
         reason: Reason,
         actor: &str,
     ) -> Result<bool, portcullis_domain::ports::StoreError> {
-        Ok(self.end_sessions(&[session], reason, actor).await? == 1)
-    }
-
-    /// Revokes device sessions and audits each, then takes the new revocations in (and onto
-    /// the feed, and to the other nodes) in one round rather than one per session. Returns how
-    /// many were still live. A failure stops there; those already ended are taken in even so.
-    pub async fn end_sessions(
-        &self,
-        sessions: &[&DeviceSession],
-        reason: Reason,
-        actor: &str,
-    ) -> Result<usize, portcullis_domain::ports::StoreError> {
-        let mut ended = 0;
-        let mut failure = None;
-        for session in sessions {
-            match self.deps.sessions.revoke(&session.id, &session.user_id, self.now(), reason).await {
-                Ok(false) => {}
-                Ok(true) => {
-                    ended += 1;
-                    let mut e = AuditEvent::new(self.now(), AuditKind::SessionRevoked);
-                    e.actor = Some(actor.to_owned());
-                    e.user_id = Some(session.user_id.to_string());
-                    e.client_id = Some(session.client_id.to_string());
-                    e.device_id = Some(session.device_id.to_string());
-                    e.detail = Some(format!("{} sid={}", reason.as_str(), session.id));
-                    self.audit(e).await;
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
+        let which = Ending::One { sid: &session.id, user: &session.user_id };
+        let ended = self.deps.sessions.end(which, self.now(), reason, actor, reason == Reason::Logout).await?;
         if ended > 0 {
             self.deps.revocations.recorded().await;
         }
-        failure.map_or(Ok(ended), Err)
+        Ok(ended > 0)
     }
 }

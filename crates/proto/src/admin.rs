@@ -12,6 +12,8 @@ pub struct ClientView {
     pub scope: String,
     pub redirect_uris: Vec<String>,
     pub public: bool,
+    /// May introspect tokens and follow the revocation feed.
+    pub resource_server: bool,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -35,6 +37,9 @@ pub struct NewClient {
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub public: bool,
+    /// A resource server: it may introspect tokens and follow the revocation feed.
+    #[serde(default)]
+    pub resource_server: bool,
 }
 
 /// The answer to `POST /admin/clients`: the secret is shown this once. `Debug` hides it.

@@ -47,7 +47,8 @@ pub struct FeedEvent {
     pub expires_at: i64,
 }
 
-/// A CAEP complex subject: the user, and the session or token when only that one is revoked.
+/// A CAEP complex subject: the user, and the session or token when only that one is revoked,
+/// or the application (client) when every token issued to it is.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FeedSubject {
@@ -58,6 +59,9 @@ pub struct FeedSubject {
     /// One access token, by `jti` (client-credentials tokens, which have no session).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<SubjectId>,
+    /// A deleted client, by `client_id`: every token issued to it is revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<SubjectId>,
 }
 
 /// An RFC 9493 subject identifier: `iss_sub` for users, `opaque` for sessions and tokens.
@@ -100,12 +104,13 @@ pub struct TokenRef<'a> {
     pub sub: &'a str,
     pub sid: Option<&'a str>,
     pub jti: &'a str,
+    pub client_id: &'a str,
     pub iat: i64,
 }
 
 impl<'a> From<&'a AccessTokenClaims> for TokenRef<'a> {
     fn from(c: &'a AccessTokenClaims) -> Self {
-        Self { sub: &c.sub, sid: c.sid.as_deref(), jti: &c.jti, iat: c.iat }
+        Self { sub: &c.sub, sid: c.sid.as_deref(), jti: &c.jti, client_id: &c.client_id, iat: c.iat }
     }
 }
 
@@ -114,6 +119,8 @@ impl<'a> From<&'a AccessTokenClaims> for TokenRef<'a> {
 pub enum Target {
     Session(String),
     Token(String),
+    /// Every token whose `client_id` is this.
+    Client(String),
     /// Tokens of `user` with `iat <= not_before`, except those of session `except`.
     User {
         user: String,
@@ -131,6 +138,9 @@ impl FeedEvent {
         }
         if let Some(sid) = s.session.as_ref().and_then(SubjectId::value) {
             return Some(Target::Session(sid.into()));
+        }
+        if let Some(client) = s.application.as_ref().and_then(SubjectId::value) {
+            return Some(Target::Client(client.into()));
         }
         s.token.as_ref().and_then(SubjectId::value).map(|jti| Target::Token(jti.into()))
     }
@@ -187,6 +197,7 @@ impl UserCutoff {
 pub struct RevocationSet {
     sessions: HashMap<String, i64>,
     tokens: HashMap<String, i64>,
+    clients: HashMap<String, i64>,
     users: HashMap<String, UserCutoff>,
 }
 
@@ -209,6 +220,7 @@ impl RevocationSet {
         match target {
             Target::Session(sid) => keep_longest(&mut self.sessions, sid),
             Target::Token(jti) => keep_longest(&mut self.tokens, jti),
+            Target::Client(client) => keep_longest(&mut self.clients, client),
             Target::User { user, not_before, except } => {
                 self.users.entry(user).or_default().add(not_before, except, expires_at)
             }
@@ -218,6 +230,7 @@ impl RevocationSet {
     pub fn is_revoked(&self, t: &TokenRef<'_>) -> bool {
         t.sid.is_some_and(|sid| self.sessions.contains_key(sid))
             || (!self.tokens.is_empty() && self.tokens.contains_key(t.jti))
+            || (!self.clients.is_empty() && self.clients.contains_key(t.client_id))
             || self.users.get(t.sub).is_some_and(|u| u.revokes(t))
     }
 
@@ -225,15 +238,16 @@ impl RevocationSet {
     pub fn prune(&mut self, now: i64) {
         self.sessions.retain(|_, exp| *exp > now);
         self.tokens.retain(|_, exp| *exp > now);
+        self.clients.retain(|_, exp| *exp > now);
         self.users.retain(|_, u| {
             u.prune(now);
             !u.is_empty()
         });
     }
 
-    /// Entries held (sessions, tokens and users).
+    /// Entries held (sessions, tokens, clients and users).
     pub fn len(&self) -> usize {
-        self.sessions.len() + self.tokens.len() + self.users.len()
+        self.sessions.len() + self.tokens.len() + self.clients.len() + self.users.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -246,7 +260,7 @@ mod tests {
     use super::*;
 
     fn token<'a>(sub: &'a str, sid: Option<&'a str>, iat: i64) -> TokenRef<'a> {
-        TokenRef { sub, sid, jti: "j1", iat }
+        TokenRef { sub, sid, jti: "j1", client_id: "c1", iat }
     }
 
     fn event(subject: FeedSubject, not_before: Option<i64>, except: Option<&str>) -> FeedEvent {
@@ -271,7 +285,7 @@ mod tests {
             FeedSubject {
                 user: Some(SubjectId::iss_sub("http://i", "u1")),
                 session: Some(SubjectId::opaque("s1")),
-                token: None,
+                ..Default::default()
             },
             None,
             None,
@@ -303,6 +317,16 @@ mod tests {
         assert_eq!(set.len(), 1);
         set.prune(1000);
         assert!(set.is_empty() && !set.is_revoked(&token("client", None, 1)));
+    }
+
+    #[test]
+    fn an_application_event_revokes_every_token_of_the_client() {
+        let mut set = RevocationSet::new();
+        set.apply(&event(FeedSubject { application: Some(SubjectId::opaque("c1")), ..Default::default() }, None, None));
+        assert!(set.is_revoked(&token("u1", Some("s1"), 5000)));
+        assert!(set.is_revoked(&token("c1", None, 1)));
+        let other = TokenRef { client_id: "c2", ..token("u1", Some("s1"), 1) };
+        assert!(!set.is_revoked(&other));
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct AppState {
     pub redis: Option<redis::Client>,
     pub revocations: Arc<Revocations>,
     pub metrics: Metrics,
+    /// The revocation-feed streams open on this node, per client.
+    pub feeds: Arc<crate::http::feed::FeedConnections>,
     /// Turns true when the node starts shutting down.
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }
@@ -219,6 +221,7 @@ impl App {
             redis,
             revocations,
             metrics,
+            feeds: Arc::default(),
             shutdown: tokio::sync::watch::channel(false).0,
         })))
     }

@@ -139,11 +139,13 @@ pub struct RevocationConfig {
     /// Interval of `: keep-alive` comments on the revocation feed.
     #[serde(with = "humantime_serde")]
     pub feed_keep_alive: Duration,
+    /// Revocation-feed streams one client may hold open on one node (429 past it).
+    pub feed_max_per_client: usize,
 }
 
 impl Default for RevocationConfig {
     fn default() -> Self {
-        Self { poll_interval: Duration::from_secs(1), feed_keep_alive: Duration::from_secs(5) }
+        Self { poll_interval: Duration::from_secs(1), feed_keep_alive: Duration::from_secs(5), feed_max_per_client: 16 }
     }
 }
 
@@ -152,8 +154,19 @@ impl Default for RevocationConfig {
 pub struct HttpConfig {
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// A request taking longer is answered 408.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// A request head (line and headers) must arrive within this from its first byte, or the
+    /// connection is dropped (slowloris).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A kept-alive connection with no request for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Connections open at once; past it new ones wait to be accepted and idle ones are closed
+    /// first. Lowered at start to fit the open-file limit.
+    pub max_connections: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -246,7 +259,13 @@ impl Default for RedisConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 16 * 1024, request_timeout: Duration::from_secs(30) }
+        Self {
+            max_body_bytes: 16 * 1024,
+            request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+        }
     }
 }
 
@@ -287,6 +306,13 @@ impl Config {
         let bad = |m: &str| Err(ConfigError::Invalid(m.into()));
         if self.keys.reload_interval.is_zero() || self.http.request_timeout.is_zero() {
             return bad("keys.reload_interval and http.request_timeout must be positive");
+        }
+        if self.http.header_read_timeout.is_zero() || self.http.idle_timeout.is_zero() || self.http.max_connections == 0
+        {
+            return bad("http.header_read_timeout, http.idle_timeout and http.max_connections must be positive");
+        }
+        if self.revocation.feed_max_per_client == 0 {
+            return bad("revocation.feed_max_per_client must be positive");
         }
         if self.revocation.poll_interval.is_zero() || self.revocation.feed_keep_alive.is_zero() {
             return bad("revocation.poll_interval and revocation.feed_keep_alive must be positive");

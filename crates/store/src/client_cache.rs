@@ -46,8 +46,8 @@ impl ClientRepo for CachedClients {
         self.inner.list(after, limit).await
     }
 
-    async fn delete(&self, id: &ClientId, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let deleted = self.inner.delete(id, now).await?;
+    async fn delete(&self, id: &ClientId, now: DateTime<Utc>, actor: &str) -> Result<Option<u64>, StoreError> {
+        let deleted = self.inner.delete(id, now, actor).await?;
         self.invalidate(id);
         Ok(deleted)
     }

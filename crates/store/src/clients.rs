@@ -6,13 +6,16 @@ use portcullis_domain::client::Client;
 use portcullis_domain::grant::GrantType;
 use portcullis_domain::ids::ClientId;
 use portcullis_domain::ports::{ClientRepo, StoreError};
+use portcullis_domain::revocation::{NewRevocation, Reason, Target};
 use portcullis_domain::secret::SecretHash;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
 
 use crate::SqlStore;
-use crate::entities::client;
+use crate::ending::{Sessions, end_sessions};
+use crate::entities::{client, consent};
 use crate::error::store_err;
+use crate::users::lock_users_of;
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Backend(format!("stored client has a malformed {what}"))
@@ -32,6 +35,7 @@ fn to_domain(m: client::Model) -> Result<Client, StoreError> {
         grants,
         scope: m.scope.parse().map_err(|_| corrupt("scope"))?,
         redirect_uris: serde_json::from_str(&m.redirect_uris).map_err(|_| corrupt("redirect_uris"))?,
+        resource_server: m.resource_server,
         created_at: m.created_at,
     })
 }
@@ -47,6 +51,7 @@ impl ClientRepo for SqlStore {
             grants: Set(grants.join(" ")),
             scope: Set(c.scope.to_string()),
             redirect_uris: Set(serde_json::to_string(&c.redirect_uris).map_err(|e| StoreError::Backend(e.to_string()))?),
+            resource_server: Set(c.resource_server),
             created_at: Set(c.created_at),
             deleted_at: Set(None),
         };
@@ -65,15 +70,34 @@ impl ClientRepo for SqlStore {
         q.all(&self.db).await.map_err(store_err)?.into_iter().map(to_domain).collect()
     }
 
-    async fn delete(&self, id: &ClientId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn delete(&self, id: &ClientId, now: DateTime<Utc>, actor: &str) -> Result<Option<u64>, StoreError> {
+        let txn = self.db.begin().await.map_err(store_err)?;
         let done = client::Entity::update_many()
             .col_expr(client::Column::DeletedAt, Expr::value(now))
             .filter(client::Column::Id.eq(id.as_str()))
             .filter(client::Column::DeletedAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(store_err)?;
-        Ok(done.rows_affected == 1)
+        if done.rows_affected != 1 {
+            txn.rollback().await.map_err(store_err)?;
+            return Ok(None);
+        }
+        // Its sessions belong to many users: their row locks first, in id order.
+        lock_users_of(&txn, "client_id = $1 AND revoked_at IS NULL", vec![id.as_str().to_owned().into()]).await?;
+        // One client-wide event covers every token of these sessions, and its client tokens.
+        let ended =
+            end_sessions(&txn, Sessions::OfClient { client: id.as_str() }, now, Reason::ClientDeleted, actor, false)
+                .await?;
+        consent::Entity::delete_many()
+            .filter(consent::Column::ClientId.eq(id.as_str()))
+            .exec(&txn)
+            .await
+            .map_err(store_err)?;
+        let target = Target::Client { client: id.clone() };
+        crate::revocations::insert(&txn, &NewRevocation { at: now, target, reason: Reason::ClientDeleted }).await?;
+        txn.commit().await.map_err(store_err)?;
+        Ok(Some(ended))
     }
 
     async fn find(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {

@@ -65,7 +65,9 @@ async fn check_read_committed(db: &DatabaseConnection) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Makes the folder of a SQLite file and asks sqlx to create the file if missing.
+/// Makes the folder of a SQLite file, and the file itself readable by its owner only (0600:
+/// it holds hashes, the audit trail and every session); SQLite's `-wal` and `-shm` files take
+/// the database file's mode.
 fn prepare_sqlite_file(url: &mut String) -> Result<(), DbErr> {
     let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = rest.split('?').next().unwrap_or_default();
@@ -75,6 +77,15 @@ fn prepare_sqlite_file(url: &mut String) -> Result<(), DbErr> {
     if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    let mut create = std::fs::OpenOptions::new();
+    create.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut create, 0o600);
+    match create.open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(DbErr::Custom(format!("cannot create {path}: {e}"))),
     }
     if !url.contains("mode=") {
         url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
@@ -105,5 +116,11 @@ mod tests {
         prepare_sqlite_file(&mut url).unwrap();
         assert!(url.ends_with("?mode=rwc"));
         assert!(dir.path().join("sub").is_dir());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("sub/x.db")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "the database file is the owner's alone");
+        }
     }
 }

@@ -5,12 +5,15 @@ use chrono::{DateTime, Utc};
 use portcullis_domain::consent::{Consent, LoginSession};
 use portcullis_domain::ids::{ClientId, UserId};
 use portcullis_domain::ports::{ConsentRepo, LoginSessionRepo, StoreError};
+use portcullis_domain::revocation::Reason;
 use portcullis_domain::secret::SecretHash;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
 
 use crate::SqlStore;
+use crate::ending::{Sessions, end_sessions};
 use crate::entities::{consent, login_session};
 use crate::error::store_err;
+use crate::users::gate_for_update;
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Backend(format!("stored consent has a malformed {what}"))
@@ -56,12 +59,28 @@ impl ConsentRepo for SqlStore {
             .collect()
     }
 
-    async fn delete(&self, user: &UserId, client: &ClientId) -> Result<bool, StoreError> {
+    async fn withdraw(
+        &self,
+        user: &UserId,
+        client: &ClientId,
+        now: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let txn = self.db.begin().await.map_err(store_err)?;
+        // Several sessions may end: the user's row lock first, as every multi-session ending.
+        gate_for_update(&txn, user.as_str(), true).await?;
         let done = consent::Entity::delete_by_id((user.to_string(), client.to_string()))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(store_err)?;
-        Ok(done.rows_affected == 1)
+        if done.rows_affected != 1 {
+            txn.rollback().await.map_err(store_err)?;
+            return Ok(None);
+        }
+        let which = Sessions::OfUserAndClient { user: user.as_str(), client: client.as_str() };
+        let ended = end_sessions(&txn, which, now, Reason::ConsentWithdrawn, actor, true).await?;
+        txn.commit().await.map_err(store_err)?;
+        Ok(Some(ended))
     }
 }
 
@@ -85,6 +104,7 @@ impl LoginSessionRepo for SqlStore {
         let row = login_session::ActiveModel {
             secret_hash: Set(login.secret_hash.as_str().to_owned()),
             user_id: Set(login.user_id.to_string()),
+            device_id: Set(login.device_id.as_ref().map(ToString::to_string)),
             created_at: Set(login.created_at),
             expires_at: Set(login.expires_at),
         };

@@ -7,6 +7,7 @@ mod client_cache;
 mod clients;
 mod connect;
 mod consents;
+mod ending;
 pub mod entities;
 mod error;
 mod json_params;

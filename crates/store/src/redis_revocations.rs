@@ -2,7 +2,8 @@
 //! nodes a revocation was recorded.
 //!
 //! Keys (under the configured prefix): `rev:complete` (the state holds every revocation in
-//! force), `rev:s:{sid}`, `rev:t:{jti}`, `rev:u:{user}` (the latest user-wide cut-off, seconds)
+//! force), `rev:s:{sid}`, `rev:t:{jti}`, `rev:c:{client}` (a deleted client), `rev:u:{user}` (the
+//! latest user-wide cut-off, seconds)
 //! and `rev:ux:{user}` (`"{seconds} {kept sid}"`, the latest cut-off sparing one session). Each
 //! entry expires when the last token it could affect has expired. A check is one `MGET`.
 
@@ -74,6 +75,9 @@ impl RedisRevocations {
                 Target::Token { jti } => {
                     pipe.cmd("SET").arg(self.key("t", jti)).arg(1).arg("PX").arg(ttl_ms).ignore();
                 }
+                Target::Client { client } => {
+                    pipe.cmd("SET").arg(self.key("c", client.as_str())).arg(1).arg("PX").arg(ttl_ms).ignore();
+                }
                 Target::User { user, except } => {
                     let (key, value) = match except {
                         None => (self.key("u", user.as_str()), r.cutoff_secs().to_string()),
@@ -97,6 +101,7 @@ impl RevocationState for RedisRevocations {
             self.key("t", t.jti),
             self.key("u", t.sub),
             self.key("ux", t.sub),
+            self.key("c", t.client_id),
         ];
         let mut conn = self.conn.clone();
         let values: Vec<Option<String>> = match redis::cmd("MGET").arg(&keys).query_async(&mut conn).await {
@@ -106,7 +111,8 @@ impl RevocationState for RedisRevocations {
                 return Verdict::Unknown;
             }
         };
-        let [complete, session, token, user, except] = <[Option<String>; 5]>::try_from(values).unwrap_or_default();
+        let [complete, session, token, user, except, client] =
+            <[Option<String>; 6]>::try_from(values).unwrap_or_default();
         if complete.is_none() {
             return Verdict::Unknown;
         }
@@ -116,7 +122,7 @@ impl RevocationState for RedisRevocations {
             let keep = v.split_once(' ').map(|(_, sid)| sid);
             cut(v).is_some_and(|nb| t.iat <= nb) && t.sid != keep
         });
-        if (t.sid.is_some() && session.is_some()) || token.is_some() || by_user || by_except {
+        if (t.sid.is_some() && session.is_some()) || token.is_some() || client.is_some() || by_user || by_except {
             Verdict::Revoked
         } else {
             Verdict::Live

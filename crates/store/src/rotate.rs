@@ -9,8 +9,12 @@
 //! as a whole (a lost connection, say), its refreshes are rotated again one by one, so no refresh
 //! fails for sharing a batch.
 //!
-//! **Locks.** The lock comes first and every read the decisions use is made under it, so two
-//! refreshes of one family never decide on the same facts. On PostgreSQL it is
+//! **Locks.** The locks come first and every read the decisions use is made under them, so two
+//! refreshes of one family never decide on the same facts, and no refresh decides while a
+//! cut-off of its user (a ban, a password change, a kick-all) is being written. On PostgreSQL the
+//! first statement takes share locks on the families' users, in user-id order (a cut-off takes
+//! the user's exclusive lock before anything else, so it waits for deciding refreshes and they
+//! wait for it: decision 0011); the second is
 //! `SELECT … FOR UPDATE` of the sessions of the presented tokens, in session-id order (two batches
 //! on two nodes that share sessions lock them in the same order and cannot deadlock; concurrent
 //! refreshes of one family queue behind the lock, other families do not); the locked rows come
@@ -37,9 +41,10 @@ use chrono::{DateTime, Duration, Utc};
 use portcullis_domain::audit::{AuditEvent, AuditKind};
 use portcullis_domain::ports::{RotateOutcome, RotateRequest, StoreError};
 use portcullis_domain::revocation::{NewRevocation, Target};
-use portcullis_domain::rotation::{Decision, Presentation, RevokeReason, decide, slid_expiry};
+use portcullis_domain::rotation::{Decision, Owner, Presentation, RevokeReason, decide, slid_expiry};
 use portcullis_domain::scope::Scope;
 use portcullis_domain::session::{DeviceSession, RefreshTokenRecord};
+use portcullis_domain::user::{Cutoffs, UserStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
@@ -52,6 +57,7 @@ use crate::entities::{device_session, refresh_token};
 use crate::error::store_err;
 use crate::json_params;
 use crate::sessions::to_domain;
+use crate::users::{GATE_COLUMNS, Gate};
 
 /// The most refreshes one transaction rotates.
 pub(crate) const MAX_BATCH: usize = 64;
@@ -211,6 +217,31 @@ async fn lock_sessions(
         .collect()
 }
 
+/// The users of the families of the tokens with `hashes`, by id: on PostgreSQL under share
+/// locks taken in id order (before the families' locks), on SQLite under the write lock the
+/// transaction already holds.
+async fn owners(txn: &DatabaseTransaction, hashes: &[&str]) -> Result<HashMap<String, Gate>, StoreError> {
+    let backend = txn.get_database_backend();
+    let lock = match backend {
+        DbBackend::Postgres => " ORDER BY id FOR SHARE",
+        _ => "",
+    };
+    let sql = format!(
+        "SELECT {GATE_COLUMNS} FROM users WHERE id IN (SELECT s.user_id FROM device_sessions s          WHERE s.id IN (SELECT session_id FROM refresh_tokens WHERE token_hash {})){lock}",
+        json_params::in_list(backend, 1)
+    );
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, [json_params::list(hashes.iter().copied())]))
+        .await
+        .map_err(store_err)?;
+    rows.iter()
+        .map(|r| {
+            let g = Gate::from_query_result(r, "").map_err(store_err)?;
+            Ok((g.id.clone(), g))
+        })
+        .collect()
+}
+
 /// What the batch read under its locks: tokens by hash, and the live successors of the used
 /// ones by parent id.
 struct Read {
@@ -292,11 +323,24 @@ async fn rotate_batch(
         point_lookups_only(&txn).await?;
     }
     let hashes: Vec<&str> = requests.iter().map(|r| r.token_hash.as_str()).collect();
+    // Users before sessions on PostgreSQL, where they are locked; after, on SQLite, where the
+    // session statement takes the write lock.
+    let postgres = txn.get_database_backend() == DbBackend::Postgres;
+    let mut owners_read = if postgres { Some(owners(&txn, &hashes).await?) } else { None };
     let sessions = lock_sessions(&txn, &hashes).await?;
     if sessions.is_empty() {
         txn.rollback().await.map_err(store_err)?;
         return Ok(requests.iter().map(|_| Some(RotateOutcome::Unknown)).collect());
     }
+    if owners_read.is_none() {
+        owners_read = Some(owners(&txn, &hashes).await?);
+    }
+    let owners_read = owners_read.unwrap_or_default();
+    let mut cutoffs: HashMap<&str, Cutoffs> = HashMap::new();
+    for (id, gate) in &owners_read {
+        cutoffs.insert(id.as_str(), gate.cutoffs()?);
+    }
+    let no_cutoffs = Cutoffs::default();
     let read = read_tokens(&txn, &hashes).await?;
 
     let mut decided: HashSet<&str> = HashSet::new();
@@ -318,6 +362,13 @@ async fn rotate_batch(
             continue;
         }
         let by = Presentation { client_id: &req.client_id, fingerprint: &req.fingerprint, scope: req.scope.as_ref() };
+        // A user that is gone counts as banned: its families end.
+        let owner = match owners_read.get(session.user_id.as_str()) {
+            Some(gate) => {
+                Owner { status: gate.status(), cutoffs: cutoffs.get(session.user_id.as_str()).unwrap_or(&no_cutoffs) }
+            }
+            None => Owner { status: UserStatus::Banned, cutoffs: &no_cutoffs },
+        };
         let live_successor = token.used_at.and(read.successors.get(&token.id));
         let now = req.now;
         let mut audit = req.audit.clone();
@@ -326,12 +377,16 @@ async fn rotate_batch(
         audit.actor = Some(session.user_id.to_string());
         audit.client_id = Some(session.client_id.to_string());
         audit.detail = Some(format!("sid={}", session.id));
-        let outcome = match decide(session, token, live_successor, by, now, req.grace) {
+        let outcome = match decide(session, owner, token, live_successor, by, now, req.grace) {
             Decision::Refuse(refusal) => RotateOutcome::Refused { session: session.clone(), refusal },
             Decision::Revoke(reason) => {
                 audit.kind = match reason {
                     RevokeReason::FingerprintMismatch => AuditKind::FingerprintMismatch,
                     RevokeReason::ReuseDetected => AuditKind::RefreshReuseDetected,
+                    RevokeReason::UserBanned | RevokeReason::CutOff => {
+                        audit.detail = Some(format!("{} sid={}", reason.as_str(), session.id));
+                        AuditKind::SessionRevoked
+                    }
                 };
                 revocations.push(Revocation { session, reason, now, audit });
                 let mut session = session.clone();
@@ -363,7 +418,7 @@ async fn rotate_batch(
                 session.last_seen = now;
                 session.idle_expires_at = expires;
                 session.last_ip = req.ip.clone();
-                RotateOutcome::Rotated { session, retry }
+                RotateOutcome::Rotated { session, retry, cutoffs: owner.cutoffs.clone() }
             }
         };
         outcomes.push(Some(outcome));
@@ -542,7 +597,7 @@ mod tests {
     //! The end-to-end suite drives the same code over HTTP on SQLite and PostgreSQL.
 
     use portcullis_domain::ids::{ClientId, DeviceId, SessionId, UserId, Username};
-    use portcullis_domain::ports::{SessionRepo, UserRepo};
+    use portcullis_domain::ports::{Authenticated, Opened, SessionRepo, UserRepo};
     use portcullis_domain::secret::SecretHash;
     use portcullis_domain::session::NewRefreshToken;
     use portcullis_domain::user::{User, UserStatus};
@@ -590,7 +645,8 @@ mod tests {
             issued_at: now,
             expires_at: now + Duration::days(14),
         };
-        store.create(&session, Some(&token)).await.unwrap();
+        let authenticated = Authenticated { at: now, user_version: None };
+        assert_eq!(store.create(&session, Some(&token), authenticated).await.unwrap(), Opened::Opened);
         session
     }
 
@@ -625,7 +681,9 @@ mod tests {
             password_hash: "not a hash".into(),
             status: UserStatus::Active,
             ban_reason: None,
+            cutoffs: Cutoffs::default(),
             created_at: now(),
+            updated_at: now(),
         };
         store.insert(&u).await.unwrap();
         let a = family(&store, &user, "a0").await;
@@ -644,10 +702,10 @@ mod tests {
         ];
         let outcomes = rotate_batch(&store.db, &batch.iter().collect::<Vec<_>>()).await.unwrap();
         assert!(
-            matches!(outcomes[0], Some(RotateOutcome::Rotated { ref session, retry: false }) if session.id == a.id)
+            matches!(outcomes[0], Some(RotateOutcome::Rotated { ref session, retry: false, .. }) if session.id == a.id)
         );
         assert!(
-            matches!(outcomes[1], Some(RotateOutcome::Rotated { ref session, retry: false }) if session.id == b.id)
+            matches!(outcomes[1], Some(RotateOutcome::Rotated { ref session, retry: false, .. }) if session.id == b.id)
         );
         assert!(outcomes[2].is_none(), "a's second refresh waits for the next batch: {:?}", outcomes[2]);
         assert!(matches!(outcomes[3], Some(RotateOutcome::Revoked { reason: RevokeReason::ReuseDetected, .. })));
@@ -686,7 +744,9 @@ mod tests {
             password_hash: "not a hash".into(),
             status: UserStatus::Active,
             ban_reason: None,
+            cutoffs: Cutoffs::default(),
             created_at: now(),
+            updated_at: now(),
         };
         store.insert(&u).await.unwrap();
         let mut families = Vec::new();
@@ -717,7 +777,7 @@ mod tests {
         for (i, call) in calls.collect::<Vec<_>>().into_iter().enumerate() {
             let outcome = call.await.unwrap().unwrap();
             assert!(
-                matches!(outcome, RotateOutcome::Rotated { ref session, retry: false } if session.id == families[i].id)
+                matches!(outcome, RotateOutcome::Rotated { ref session, retry: false, .. } if session.id == families[i].id)
             );
         }
         let live = "SELECT COUNT(*) FROM refresh_tokens WHERE used_at IS NULL AND superseded_at IS NULL AND parent_id IS NOT NULL";

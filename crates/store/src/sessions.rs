@@ -2,20 +2,52 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use portcullis_domain::devices::Device;
 use portcullis_domain::ids::{ClientId, DeviceId, SessionId, UserId};
-use portcullis_domain::ports::{RotateOutcome, RotateRequest, SessionRepo, StoreError};
-use portcullis_domain::revocation::{NewRevocation, Reason, Target};
+use portcullis_domain::ports::{Authenticated, Ending, Opened, RotateOutcome, RotateRequest, SessionRepo, StoreError};
+use portcullis_domain::revocation::Reason;
 use portcullis_domain::secret::SecretHash;
 use portcullis_domain::session::{DeviceSession, NewRefreshToken};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
+use portcullis_domain::user::UserStatus;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, Statement, TransactionTrait,
+    Value,
+};
 
 use crate::SqlStore;
+use crate::ending::{Sessions, end_browser_logins, end_sessions};
 use crate::entities::{device_session, refresh_token};
 use crate::error::store_err;
+use crate::json_params;
+use crate::users::gate_for_update;
+
+/// One device's summary, as the grouping query returns it.
+#[derive(FromQueryResult)]
+struct DeviceRow {
+    device_id: String,
+    first_seen: DateTime<Utc>,
+    last_seen: DateTime<Utc>,
+    active: i64,
+}
+
+/// The most recently seen session of a device: it speaks for the device.
+#[derive(FromQueryResult)]
+struct LatestRow {
+    device_id: String,
+    browser: String,
+    os: String,
+    device: String,
+    last_ip: Option<String>,
+}
 
 #[async_trait]
 impl SessionRepo for SqlStore {
-    async fn create(&self, s: &DeviceSession, first: Option<&NewRefreshToken>) -> Result<(), StoreError> {
+    async fn create(
+        &self,
+        s: &DeviceSession,
+        first: Option<&NewRefreshToken>,
+        authenticated: Authenticated,
+    ) -> Result<Opened, StoreError> {
         let session = device_session::ActiveModel {
             id: Set(s.id.to_string()),
             user_id: Set(s.user_id.to_string()),
@@ -45,12 +77,26 @@ impl SessionRepo for SqlStore {
             expires_at: Set(first.expires_at),
         });
         let txn = self.db.begin().await.map_err(store_err)?;
+        // The user's share lock: a cut-off of this user either committed before (and is seen
+        // here) or waits until this session is stored (and then ends it).
+        let admitted = match gate_for_update(&txn, s.user_id.as_str(), false).await? {
+            Some(gate) => {
+                gate.status() == UserStatus::Active
+                    && gate.cutoffs()?.admits(authenticated.at)
+                    && authenticated.user_version.is_none_or(|v| v == gate.updated_at)
+            }
+            None => false,
+        };
+        if !admitted {
+            txn.rollback().await.map_err(store_err)?;
+            return Ok(Opened::Refused);
+        }
         device_session::Entity::insert(session).exec_without_returning(&txn).await.map_err(store_err)?;
         if let Some(token) = token {
             refresh_token::Entity::insert(token).exec_without_returning(&txn).await.map_err(store_err)?;
         }
         txn.commit().await.map_err(store_err)?;
-        Ok(())
+        Ok(Opened::Opened)
     }
 
     async fn find(&self, id: &SessionId) -> Result<Option<DeviceSession>, StoreError> {
@@ -84,44 +130,120 @@ impl SessionRepo for SqlStore {
         queue.rotate(request).await
     }
 
-    async fn list_for_user(&self, user: &UserId, limit: u64) -> Result<Vec<DeviceSession>, StoreError> {
-        device_session::Entity::find()
-            .filter(device_session::Column::UserId.eq(user.as_str()))
-            .order_by_desc(device_session::Column::LastSeen)
-            .limit(limit)
-            .all(&self.db)
-            .await
-            .map_err(store_err)?
-            .into_iter()
-            .map(to_domain)
-            .collect()
-    }
-
-    async fn revoke(
+    async fn end(
         &self,
-        id: &SessionId,
-        user: &UserId,
+        which: Ending<'_>,
         now: DateTime<Utc>,
         reason: Reason,
-    ) -> Result<bool, StoreError> {
+        actor: &str,
+        browser_login: bool,
+    ) -> Result<u64, StoreError> {
         let txn = self.db.begin().await.map_err(store_err)?;
-        let done = device_session::Entity::update_many()
-            .col_expr(device_session::Column::RevokedAt, sea_orm::sea_query::Expr::value(now))
-            .col_expr(device_session::Column::RevokedReason, sea_orm::sea_query::Expr::value(reason.as_str()))
-            .filter(device_session::Column::Id.eq(id.as_str()))
+        let (selection, user, device) = match which {
+            Ending::One { sid, user } => {
+                let device = if browser_login {
+                    device_session::Entity::find_by_id(sid.as_str())
+                        .filter(device_session::Column::UserId.eq(user.as_str()))
+                        .one(&txn)
+                        .await
+                        .map_err(store_err)?
+                        .map(|s| s.device_id)
+                } else {
+                    None
+                };
+                (Sessions::One { user: user.as_str(), sid: sid.as_str() }, user, device)
+            }
+            Ending::Device { user, device } => {
+                // Several sessions: the user's row lock first, as every multi-session ending.
+                gate_for_update(&txn, user.as_str(), true).await?;
+                let selection = Sessions::OfDevice { user: user.as_str(), device: device.as_str() };
+                (selection, user, Some(device.to_string()))
+            }
+        };
+        let ended = end_sessions(&txn, selection, now, reason, actor, true).await?;
+        if browser_login && let Some(device) = &device {
+            end_browser_logins(&txn, user.as_str(), Some(device)).await?;
+        }
+        txn.commit().await.map_err(store_err)?;
+        Ok(ended)
+    }
+
+    async fn has_device(&self, user: &UserId, device: &DeviceId) -> Result<bool, StoreError> {
+        let found = device_session::Entity::find()
             .filter(device_session::Column::UserId.eq(user.as_str()))
-            .filter(device_session::Column::RevokedAt.is_null())
-            .exec(&txn)
+            .filter(device_session::Column::DeviceId.eq(device.as_str()))
+            .one(&self.db)
             .await
             .map_err(store_err)?;
-        if done.rows_affected != 1 {
-            txn.rollback().await.map_err(store_err)?;
-            return Ok(false);
+        Ok(found.is_some())
+    }
+
+    async fn devices(
+        &self,
+        user: &UserId,
+        after: Option<&str>,
+        limit: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Device>, StoreError> {
+        let backend = self.db.get_database_backend();
+        let cast = match backend {
+            DbBackend::Postgres => "BIGINT",
+            _ => "INTEGER",
+        };
+        let sql = format!(
+            "SELECT device_id, MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen, \
+                 CAST(MAX(CASE WHEN revoked_at IS NULL AND idle_expires_at > $2 AND absolute_expires_at > $2 \
+                     THEN 1 ELSE 0 END) AS {cast}) AS active \
+             FROM device_sessions WHERE user_id = $1 AND device_id > $3 \
+             GROUP BY device_id ORDER BY device_id LIMIT $4"
+        );
+        let values: Vec<Value> = vec![
+            user.as_str().to_owned().into(),
+            now.into(),
+            after.unwrap_or_default().to_owned().into(),
+            i64::try_from(limit).unwrap_or(i64::MAX).into(),
+        ];
+        let groups = DeviceRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+            .all(&self.db)
+            .await
+            .map_err(store_err)?;
+        if groups.is_empty() {
+            return Ok(Vec::new());
         }
-        let target = Target::Session { sid: id.clone(), user: user.clone() };
-        crate::revocations::insert(&txn, &NewRevocation { at: now, target, reason }).await?;
-        txn.commit().await.map_err(store_err)?;
-        Ok(true)
+        let sql = format!(
+            "SELECT device_id, browser, os, device, last_ip FROM (\
+                 SELECT device_id, browser, os, device, last_ip, \
+                     ROW_NUMBER() OVER (PARTITION BY device_id ORDER BY last_seen DESC, id DESC) AS n \
+                 FROM device_sessions WHERE user_id = $1 AND device_id {}) latest WHERE n = 1",
+            json_params::in_list(backend, 2)
+        );
+        let ids = json_params::list(groups.iter().map(|g| g.device_id.as_str()));
+        let latest = LatestRow::find_by_statement(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [user.as_str().to_owned().into(), ids],
+        ))
+        .all(&self.db)
+        .await
+        .map_err(store_err)?;
+        let mut latest: std::collections::HashMap<String, LatestRow> =
+            latest.into_iter().map(|l| (l.device_id.clone(), l)).collect();
+        Ok(groups
+            .into_iter()
+            .filter_map(|g| {
+                let l = latest.remove(&g.device_id)?;
+                Some(Device {
+                    device_id: g.device_id,
+                    browser: l.browser,
+                    os: l.os,
+                    device: l.device,
+                    last_ip: l.last_ip,
+                    first_seen: g.first_seen,
+                    last_seen: g.last_seen,
+                    active: g.active > 0,
+                })
+            })
+            .collect())
     }
 }
 

@@ -1,46 +1,103 @@
-//! `UserRepo` over `users`.
+//! `UserRepo` over `users`, and the user-wide cut-off (ban, password change, kick-all).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use portcullis_domain::ids::{UserId, Username};
-use portcullis_domain::ports::{StoreError, UserRepo};
-use portcullis_domain::revocation::NewRevocation;
-use portcullis_domain::user::{User, UserStatus};
+use portcullis_domain::clock::Clock;
+use portcullis_domain::ids::{SessionId, UserId, Username};
+use portcullis_domain::ports::{CutOff, CutOffDone, StoreError, UserChange, UserRepo};
+use portcullis_domain::revocation::{NewRevocation, Target};
+use portcullis_domain::user::{Cutoffs, User, UserStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, UpdateMany,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 
 use crate::SqlStore;
+use crate::ending::{Sessions, end_browser_logins, end_sessions};
 use crate::entities::user;
 use crate::error::store_err;
 
-impl SqlStore {
-    /// Applies `update` to one user and records `cutoff`, in one transaction.
-    async fn update_user(
-        &self,
-        id: &UserId,
-        update: UpdateMany<user::Entity>,
-        now: DateTime<Utc>,
-        cutoff: Option<&NewRevocation>,
-    ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await.map_err(store_err)?;
-        let done = update
-            .col_expr(user::Column::UpdatedAt, Expr::value(now))
-            .filter(user::Column::Id.eq(id.as_str()))
-            .exec(&txn)
-            .await
-            .map_err(store_err)?;
-        if done.rows_affected != 1 {
-            txn.rollback().await.map_err(store_err)?;
-            return Ok(false);
-        }
-        if let Some(cutoff) = cutoff {
-            crate::revocations::insert(&txn, cutoff).await?;
-        }
-        txn.commit().await.map_err(store_err)?;
-        Ok(true)
+/// The columns of a user that decide whether it may hold sessions.
+#[derive(Clone, Debug, FromQueryResult)]
+pub(crate) struct Gate {
+    pub id: String,
+    pub status: String,
+    pub cutoff_at: Option<DateTime<Utc>>,
+    pub cutoff_except_at: Option<DateTime<Utc>>,
+    pub cutoff_except_sid: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Gate {
+    pub fn status(&self) -> UserStatus {
+        UserStatus::from_stored(&self.status)
     }
+
+    pub fn cutoffs(&self) -> Result<Cutoffs, StoreError> {
+        cutoffs(self.cutoff_at, self.cutoff_except_at, self.cutoff_except_sid.as_deref())
+    }
+}
+
+fn cutoffs(
+    all: Option<DateTime<Utc>>,
+    except_at: Option<DateTime<Utc>>,
+    except_sid: Option<&str>,
+) -> Result<Cutoffs, StoreError> {
+    let except = match (except_at, except_sid) {
+        (Some(at), Some(sid)) => Some((
+            at,
+            SessionId::parse(sid).map_err(|_| StoreError::Backend("stored cut-off has a malformed sid".into()))?,
+        )),
+        _ => None,
+    };
+    Ok(Cutoffs { all, except })
+}
+
+pub(crate) const GATE_COLUMNS: &str = "id, status, cutoff_at, cutoff_except_at, cutoff_except_sid, updated_at";
+
+/// Reads the gate of `user` under a lock: a share lock on PostgreSQL (refreshes and logins of
+/// the user proceed side by side; a cut-off waits for them, and they for it), SQLite's write lock
+/// otherwise. `None` for an unknown user.
+pub(crate) async fn gate_for_update(
+    txn: &DatabaseTransaction,
+    user: &str,
+    exclusive: bool,
+) -> Result<Option<Gate>, StoreError> {
+    let backend = txn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            let mode = if exclusive { "FOR NO KEY UPDATE" } else { "FOR SHARE" };
+            format!("SELECT {GATE_COLUMNS} FROM users WHERE id = $1 {mode}")
+        }
+        // A no-op update takes the database's write lock before anything is read.
+        _ => format!("UPDATE users SET id = id WHERE id = $1 RETURNING {GATE_COLUMNS}"),
+    };
+    let row = txn
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, [user.to_owned().into()]))
+        .await
+        .map_err(store_err)?;
+    row.map(|r| Gate::from_query_result(&r, "").map_err(store_err)).transpose()
+}
+
+/// Takes the exclusive row locks of the users a selection of sessions belongs to, in id order
+/// (the order refresh batches take their share locks in), before sessions of several users are
+/// ended: no refresh of theirs is deciding meanwhile, and none can deadlock with the ending.
+/// A no-op on SQLite, whose write lock the transaction holds already.
+pub(crate) async fn lock_users_of(
+    txn: &DatabaseTransaction,
+    sessions_where: &str,
+    values: Vec<sea_orm::Value>,
+) -> Result<(), StoreError> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT id FROM users WHERE id IN (SELECT user_id FROM device_sessions WHERE {sessions_where}) \
+         ORDER BY id FOR NO KEY UPDATE"
+    );
+    txn.query_all_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await.map_err(store_err)?;
+    Ok(())
 }
 
 fn to_domain(m: user::Model) -> Result<User, StoreError> {
@@ -50,7 +107,9 @@ fn to_domain(m: user::Model) -> Result<User, StoreError> {
         password_hash: m.password_hash,
         status: UserStatus::from_stored(&m.status),
         ban_reason: m.ban_reason,
+        cutoffs: cutoffs(m.cutoff_at, m.cutoff_except_at, m.cutoff_except_sid.as_deref())?,
         created_at: m.created_at,
+        updated_at: m.updated_at,
     })
 }
 
@@ -63,8 +122,11 @@ impl UserRepo for SqlStore {
             password_hash: Set(u.password_hash.clone()),
             status: Set(u.status.as_str().to_owned()),
             ban_reason: Set(u.ban_reason.clone()),
+            cutoff_at: Set(u.cutoffs.all),
+            cutoff_except_at: Set(u.cutoffs.except.as_ref().map(|(at, _)| *at)),
+            cutoff_except_sid: Set(u.cutoffs.except.as_ref().map(|(_, sid)| sid.to_string())),
             created_at: Set(u.created_at),
-            updated_at: Set(u.created_at),
+            updated_at: Set(u.updated_at),
         };
         user::Entity::insert(row).exec_without_returning(&self.db).await.map_err(store_err)?;
         Ok(())
@@ -80,6 +142,10 @@ impl UserRepo for SqlStore {
             .transpose()
     }
 
+    async fn find(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        user::Entity::find_by_id(id.as_str()).one(&self.db).await.map_err(store_err)?.map(to_domain).transpose()
+    }
+
     async fn list(&self, after: Option<&str>, limit: u64) -> Result<Vec<User>, StoreError> {
         let mut q = user::Entity::find().order_by_asc(user::Column::Id).limit(limit);
         if let Some(after) = after {
@@ -88,37 +154,50 @@ impl UserRepo for SqlStore {
         q.all(&self.db).await.map_err(store_err)?.into_iter().map(to_domain).collect()
     }
 
-    async fn set_status(
-        &self,
-        id: &UserId,
-        status: UserStatus,
-        reason: Option<&str>,
-        now: DateTime<Utc>,
-        cutoff: Option<&NewRevocation>,
-    ) -> Result<bool, StoreError> {
-        let update = user::Entity::update_many()
-            .col_expr(user::Column::Status, Expr::value(status.as_str()))
-            .col_expr(user::Column::BanReason, Expr::value(reason.map(str::to_owned)));
-        self.update_user(id, update, now, cutoff).await
+    async fn unban(&self, id: &UserId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = user::Entity::update_many()
+            .col_expr(user::Column::Status, Expr::value(UserStatus::Active.as_str()))
+            .col_expr(user::Column::BanReason, Expr::value(Option::<String>::None))
+            .col_expr(user::Column::UpdatedAt, Expr::value(now))
+            .filter(user::Column::Id.eq(id.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(store_err)?;
+        Ok(done.rows_affected == 1)
     }
 
-    async fn set_password(
-        &self,
-        id: &UserId,
-        hash: &str,
-        now: DateTime<Utc>,
-        cutoff: Option<&NewRevocation>,
-    ) -> Result<bool, StoreError> {
-        self.update_user(
-            id,
-            user::Entity::update_many().col_expr(user::Column::PasswordHash, Expr::value(hash)),
-            now,
-            cutoff,
-        )
-        .await
-    }
-
-    async fn find(&self, id: &UserId) -> Result<Option<User>, StoreError> {
-        user::Entity::find_by_id(id.as_str()).one(&self.db).await.map_err(store_err)?.map(to_domain).transpose()
+    async fn cut_off(&self, cut: &CutOff<'_>, clock: &dyn Clock) -> Result<Option<CutOffDone>, StoreError> {
+        let txn = self.db.begin().await.map_err(store_err)?;
+        if gate_for_update(&txn, cut.user.as_str(), true).await?.is_none() {
+            txn.rollback().await.map_err(store_err)?;
+            return Ok(None);
+        }
+        // Only now, with the lock held, is the cut-off's time read: every refresh or login of
+        // this user that decided before it released the lock earlier, and every later one sees
+        // the cut-off.
+        let at = clock.now();
+        let mut update = user::Entity::update_many().col_expr(user::Column::UpdatedAt, Expr::value(at));
+        update = match cut.change {
+            UserChange::Ban { reason } => update
+                .col_expr(user::Column::Status, Expr::value(UserStatus::Banned.as_str()))
+                .col_expr(user::Column::BanReason, Expr::value(reason)),
+            UserChange::Password { hash } => update.col_expr(user::Column::PasswordHash, Expr::value(hash)),
+            UserChange::Nothing => update,
+        };
+        update = match cut.keep {
+            None => update.col_expr(user::Column::CutoffAt, Expr::value(at)),
+            Some(keep) => update
+                .col_expr(user::Column::CutoffExceptAt, Expr::value(at))
+                .col_expr(user::Column::CutoffExceptSid, Expr::value(keep.as_str())),
+        };
+        update.filter(user::Column::Id.eq(cut.user.as_str())).exec(&txn).await.map_err(store_err)?;
+        let which = Sessions::OfUser { user: cut.user.as_str(), keep: cut.keep.map(SessionId::as_str) };
+        // One user-wide event covers every token of these sessions: none of their own.
+        let sessions_ended = end_sessions(&txn, which, at, cut.reason, cut.actor, false).await?;
+        end_browser_logins(&txn, cut.user.as_str(), None).await?;
+        let target = Target::User { user: cut.user.clone(), except: cut.keep.cloned() };
+        crate::revocations::insert(&txn, &NewRevocation { at, target, reason: cut.reason }).await?;
+        txn.commit().await.map_err(store_err)?;
+        Ok(Some(CutOffDone { at, sessions_ended }))
     }
 }

@@ -93,7 +93,7 @@ impl KeyFile {
     pub fn write(&self, dir: &Path) -> Result<PathBuf, KeyFileError> {
         let path = Self::path_in(dir, &self.kid);
         let io = |source| KeyFileError::Io { path: path.clone(), source };
-        fs::create_dir_all(dir).map_err(io)?;
+        private_dir(dir).map_err(io)?;
         let private =
             RsaPrivateKey::from_pkcs1_der(&self.der).map_err(|_| KeyFileError::Malformed { path: path.clone() })?;
         let pem = private.to_pkcs1_pem(LineEnding::LF).map_err(|e| KeyFileError::Generate(e.to_string()))?;
@@ -115,6 +115,19 @@ fn private_file(path: &Path) -> std::io::Result<fs::File> {
 #[cfg(not(unix))]
 fn private_file(path: &Path) -> std::io::Result<fs::File> {
     fs::OpenOptions::new().write(true).create(true).truncate(true).open(path)
+}
+
+/// Creates `dir` (and missing parents) for secrets: the folder itself owner-only (0700), as
+/// `ssh` keeps `~/.ssh`. An existing folder is left as it is.
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 #[cfg(test)]

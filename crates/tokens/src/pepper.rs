@@ -35,7 +35,7 @@ pub fn load_or_create(dir: &Path) -> Result<SecretHasher, PepperError> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let bytes = SecretHasher::generate_pepper();
-            fs::create_dir_all(dir).map_err(|e| PepperError::Io(shown.clone(), e))?;
+            crate::keyfile::private_dir(dir).map_err(|e| PepperError::Io(shown.clone(), e))?;
             write_new(&path, &URL_SAFE_NO_PAD.encode(bytes)).map_err(|e| PepperError::Io(shown.clone(), e))?;
             // Another process may have won the race: read back whatever is there now.
             load_or_create(dir)

@@ -14,13 +14,14 @@ use portcullis_domain::audit::{AuditEvent, AuditKind};
 use portcullis_domain::authcode::{CodeChallenge, CodeVerifier};
 use portcullis_domain::grant::GrantType;
 use portcullis_domain::ids::{DeviceId, SessionId};
+use portcullis_domain::ports::Authenticated;
 use portcullis_domain::revocation::Reason;
 use portcullis_proto::TokenResponse;
 
 use crate::authorize::PkceExtension;
 use crate::codes::CodeAuthorizer;
 use crate::error::OAuthError;
-use crate::issuer::{DeviceContext, JwtIssuer};
+use crate::issuer::{DeviceContext, Holder, JwtIssuer};
 use crate::registrar::ClientRegistrar;
 use crate::request::{ClientAuth, RequestContext, TokenRequest};
 use crate::service::TokenService;
@@ -131,11 +132,21 @@ impl Endpoint for CodeEndpoint<'_> {
     }
 
     fn issuer(&mut self) -> &mut (dyn Issuer + Send) {
-        // Only now is the code known, and with it the browser's device id.
-        let browser = self.authorizer.redeemed.as_ref().and_then(|c| c.device_id.clone());
-        let device_id = self.device_id.clone().or(browser).unwrap_or_else(DeviceId::generate);
-        let may_refresh = self.registrar.client().is_some_and(|c| c.allows(GrantType::RefreshToken));
-        self.issuer.set_device(DeviceContext::new(device_id, self.ctx), may_refresh);
+        // Only now is the code known, and with it the browser's device id and the user.
+        if let Some((code, user)) = self.authorizer.redeemed.as_ref() {
+            let device_id =
+                self.device_id.clone().or_else(|| code.device_id.clone()).unwrap_or_else(DeviceId::generate);
+            let may_refresh = self.registrar.client().is_some_and(|c| c.allows(GrantType::RefreshToken));
+            // The user authenticated when the code was issued: a cut-off since refuses it.
+            let holder = Holder {
+                authenticated: Authenticated { at: code.created_at, user_version: None },
+                cutoffs: user.cutoffs.clone(),
+            };
+            self.issuer.set_device(DeviceContext::new(device_id, self.ctx), holder, may_refresh);
+        } else {
+            // Never a client token for a code: without a redeemed code nothing is issued.
+            self.issuer.refuse(OAuthError::Server);
+        }
         &mut self.issuer
     }
 
@@ -171,7 +182,7 @@ pub(crate) async fn run(
         return Err(refusal(e, &mut endpoint));
     }
     let issued = endpoint.issuer.take_issued().ok_or(OAuthError::Server)?;
-    let code = endpoint.authorizer.redeemed.take().ok_or(OAuthError::Server)?;
+    let (code, _) = endpoint.authorizer.redeemed.take().ok_or(OAuthError::Server)?;
     let sid = issued.minted.claims.sid.as_deref().map(SessionId::parse).transpose().map_err(|_| OAuthError::Server)?;
     if let Some(sid) = &sid {
         let replayed = svc.deps.codes.attach_session(&code.code_hash, sid).await.map_err(|e| {

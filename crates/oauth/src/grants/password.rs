@@ -4,7 +4,7 @@
 //! (`negotiate`), then — the one extra step — authenticate the resource owner, and issue
 //! (`Issuer::issue`) with a device session.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use oxide_auth::primitives::grant::{Extensions, Grant};
 use oxide_auth_async::primitives::{Issuer, Registrar};
 use portcullis_domain::audit::{AuditEvent, AuditKind};
@@ -16,7 +16,7 @@ use portcullis_domain::user::{User, UserStatus};
 use portcullis_proto::TokenResponse;
 
 use crate::error::OAuthError;
-use crate::issuer::{DeviceContext, JwtIssuer};
+use crate::issuer::{DeviceContext, Holder, JwtIssuer};
 use crate::request::{RequestContext, TokenRequest};
 use crate::service::TokenService;
 
@@ -40,12 +40,13 @@ pub(crate) async fn run(
         registrar.negotiate(bound, scope).await.map_err(|_| registrar.take_failure().unwrap_or(OAuthError::Server))?;
 
     let device = DeviceContext::new(device_id, ctx);
-    let user_key = throttle(svc, &username, ctx, client_id, &device).await?;
-    let user = authenticate_user(svc, &username, Secret::new(password.into_owned()), ctx, client_id, &device).await?;
+    let who = Attempt { ctx, client_id, device_id: Some(device.device_id.as_str()) };
+    let user_key = throttle(svc, &username, &who).await?;
+    let (user, at) = authenticate_user(svc, &username, Secret::new(password.into_owned()), &who).await?;
 
     // Hydra and Keycloak alike: a refresh token only for a client allowed to use it.
     let may_refresh = registrar.client().is_some_and(|c| c.allows(GrantType::RefreshToken));
-    let mut issuer = JwtIssuer::for_device(svc, device.clone(), may_refresh);
+    let mut issuer = JwtIssuer::for_device(svc, device.clone(), Holder::checked_now(&user, at), may_refresh);
     let grant = Grant {
         owner_id: user.id.to_string(),
         client_id: pre_grant.client_id,
@@ -62,7 +63,7 @@ pub(crate) async fn run(
         tracing::warn!(error = %e, "could not clear the login attempt count");
     }
 
-    let mut event = login_event(svc, AuditKind::LoginSucceeded, ctx, client_id, &device);
+    let mut event = login_event(svc, AuditKind::LoginSucceeded, &who);
     event.user_id = Some(user.id.to_string());
     event.actor = Some(user.id.to_string());
     event.detail = issued.minted.claims.sid.clone().map(|sid| format!("sid={sid}"));
@@ -70,20 +71,21 @@ pub(crate) async fn run(
     Ok(issued.into_response())
 }
 
-/// Counts this attempt against the username and the address — before any password is checked,
-/// so parallel guesses cannot pass the limit — and refuses it past the limit. Returns the
-/// username's counter key (cleared after a successful login).
-pub(crate) async fn throttle(
-    svc: &TokenService,
-    username: &str,
-    ctx: &RequestContext,
-    client_id: &str,
-    device: &DeviceContext,
-) -> Result<String, OAuthError> {
+/// Where a password attempt comes from, for the throttle and the audit trail.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Attempt<'a> {
+    pub ctx: &'a RequestContext,
+    pub client_id: &'a str,
+    pub device_id: Option<&'a str>,
+}
+
+/// Counts this attempt against the address, then the username — before any password is
+/// checked, so parallel guesses cannot pass the limit — and refuses it past either limit.
+/// Past the address's limit no username key is made at all: a flood of names from one address
+/// costs one key. Returns the username's counter key (cleared after a successful login).
+pub(crate) async fn throttle(svc: &TokenService, username: &str, who: &Attempt<'_>) -> Result<String, OAuthError> {
     let policy = svc.deps.throttle;
-    let user_key = format!("user:{}", username.chars().take(Username::MAX_LEN).collect::<String>());
-    let ip_key = format!("ip:{}", ctx.ip.as_deref().unwrap_or("unknown"));
-    let count = |key: String, limit: u32| async move {
+    let over = |key: String, limit: u32| async move {
         match svc.deps.attempts.hit(&key, policy.window).await {
             Ok((n, left)) => (n > limit).then_some(left),
             Err(e) => {
@@ -92,11 +94,15 @@ pub(crate) async fn throttle(
             }
         }
     };
-    let over_user = count(user_key.clone(), policy.per_user).await;
-    let over_ip = count(ip_key, policy.per_ip).await;
-    if let Some(retry_after) = over_user.max(over_ip) {
+    let ip_key = format!("ip:{}", who.ctx.ip.as_deref().unwrap_or("unknown"));
+    let mut refused = over(ip_key, policy.per_ip).await;
+    let user_key = format!("user:{}", username.chars().take(Username::MAX_LEN).collect::<String>());
+    if refused.is_none() {
+        refused = over(user_key.clone(), policy.per_user).await;
+    }
+    if let Some(retry_after) = refused {
         metrics::counter!("portcullis_logins_throttled_total").increment(1);
-        let mut event = login_event(svc, AuditKind::LoginFailed, ctx, client_id, device);
+        let mut event = login_event(svc, AuditKind::LoginFailed, who);
         event.detail = Some("throttled".to_owned());
         svc.audit(event).await;
         return Err(OAuthError::TooManyAttempts { retry_after });
@@ -104,32 +110,26 @@ pub(crate) async fn throttle(
     Ok(user_key)
 }
 
-pub(crate) fn login_event(
-    svc: &TokenService,
-    kind: AuditKind,
-    ctx: &RequestContext,
-    client_id: &str,
-    device: &DeviceContext,
-) -> AuditEvent {
+pub(crate) fn login_event(svc: &TokenService, kind: AuditKind, who: &Attempt<'_>) -> AuditEvent {
     let mut e = AuditEvent::new(svc.now(), kind);
-    e.client_id = Some(client_id.to_owned());
-    e.device_id = Some(device.device_id.to_string());
-    e.ip = ctx.ip.clone();
-    e.user_agent = ctx.user_agent.clone();
+    e.client_id = Some(who.client_id.to_owned());
+    e.device_id = who.device_id.map(str::to_owned);
+    e.ip = who.ctx.ip.clone();
+    e.user_agent = who.ctx.user_agent.clone();
     e
 }
 
 /// Checks the resource owner's credentials; every refusal is audited with its reason and
 /// answered with the same `invalid_grant`, except a ban, which is told only to someone who
-/// knows the password.
+/// knows the password. Returns the user and when the check began (the session's
+/// authentication time).
 pub(crate) async fn authenticate_user(
     svc: &TokenService,
     username: &str,
     password: Secret,
-    ctx: &RequestContext,
-    client_id: &str,
-    device: &DeviceContext,
-) -> Result<User, OAuthError> {
+    who: &Attempt<'_>,
+) -> Result<(User, DateTime<Utc>), OAuthError> {
+    let at = svc.now();
     let user = match Username::parse(username) {
         Ok(name) => svc.deps.users.find_by_username(&name).await.map_err(|e| {
             tracing::error!(error = %e, "user lookup failed");
@@ -137,6 +137,16 @@ pub(crate) async fn authenticate_user(
         })?,
         Err(_) => None,
     };
+    check_password(svc, user, password, who).await.map(|u| (u, at))
+}
+
+/// Verifies `password` for `user` (the same time spent when there is none), auditing a refusal.
+pub(crate) async fn check_password(
+    svc: &TokenService,
+    user: Option<User>,
+    password: Secret,
+    who: &Attempt<'_>,
+) -> Result<User, OAuthError> {
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let matches = svc.deps.passwords.verify(password, stored).await.map_err(|_| OAuthError::Server)?;
     let failure = match (&user, matches) {
@@ -150,7 +160,7 @@ pub(crate) async fn authenticate_user(
     match (failure, user) {
         (None, Some(user)) => Ok(user),
         (Some((why, err)), user) => {
-            let mut event = login_event(svc, AuditKind::LoginFailed, ctx, client_id, device);
+            let mut event = login_event(svc, AuditKind::LoginFailed, who);
             event.user_id = user.map(|u| u.id.to_string());
             event.detail = Some(why.to_owned());
             svc.audit(event).await;

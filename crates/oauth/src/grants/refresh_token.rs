@@ -14,7 +14,7 @@ use portcullis_proto::TokenResponse;
 use portcullis_tokens::MintInput;
 
 use crate::error::OAuthError;
-use crate::issuer::{DeviceContext, REFRESH_TOKEN_PREFIX, new_token_id};
+use crate::issuer::{DeviceContext, REFRESH_TOKEN_PREFIX, mint_time, new_token_id};
 use crate::request::{RequestContext, TokenRequest};
 use crate::service::TokenService;
 
@@ -79,12 +79,14 @@ pub(crate) async fn run(
                     RevokeReason::ReuseDetected => {
                         "the refresh token was already used; its device session has been revoked"
                     }
+                    RevokeReason::UserBanned | RevokeReason::CutOff => "the device session has ended; log in again",
                 }
                 .into(),
             ))
         }
-        RotateOutcome::Rotated { session, .. } => {
+        RotateOutcome::Rotated { session, cutoffs, .. } => {
             let scope = requested.map(|s| s.to_string()).unwrap_or_else(|| session.scope.clone());
+            let now = mint_time(svc, &cutoffs, Some(&session.id)).await;
             let ring = svc.deps.keys.current();
             let input = MintInput {
                 sub: session.user_id.as_str(),
@@ -131,6 +133,5 @@ fn refused(refusal: Refusal) -> OAuthError {
         Refusal::SessionEnded => grant("the device session has ended; log in again"),
         Refusal::WrongClient => grant("the refresh token was issued to another client"),
         Refusal::Expired => grant("the refresh token has expired; log in again"),
-        Refusal::Superseded => grant("the refresh token was replaced by a later one"),
     }
 }

@@ -19,6 +19,7 @@ pub(crate) fn wire_target(target: &Target, cutoff_secs: i64) -> feed::Target {
     match target {
         Target::Session { sid, .. } => feed::Target::Session(sid.to_string()),
         Target::Token { jti } => feed::Target::Token(jti.clone()),
+        Target::Client { client } => feed::Target::Client(client.to_string()),
         Target::User { user, except } => feed::Target::User {
             user: user.to_string(),
             not_before: cutoff_secs,
@@ -42,7 +43,7 @@ impl LocalRevocations {
 #[async_trait]
 impl RevocationState for LocalRevocations {
     async fn check(&self, t: &TokenFacts<'_>) -> Verdict {
-        let token = TokenRef { sub: t.sub, sid: t.sid, jti: t.jti, iat: t.iat };
+        let token = TokenRef { sub: t.sub, sid: t.sid, jti: t.jti, client_id: t.client_id, iat: t.iat };
         if self.set.read().unwrap_or_else(|e| e.into_inner()).is_revoked(&token) {
             Verdict::Revoked
         } else {

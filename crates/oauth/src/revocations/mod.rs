@@ -35,8 +35,8 @@ pub const HORIZON_SLACK: Duration = Duration::minutes(1);
 /// Most events read from the log at once.
 const BATCH: u64 = 1000;
 
-/// Most revocations in force a rebuild or a backlog reads: far beyond any real deployment's
-/// revocations per access-token lifetime.
+/// Most revocations in force a rebuild reads: far beyond any real deployment's revocations per
+/// access-token lifetime.
 const IN_FORCE_MAX: u64 = 1_000_000;
 
 /// How far back a resumed feed also replays, to cover ids that committed out of order.
@@ -96,7 +96,13 @@ impl Revocations {
     /// Whether the token of `claims` has been revoked. Errs only when neither the state nor the
     /// log can answer.
     pub async fn is_revoked(&self, claims: &AccessTokenClaims) -> Result<bool, StoreError> {
-        let facts = TokenFacts { sub: &claims.sub, sid: claims.sid.as_deref(), jti: &claims.jti, iat: claims.iat };
+        let facts = TokenFacts {
+            sub: &claims.sub,
+            sid: claims.sid.as_deref(),
+            jti: &claims.jti,
+            client_id: &claims.client_id,
+            iat: claims.iat,
+        };
         if !self.degraded.load(Ordering::Acquire) {
             match self.state.check(&facts).await {
                 Verdict::Live => return Ok(false),
@@ -112,10 +118,11 @@ impl Revocations {
     }
 
     /// Records a revocation that no other write carries (a client-credentials token's), and
-    /// takes it in.
+    /// takes it in. A token revoked already is not recorded again.
     pub async fn record(&self, revocation: &NewRevocation) -> Result<(), StoreError> {
-        self.log.append(revocation).await?;
-        self.recorded().await;
+        if self.log.append(revocation).await? {
+            self.recorded().await;
+        }
         Ok(())
     }
 
@@ -204,29 +211,45 @@ impl Revocations {
         self.feed.subscribe()
     }
 
-    /// What a follower gets before live events: everything in force (`after: None`), or what
-    /// came after `after` plus the last few seconds (ids may commit out of order). Oldest first.
-    pub async fn backlog(&self, after: Option<i64>) -> Result<Vec<FeedEvent>, StoreError> {
+    /// One page of what a follower gets before live events: the revocations in force with ids
+    /// above `from_id` (at most `page` rows read), all of them (`after: None`) or those after
+    /// `after` plus the last few seconds' (ids may commit out of order). Oldest first. Returns
+    /// the events and the highest id read (`None`: the backlog is done).
+    pub async fn backlog_page(
+        &self,
+        after: Option<i64>,
+        from_id: i64,
+        page: u64,
+    ) -> Result<(Vec<FeedEvent>, Option<i64>), StoreError> {
         let now = self.clock.now();
         // Only what is in force can matter, however old `after` is: the log's older rows are
         // never read here.
-        let mut events = self.log.since(now - self.horizon, IN_FORCE_MAX).await?;
-        if let Some(after) = after {
-            let overlap = now - RESUME_OVERLAP;
-            events.retain(|r| r.id > after || r.at >= overlap);
-        }
-        events.retain(|r| r.expires_at(self.horizon) > now);
-        events.sort_by_key(|r| r.id);
-        Ok(events.iter().map(|r| self.to_feed(r)).collect())
+        let rows = self.log.since_after(now - self.horizon, from_id, page).await?;
+        let last = rows.iter().map(|r| r.id).max().filter(|_| rows.len() as u64 >= page);
+        let overlap = now - RESUME_OVERLAP;
+        let events = rows
+            .iter()
+            .filter(|r| after.is_none_or(|after| r.id > after || r.at >= overlap))
+            .filter(|r| r.expires_at(self.horizon) > now)
+            .map(|r| self.to_feed(r))
+            .collect();
+        Ok((events, last))
     }
 
     /// The feed's form of a revocation (docs/revocation-feed.md).
     pub fn to_feed(&self, r: &Revocation) -> FeedEvent {
         let user = |u: &dyn ToString| Some(SubjectId::iss_sub(&self.issuer, &u.to_string()));
         let (subject, not_before, except_session) = match &r.target {
-            Target::Session { sid, user: u } => {
-                (FeedSubject { user: user(u), session: Some(SubjectId::opaque(sid.as_str())), token: None }, None, None)
-            }
+            Target::Session { sid, user: u } => (
+                FeedSubject { user: user(u), session: Some(SubjectId::opaque(sid.as_str())), ..FeedSubject::default() },
+                None,
+                None,
+            ),
+            Target::Client { client } => (
+                FeedSubject { application: Some(SubjectId::opaque(client.as_str())), ..FeedSubject::default() },
+                None,
+                None,
+            ),
             Target::User { user: u, except } => (
                 FeedSubject { user: user(u), ..FeedSubject::default() },
                 Some(r.cutoff_secs()),

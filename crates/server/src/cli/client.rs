@@ -27,13 +27,16 @@ pub enum ClientCommand {
         /// A public client: no secret (native and browser apps).
         #[arg(long)]
         public: bool,
+        /// A resource server: it may introspect tokens and follow the revocation feed.
+        #[arg(long)]
+        resource_server: bool,
         #[arg(long)]
         json: bool,
     },
 }
 
 pub async fn run(command: ClientCommand, config: &Config) -> anyhow::Result<()> {
-    let ClientCommand::Create { name, grants, scope, redirect_uris, public, json } = command;
+    let ClientCommand::Create { name, grants, scope, redirect_uris, public, resource_server, json } = command;
     let grants = grants
         .iter()
         .map(|g| {
@@ -46,7 +49,7 @@ pub async fn run(command: ClientCommand, config: &Config) -> anyhow::Result<()> 
         .collect::<anyhow::Result<Vec<_>>>()?;
     let grants = if grants.is_empty() { vec![GrantType::ClientCredentials] } else { grants };
     let scope: Scope = scope.parse().map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
-    let spec = ClientSpec::new(&name, grants, scope, redirect_uris, public)?;
+    let spec = ClientSpec { name, grants, scope, redirect_uris, public, resource_server }.checked()?;
     let backend = Backend::open(config).await?;
     let created =
         ops::create_client(&backend.store, &backend.store, &backend.hasher, backend.clock.as_ref(), spec, "cli")

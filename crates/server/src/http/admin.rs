@@ -112,21 +112,11 @@ async fn kick(app: &App, admin: &Admin, user_id: &str, device_id: Option<&str>) 
         Ok(u) => u,
         Err(r) => return r,
     };
-    match ops::devices::end(
-        app.sessions.as_ref(),
-        &app.tokens,
-        app.clock.as_ref(),
-        &user,
-        device_id,
-        Reason::Kicked,
-        admin.actor(),
-    )
-    .await
-    {
-        Ok(0) if device_id.is_some() => {
+    match app.tokens.control().kick(&user, device_id, Reason::Kicked, admin.actor()).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(portcullis_oauth::ControlError::NotFound(_)) => {
             ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "the user has no such device").into_response()
         }
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => server_error(e),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }

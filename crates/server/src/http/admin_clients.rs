@@ -5,7 +5,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use portcullis_domain::audit::{AuditEvent, AuditKind};
+use portcullis_domain::audit::AuditKind;
 use portcullis_domain::client::{Client, ClientSpec};
 use portcullis_domain::grant::GrantType;
 use portcullis_domain::ids::ClientId;
@@ -28,6 +28,7 @@ fn view(c: &Client) -> ClientView {
         scope: c.scope.to_string(),
         redirect_uris: c.redirect_uris.clone(),
         public: c.is_public(),
+        resource_server: c.resource_server,
         created_at: c.created_at.to_rfc3339(),
     }
 }
@@ -51,8 +52,16 @@ pub async fn create(
         .map(|g| g.parse::<GrantType>().map_err(|_| bad(format!("unknown grant {g:?}"))))
         .collect::<Result<Vec<_>, _>>()?;
     let scope: Scope = new.scope.parse().map_err(|e: portcullis_domain::scope::ScopeError| bad(e.to_string()))?;
-    let spec =
-        ClientSpec::new(&new.name, grants, scope, new.redirect_uris, new.public).map_err(|e| bad(e.to_string()))?;
+    let spec = ClientSpec {
+        name: new.name,
+        grants,
+        scope,
+        redirect_uris: new.redirect_uris,
+        public: new.public,
+        resource_server: new.resource_server,
+    }
+    .checked()
+    .map_err(|e| bad(e.to_string()))?;
     let created = ops::create_client(
         app.clients.as_ref(),
         app.audit.as_ref(),
@@ -85,20 +94,13 @@ pub async fn list(
 }
 
 /// Deletes a client: it can no longer authenticate (at once on this node, within
-/// `clients.cache_ttl` on others).
+/// `clients.cache_ttl` on others), every device session it opened ends, and every token it was
+/// issued is revoked at once on every node and at every resource server.
 #[utoipa::path(delete, path = "/admin/clients/{client_id}", tag = "admin", params(("client_id" = String, Path)),
     security(("bearer" = ["admin"])), responses((status = 204, description = "deleted"), (status = 404, body = portcullis_proto::ErrorBody)))]
 pub async fn delete(State(app): State<App>, admin: Admin, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
     let id = ClientId::parse(&raw).map_err(|_| OpError::NotFound("client"))?;
-    if !app.clients.delete(&id, app.clock.now()).await.map_err(OpError::Store)? {
-        return Err(OpError::NotFound("client").into());
-    }
-    let mut e = AuditEvent::new(app.clock.now(), AuditKind::ClientDeleted);
-    e.actor = Some(admin.actor().to_owned());
-    e.client_id = Some(id.to_string());
-    if let Err(err) = app.audit.record(e).await {
-        tracing::error!(error = %err, "audit write failed");
-    }
+    app.tokens.control().delete_client(&id, admin.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

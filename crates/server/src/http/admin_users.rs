@@ -1,11 +1,13 @@
 //! `/admin/users`: create, list, read, ban, unban.
 
+use std::net::SocketAddr;
+
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use portcullis_domain::ids::UserId;
+use portcullis_domain::ids::{SessionId, UserId};
 use portcullis_domain::secret::Secret;
 use portcullis_proto::{BanRequest, NewUser, UserList, UserView};
 
@@ -13,19 +15,8 @@ use super::admin::Admin;
 use super::error::{ApiError, json_body};
 use super::paging::{self, Paging};
 use crate::app::App;
-use crate::ops::users::{UserOps, view};
+use crate::ops::users::view;
 use crate::ops::{self, OpError};
-
-fn user_ops(app: &App) -> UserOps<'_> {
-    UserOps {
-        users: app.users.as_ref(),
-        sessions: app.sessions.as_ref(),
-        audit: app.audit.as_ref(),
-        tokens: &app.tokens,
-        passwords: &app.passwords,
-        clock: app.clock.as_ref(),
-    }
-}
 
 fn user_id(raw: &str) -> Result<UserId, ApiError> {
     UserId::parse(raw).map_err(|_| OpError::NotFound("user").into())
@@ -87,7 +78,7 @@ pub async fn ban(
     body: Result<Json<BanRequest>, JsonRejection>,
 ) -> Result<Json<UserView>, ApiError> {
     let req = json_body(body)?;
-    let user = user_ops(&app).ban(&user_id(&raw)?, &req.reason, admin.actor()).await?;
+    let user = app.tokens.control().ban(&user_id(&raw)?, &req.reason, admin.actor()).await?;
     Ok(Json(view(&user)))
 }
 
@@ -95,29 +86,39 @@ pub async fn ban(
 #[utoipa::path(post, path = "/admin/users/{user_id}/unban", tag = "admin", params(("user_id" = String, Path)),
     security(("bearer" = ["admin"])), responses((status = 200, body = UserView), (status = 404, body = portcullis_proto::ErrorBody)))]
 pub async fn unban(State(app): State<App>, admin: Admin, Path(raw): Path<String>) -> Result<Json<UserView>, ApiError> {
-    let user = user_ops(&app).unban(&user_id(&raw)?, admin.actor()).await?;
+    let user = app.tokens.control().unban(&user_id(&raw)?, admin.actor()).await?;
     Ok(Json(view(&user)))
 }
 
-/// `POST /me/password`: the caller's password; every other device session ends.
+/// `POST /me/password`: the caller's password; every other device session ends, and every
+/// browser login. Wrong current passwords count against the same limits as the password grant.
 #[utoipa::path(post, path = "/me/password", tag = "me", request_body = portcullis_proto::PasswordChange, security(("bearer" = [])),
     responses((status = 204, description = "changed"), (status = 400, body = portcullis_proto::ErrorBody),
-        (status = 401, body = portcullis_proto::ErrorBody), (status = 403, body = portcullis_proto::ErrorBody)))]
+        (status = 401, body = portcullis_proto::ErrorBody), (status = 403, body = portcullis_proto::ErrorBody),
+        (status = 429, description = "too many wrong passwords for this user or address; see Retry-After", body = portcullis_proto::ErrorBody)))]
 pub async fn change_password(
     State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     bearer: super::bearer::Bearer,
     body: Result<Json<portcullis_proto::PasswordChange>, JsonRejection>,
 ) -> Result<Response, Response> {
     let (sub, sid) = bearer.user().map_err(IntoResponse::into_response)?;
     let req = json_body(body).map_err(IntoResponse::into_response)?;
-    let (Ok(uid), Ok(sid)) = (UserId::parse(sub), portcullis_domain::ids::SessionId::parse(sid)) else {
+    let (Ok(uid), Ok(sid)) = (UserId::parse(sub), SessionId::parse(sid)) else {
         return Err(ApiError::internal().into_response());
     };
-    if req.current_password.len() > portcullis_domain::password::MAX_PASSWORD_LEN {
-        return Err(ApiError::from(OpError::Forbidden("the current password is wrong")).into_response());
-    }
-    user_ops(&app)
-        .change_password(&uid, Secret::new(req.current_password), Secret::new(req.new_password), &sid)
+    let ctx = super::token::context(peer, &headers);
+    app.tokens
+        .control()
+        .change_password(
+            &uid,
+            Secret::new(req.current_password),
+            Secret::new(req.new_password),
+            &sid,
+            &bearer.0.client_id,
+            &ctx,
+        )
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
     Ok(StatusCode::NO_CONTENT.into_response())

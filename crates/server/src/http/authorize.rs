@@ -1,6 +1,9 @@
 //! `GET /oauth2/authorize` and the login and consent forms it shows (posted back to the same
-//! URL). The cookies: a CSRF cookie (random; forms carry its keyed hash), the login cookie
-//! (a secret stored hashed, minutes long) and the device cookie (the browser's device id).
+//! URL). The cookies: a CSRF cookie (random; forms carry a keyed hash of it and of the login
+//! session, and it is replaced at login), the login cookie (a secret stored hashed, minutes
+//! long, ended by a logout, a kick, a ban or a password change) and the device cookie (the
+//! browser's device id). On an https issuer each is `__Host-` prefixed and `Secure`, so no
+//! other host (a sibling subdomain, say) can set or read one.
 
 use std::net::SocketAddr;
 
@@ -23,6 +26,8 @@ use crate::app::App;
 const CSRF_COOKIE: &str = "portcullis_csrf";
 const LOGIN_COOKIE: &str = "portcullis_login";
 const DEVICE_COOKIE: &str = "portcullis_device";
+/// The prefix browsers reserve for `Secure`, `Path=/`, host-only cookies (RFC 6265bis §4.1.3.2).
+const HOST_PREFIX: &str = "__Host-";
 /// The device cookie lives a year: it names the browser, it grants nothing.
 const DEVICE_COOKIE_SECS: u64 = 365 * 24 * 3600;
 
@@ -54,15 +59,16 @@ struct Browser {
 
 impl Browser {
     fn read(app: &App, headers: &HeaderMap) -> Self {
-        let mut me = Self {
-            csrf: String::new(),
-            login: None,
-            device: None,
-            set: Vec::new(),
-            secure: app.issuer.starts_with("https://"),
-        };
+        let secure = app.issuer.starts_with("https://");
+        let mut me = Self { csrf: String::new(), login: None, device: None, set: Vec::new(), secure };
         for raw in headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()) {
             for (name, value) in raw.split(';').filter_map(|c| c.trim().split_once('=')) {
+                // On https only the prefixed names count: an unprefixed one may come from elsewhere.
+                let name = match name.strip_prefix(HOST_PREFIX) {
+                    Some(base) if secure => base,
+                    _ if secure => continue,
+                    _ => name,
+                };
                 match name {
                     CSRF_COOKIE if value.len() <= 128 => me.csrf = value.to_owned(),
                     LOGIN_COOKIE => me.login = Some(value.to_owned()),
@@ -75,17 +81,22 @@ impl Browser {
     }
 
     fn cookie(&mut self, name: &str, value: &str, max_age: u64) {
-        let secure = if self.secure { "; Secure" } else { "" };
-        self.set.push(format!("{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax{secure}"));
+        let (prefix, secure) = if self.secure { (HOST_PREFIX, "; Secure") } else { ("", "") };
+        self.set.push(format!("{prefix}{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax{secure}"));
     }
 
     /// The CSRF cookie, made now if the browser has none.
     fn ensure_csrf(&mut self) {
         if self.csrf.is_empty() {
-            self.csrf = Secret::generate("").expose().to_owned();
-            let value = self.csrf.clone();
-            self.cookie(CSRF_COOKIE, &value, 3600);
+            self.rotate_csrf();
         }
+    }
+
+    /// A new CSRF cookie (at login, so that no token minted before it works after).
+    fn rotate_csrf(&mut self) {
+        self.csrf = Secret::generate("").expose().to_owned();
+        let value = self.csrf.clone();
+        self.cookie(CSRF_COOKIE, &value, 3600);
     }
 
     fn device(&mut self) -> DeviceId {
@@ -166,7 +177,7 @@ pub async fn submit(
 ) -> Response {
     let req = AuthorizeRequest::from_query(query.as_deref().unwrap_or(""));
     let mut browser = Browser::read(&app, &headers);
-    if !app.tokens.csrf_ok(&browser.csrf, &form.csrf) {
+    if !app.tokens.csrf_ok(&browser.csrf, browser.login.as_deref(), &form.csrf) {
         browser.ensure_csrf();
         let res = pages::error(
             StatusCode::BAD_REQUEST,
@@ -210,6 +221,7 @@ async fn login(
     match app.tokens.browser_login(&form.username, &form.password, client_id, &device, ctx).await {
         Ok(done) => {
             browser.cookie(LOGIN_COOKIE, done.secret.expose(), done.expires_in);
+            browser.rotate_csrf();
             let mut res = StatusCode::SEE_OTHER.into_response();
             let back = format!("{}?{}", paths::AUTHORIZE, query.unwrap_or(""));
             if let Ok(v) = HeaderValue::from_str(&back) {
@@ -239,7 +251,7 @@ fn answer(
     username: &str,
 ) -> Response {
     let action = format!("{}?{}", paths::AUTHORIZE, query.unwrap_or(""));
-    let csrf = app.tokens.csrf_token(&browser.csrf);
+    let csrf = app.tokens.csrf_token(&browser.csrf, browser.login.as_deref());
     match outcome {
         Ok(Authorized::Redirect(url)) => {
             let mut res = StatusCode::SEE_OTHER.into_response();

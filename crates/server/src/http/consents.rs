@@ -57,12 +57,9 @@ pub async fn withdraw(State(app): State<App>, bearer: Bearer, Path(client_id): P
     let Ok(uid) = UserId::parse(sub) else { return unavailable() };
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no consent for that client");
     let Ok(client) = ClientId::parse(&client_id) else { return not_found().into_response() };
-    match app.tokens.withdraw_consent(&uid, &client).await {
+    match app.tokens.control().withdraw_consent(&uid, &client).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => not_found().into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "consent withdrawal failed");
-            unavailable()
-        }
+        Err(e) => ApiError::from(e).into_response(),
     }
 }

@@ -34,17 +34,24 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: ErrorCode,
     pub description: String,
+    /// Seconds for `Retry-After` (429).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, description: impl Into<String>) -> Self {
-        Self { status, code, description: description.into() }
+        Self { status, code, description: description.into(), retry_after: None }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error: self.code, error_description: self.description })).into_response()
+        let mut res =
+            (self.status, Json(ErrorBody { error: self.code, error_description: self.description })).into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
     }
 }
 
@@ -74,7 +81,39 @@ impl From<crate::ops::OpError> for ApiError {
     }
 }
 
+impl From<portcullis_oauth::ControlError> for ApiError {
+    fn from(e: portcullis_oauth::ControlError) -> Self {
+        use portcullis_oauth::ControlError as E;
+        match e {
+            E::Invalid(m) => Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, m),
+            E::NotFound(what) => Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("no such {what}")),
+            E::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, ErrorCode::AccessDenied, m),
+            E::Throttled { retry_after } => {
+                Self::throttled(retry_after, "too many wrong passwords; wait and try again (see Retry-After)")
+            }
+            E::Store(e) => {
+                tracing::error!(error = %e, "operation failed");
+                Self::internal()
+            }
+            E::Internal(e) => {
+                tracing::error!(error = %e, "operation failed");
+                Self::internal()
+            }
+        }
+    }
+}
+
 impl ApiError {
+    /// 429 with `Retry-After`.
+    pub fn throttled(retry_after: u64, description: &str) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: ErrorCode::TemporarilyUnavailable,
+            description: description.to_owned(),
+            retry_after: Some(retry_after),
+        }
+    }
+
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ServerError, "something went wrong")
     }

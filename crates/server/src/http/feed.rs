@@ -1,16 +1,18 @@
 //! `GET /oauth2/revocation-feed`: the revocation feed as server-sent events
-//! (docs/revocation-feed.md). Client-authenticated with HTTP Basic.
+//! (docs/revocation-feed.md). For resource servers only, authenticated with HTTP Basic; at most
+//! `revocation.feed_max_per_client` streams per client on a node; the backlog is read and sent
+//! a page at a time.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::stream::{self, Stream, StreamExt};
-use portcullis_oauth::OAuthError;
+use futures::stream::{self, StreamExt};
+use portcullis_oauth::{OAuthError, Revocations};
 use portcullis_proto::FeedEvent;
 use portcullis_proto::feed::{CaughtUp, SSE_CAUGHT_UP, SSE_REVOCATION};
 use serde::Deserialize;
@@ -21,6 +23,46 @@ use crate::app::App;
 
 /// How long a follower waits before reconnecting after the stream ends.
 const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Revocation log rows read per backlog page.
+const PAGE: u64 = 1000;
+/// Backlog ids remembered to skip their live duplicates; past it a duplicate may be sent
+/// (followers apply events idempotently).
+const SENT_REMEMBERED: usize = 65_536;
+
+/// The open feed streams of each client on this node.
+#[derive(Debug, Default)]
+pub struct FeedConnections(Mutex<HashMap<String, usize>>);
+
+/// One open stream; dropping it (the stream ends) frees its place.
+pub struct FeedSlot {
+    registry: Arc<FeedConnections>,
+    client: String,
+}
+
+impl FeedConnections {
+    /// A place for one more stream of `client`, if it has fewer than `max`.
+    pub fn acquire(self: &Arc<Self>, client: &str, max: usize) -> Option<FeedSlot> {
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(client.to_owned()).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(FeedSlot { registry: Arc::clone(self), client: client.to_owned() })
+    }
+}
+
+impl Drop for FeedSlot {
+    fn drop(&mut self) {
+        let mut open = self.registry.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.client) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
+}
 
 #[derive(Debug, Deserialize)]
 pub struct FeedParams {
@@ -39,13 +81,16 @@ pub struct FeedParams {
         (status = 200, description = "text/event-stream of `session-revoked` events (docs/revocation-feed.md)", body = portcullis_proto::FeedEvent, content_type = "text/event-stream"),
         (status = 400, description = "invalid_request: `after` or Last-Event-ID is not an integer", body = portcullis_proto::ErrorBody),
         (status = 401, description = "invalid_client", body = portcullis_proto::ErrorBody),
+        (status = 403, description = "unauthorized_client: the client is not registered as a resource server", body = portcullis_proto::ErrorBody),
+        (status = 429, description = "the client has as many streams open on this node as allowed; see Retry-After", body = portcullis_proto::ErrorBody),
     )
 )]
 pub async fn feed(State(app): State<App>, headers: HeaderMap, Query(params): Query<FeedParams>) -> Response {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if let Err(e) = app.tokens.authenticate_basic(authorization).await {
-        return OAuthErrorResponse(e).into_response();
-    }
+    let client = match app.tokens.authenticate_resource_server(authorization).await {
+        Ok(c) => c,
+        Err(e) => return OAuthErrorResponse(e).into_response(),
+    };
     let resume = params.after.or_else(|| headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned));
     let after = match resume.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::parse::<i64>) {
         None => None,
@@ -55,26 +100,25 @@ pub async fn feed(State(app): State<App>, headers: HeaderMap, Query(params): Que
             return OAuthErrorResponse(e).into_response();
         }
     };
+    let Some(slot) = app.feeds.acquire(client.id.as_str(), app.config.revocation.feed_max_per_client) else {
+        let why = "this client has as many revocation-feed streams open on this node as allowed";
+        return ApiError::throttled(RETRY.as_secs().max(1), why).into_response();
+    };
     // Subscribe first: an event recorded while the backlog is read is then seen at least once.
     let live = app.revocations.subscribe();
-    let backlog = match app.revocations.backlog(after).await {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = %e, "reading the revocation backlog failed");
-            return ApiError::internal().into_response();
-        }
+    let follower = Follower {
+        revocations: app.revocations.clone(),
+        after,
+        phase: Phase::Backlog { from_id: 0 },
+        last_id: after.unwrap_or(0),
+        sent: HashSet::new(),
+        pending: VecDeque::new(),
+        live,
+        _slot: slot,
     };
-    let last_id = backlog.iter().map(|e| e.id).max().unwrap_or(0).max(after.unwrap_or(0));
-    let sent: HashSet<i64> = backlog.iter().map(|e| e.id).collect();
-    let caught_up = Event::default()
-        .event(SSE_CAUGHT_UP)
-        .json_data(CaughtUp { last_id })
-        .unwrap_or_else(|_| Event::default().event(SSE_CAUGHT_UP));
     let mut shutdown = app.shutdown.subscribe();
     let events = stream::once(async { Event::default().retry(RETRY) })
-        .chain(stream::iter(backlog.iter().map(revocation).collect::<Vec<_>>()))
-        .chain(stream::once(async { caught_up }))
-        .chain(live_events(live, sent))
+        .chain(stream::unfold(follower, Follower::next))
         .take_until(async move {
             let _ = shutdown.wait_for(|stopping| *stopping).await;
         })
@@ -88,28 +132,82 @@ pub async fn feed(State(app): State<App>, headers: HeaderMap, Query(params): Que
     res
 }
 
+enum Phase {
+    /// Reading the backlog, a page at a time, from ids above `from_id`.
+    Backlog {
+        from_id: i64,
+    },
+    CaughtUp,
+    Live,
+}
+
+/// One follower's stream: the backlog pages, `caught-up`, then live events not already sent.
+struct Follower {
+    revocations: Arc<Revocations>,
+    after: Option<i64>,
+    phase: Phase,
+    last_id: i64,
+    sent: HashSet<i64>,
+    pending: VecDeque<Event>,
+    live: broadcast::Receiver<Arc<FeedEvent>>,
+    _slot: FeedSlot,
+}
+
+impl Follower {
+    async fn next(mut self) -> Option<(Event, Self)> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some((event, self));
+            }
+            match self.phase {
+                Phase::Backlog { from_id } => {
+                    let (page, more) = match self.revocations.backlog_page(self.after, from_id, PAGE).await {
+                        Ok(p) => p,
+                        Err(e) => {
+                            // The follower reconnects and resumes: nothing is lost.
+                            tracing::error!(error = %e, "reading the revocation backlog failed; ending the stream");
+                            return None;
+                        }
+                    };
+                    for e in &page {
+                        self.last_id = self.last_id.max(e.id);
+                        if self.sent.len() < SENT_REMEMBERED {
+                            self.sent.insert(e.id);
+                        }
+                        self.pending.push_back(revocation(e));
+                    }
+                    self.phase = match more {
+                        Some(last) => Phase::Backlog { from_id: last },
+                        None => Phase::CaughtUp,
+                    };
+                }
+                Phase::CaughtUp => {
+                    let caught_up = Event::default()
+                        .event(SSE_CAUGHT_UP)
+                        .json_data(CaughtUp { last_id: self.last_id })
+                        .unwrap_or_else(|_| Event::default().event(SSE_CAUGHT_UP));
+                    self.pending.push_back(caught_up);
+                    self.phase = Phase::Live;
+                }
+                Phase::Live => match self.live.recv().await {
+                    Ok(e) if self.sent.contains(&e.id) => continue,
+                    Ok(e) => return Some((revocation(&e), self)),
+                    Err(RecvError::Lagged(n)) => {
+                        // It reconnects with Last-Event-ID and loses nothing.
+                        tracing::warn!(missed = n, "a revocation-feed follower fell behind; ending its stream");
+                        return None;
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+            }
+        }
+    }
+}
+
 fn revocation(e: &FeedEvent) -> Event {
     Event::default()
         .id(e.id.to_string())
         .event(SSE_REVOCATION)
         .json_data(e)
         .unwrap_or_else(|_| Event::default().comment("unserialisable event skipped"))
-}
-
-/// Live events not already sent in the backlog. Ends when this follower falls too far behind
-/// (it reconnects with Last-Event-ID and loses nothing).
-fn live_events(rx: broadcast::Receiver<Arc<FeedEvent>>, sent: HashSet<i64>) -> impl Stream<Item = Event> {
-    stream::unfold((rx, sent), |(mut rx, sent)| async move {
-        loop {
-            match rx.recv().await {
-                Ok(e) if sent.contains(&e.id) => continue,
-                Ok(e) => return Some((revocation(&e), (rx, sent))),
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "a revocation-feed follower fell behind; ending its stream");
-                    return None;
-                }
-                Err(RecvError::Closed) => return None,
-            }
-        }
-    })
 }

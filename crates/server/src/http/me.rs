@@ -58,20 +58,9 @@ pub async fn logout(State(app): State<App>, bearer: Bearer) -> Response {
         Err(e) => return e.into_response(),
     };
     let Ok(sid) = SessionId::parse(sid) else { return unavailable() };
-    let session = match app.sessions.find(&sid).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return StatusCode::NO_CONTENT.into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "logout lookup failed");
-            return unavailable();
-        }
-    };
-    match app.tokens.end_session(&session, Reason::Logout, sub).await {
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "logout failed");
-            unavailable()
-        }
+    match app.tokens.control().logout(&sid, sub).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
@@ -108,22 +97,11 @@ pub async fn forget_device(State(app): State<App>, bearer: Bearer, Path(device_i
         Err(e) => return e.into_response(),
     };
     let Ok(uid) = UserId::parse(sub) else { return unavailable() };
-    match ops::devices::end(
-        app.sessions.as_ref(),
-        &app.tokens,
-        app.clock.as_ref(),
-        &uid,
-        Some(&device_id),
-        Reason::Logout,
-        sub,
-    )
-    .await
-    {
-        Ok(0) => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "you have no such device").into_response(),
+    match app.tokens.control().kick(&uid, Some(&device_id), Reason::Logout, sub).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "device sign-out failed");
-            unavailable()
+        Err(portcullis_oauth::ControlError::NotFound(_)) => {
+            ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "you have no such device").into_response()
         }
+        Err(e) => ApiError::from(e).into_response(),
     }
 }

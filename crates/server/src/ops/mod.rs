@@ -1,5 +1,6 @@
-//! Administrative operations shared by the CLI and (later) the admin API: register a client,
-//! create a user, rotate and list keys. Each validates, writes, and audits.
+//! Administrative operations shared by the CLI and the admin API: register a client, create a
+//! user, rotate and list keys. Each validates, writes, and audits. Operations that end sessions
+//! live in `portcullis_oauth::SessionControl`.
 
 pub mod devices;
 pub mod users;
@@ -14,7 +15,7 @@ use portcullis_domain::ids::{ClientId, UserId, Username};
 use portcullis_domain::password::check_policy;
 use portcullis_domain::ports::{AuditLog, ClientRepo, SigningKeyRecord, StoreError, UserRepo};
 use portcullis_domain::secret::{Secret, SecretHasher};
-use portcullis_domain::user::{User, UserStatus};
+use portcullis_domain::user::{Cutoffs, User, UserStatus};
 use portcullis_oauth::PasswordVerifier;
 use portcullis_store::SqlStore;
 use portcullis_tokens::KeyManager;
@@ -69,6 +70,7 @@ pub async fn create_client(
         grants: spec.grants,
         scope: spec.scope,
         redirect_uris: spec.redirect_uris,
+        resource_server: spec.resource_server,
         created_at: clock.now(),
     };
     clients.insert(&client).await.map_err(|e| match e {
@@ -94,13 +96,16 @@ pub async fn create_user(
     let username = Username::parse(username).map_err(|e| OpError::Invalid(e.to_string()))?;
     check_policy(password.expose()).map_err(|e| OpError::Invalid(e.to_string()))?;
     let password_hash = passwords.hash(password).await.map_err(|e| OpError::Internal(e.to_string()))?;
+    let now = clock.now();
     let user = User {
         id: UserId::generate(),
         username,
         password_hash,
         status: UserStatus::Active,
         ban_reason: None,
-        created_at: clock.now(),
+        cutoffs: Cutoffs::default(),
+        created_at: now,
+        updated_at: now,
     };
     users.insert(&user).await.map_err(|e| match e {
         StoreError::Conflict => OpError::Conflict("a user with this username"),

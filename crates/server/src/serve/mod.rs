@@ -1,5 +1,7 @@
 //! Running a node: bind, build the app, serve until told to stop, finish in-flight requests.
 
+mod connections;
+
 use std::future::Future;
 use std::net::SocketAddr;
 
@@ -39,17 +41,23 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let mut tasks = self.app.spawn_revocation_sync();
         tasks.push(self.app.spawn_key_reloader());
+        let cfg = &self.app.config.http;
+        let limits = connections::Limits {
+            max_connections: cfg.max_connections,
+            header_read_timeout: cfg.header_read_timeout,
+            idle_timeout: cfg.idle_timeout,
+        }
+        .fitted_to_descriptors();
         let app = self.app.clone();
-        let shutdown = async move {
+        let stop = app.shutdown.subscribe();
+        tokio::spawn(async move {
             shutdown.await;
             app.begin_shutdown();
-        };
+        });
         let router = http::router(self.app);
-        let result = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        connections::serve(self.listener, router, limits, stop).await;
         tasks.iter().for_each(tokio::task::JoinHandle::abort);
-        result.context("server failed")
+        Ok(())
     }
 }
 

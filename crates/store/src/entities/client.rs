@@ -15,6 +15,7 @@ pub struct Model {
     pub scope: String,
     /// JSON array of strings.
     pub redirect_uris: String,
+    pub resource_server: bool,
     pub created_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,
 }

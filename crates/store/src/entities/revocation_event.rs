@@ -8,11 +8,12 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub at: DateTimeUtc,
-    /// `session`, `user` or `token`.
+    /// `session`, `user`, `token` or `client`.
     pub kind: String,
     pub user_id: Option<String>,
     pub session_id: Option<String>,
     pub jti: Option<String>,
+    pub client_id: Option<String>,
     pub reason: String,
 }
 

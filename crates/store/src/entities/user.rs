@@ -12,6 +12,11 @@ pub struct Model {
     pub password_hash: String,
     pub status: String,
     pub ban_reason: Option<String>,
+    /// The latest user-wide cut-off that spares no session.
+    pub cutoff_at: Option<DateTimeUtc>,
+    /// The latest cut-off that spares one session, and that session.
+    pub cutoff_except_at: Option<DateTimeUtc>,
+    pub cutoff_except_sid: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -1,0 +1,223 @@
+//! `SessionControl`: every operation that ends sessions on someone's word — a kick of one device
+//! or of all, a ban, a password change, a consent withdrawal, a client deletion — in one place,
+//! called by the admin API, self-service and the CLI alike.
+//!
+//! Each operation is one store transaction that ends every session it covers, however many
+//! (docs/decisions/0011), then one round of `Revocations::recorded` that takes the new
+//! revocations into this node's state and feed and rings the other nodes, then its audit row.
+
+use portcullis_domain::audit::{AuditEvent, AuditKind};
+use portcullis_domain::ids::{ClientId, DeviceId, SessionId, UserId};
+use portcullis_domain::password::{MAX_PASSWORD_LEN, check_policy};
+use portcullis_domain::ports::{CutOff, Ending, StoreError, UserChange};
+use portcullis_domain::revocation::Reason;
+use portcullis_domain::secret::Secret;
+use portcullis_domain::user::User;
+
+use crate::error::OAuthError;
+use crate::grants::password::{self, Attempt};
+use crate::request::RequestContext;
+use crate::service::TokenService;
+
+/// Longest ban reason kept.
+pub const MAX_BAN_REASON: usize = 500;
+
+/// Why a session-control operation was refused. The text is safe to show the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// Too many wrong passwords for this user or address: 429 with `Retry-After`.
+    #[error("too many attempts; wait and try again (see Retry-After)")]
+    Throttled { retry_after: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// What a kick ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kicked {
+    pub sessions: u64,
+}
+
+/// The session-control operations of one node (see the module documentation).
+pub struct SessionControl<'s> {
+    svc: &'s TokenService,
+}
+
+impl TokenService {
+    /// The operations that end sessions on someone's word.
+    pub fn control(&self) -> SessionControl<'_> {
+        SessionControl { svc: self }
+    }
+}
+
+impl SessionControl<'_> {
+    async fn user(&self, id: &UserId) -> Result<User, ControlError> {
+        self.svc.deps.users.find(id).await?.ok_or(ControlError::NotFound("user"))
+    }
+
+    async fn audit(&self, kind: AuditKind, user: Option<&UserId>, actor: &str, detail: Option<String>) {
+        let mut e = AuditEvent::new(self.svc.now(), kind);
+        e.actor = Some(actor.to_owned());
+        e.user_id = user.map(ToString::to_string);
+        e.detail = detail;
+        self.svc.audit(e).await;
+    }
+
+    /// Ends every session of one of the user's devices (`device`), or of all of them (`None`:
+    /// a user-wide cut-off, so that a token minted before it is dead wherever it is checked).
+    /// Browser login sessions on the device (or every one) end too. `reason`: `Kicked` by an
+    /// admin, `Logout` by the user. `NotFound` for an unknown user, or a device the user never had.
+    pub async fn kick(
+        &self,
+        user: &UserId,
+        device: Option<&str>,
+        reason: Reason,
+        actor: &str,
+    ) -> Result<Kicked, ControlError> {
+        let svc = self.svc;
+        let sessions = match device {
+            Some(raw) => {
+                let device = DeviceId::parse(raw).map_err(|_| ControlError::NotFound("device"))?;
+                self.user(user).await?;
+                let which = Ending::Device { user, device: &device };
+                let ended = svc.deps.sessions.end(which, svc.now(), reason, actor, true).await?;
+                if ended == 0 && !svc.deps.sessions.has_device(user, &device).await? {
+                    return Err(ControlError::NotFound("device"));
+                }
+                ended
+            }
+            None => {
+                let cut = CutOff { user, change: UserChange::Nothing, keep: None, reason, actor };
+                svc.deps
+                    .users
+                    .cut_off(&cut, svc.deps.clock.as_ref())
+                    .await?
+                    .ok_or(ControlError::NotFound("user"))?
+                    .sessions_ended
+            }
+        };
+        svc.deps.revocations.recorded().await;
+        Ok(Kicked { sessions })
+    }
+
+    /// Bans: status `banned` and a user-wide cut-off in one transaction that also ends every
+    /// session and browser login of the user; no grant succeeds until unbanned.
+    pub async fn ban(&self, id: &UserId, reason: &str, actor: &str) -> Result<User, ControlError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > MAX_BAN_REASON {
+            return Err(ControlError::Invalid(format!("reason must be 1 to {MAX_BAN_REASON} characters")));
+        }
+        let svc = self.svc;
+        let cut = CutOff { user: id, change: UserChange::Ban { reason }, keep: None, reason: Reason::Banned, actor };
+        let done =
+            svc.deps.users.cut_off(&cut, svc.deps.clock.as_ref()).await?.ok_or(ControlError::NotFound("user"))?;
+        svc.deps.revocations.recorded().await;
+        let detail = format!("sessions={} {}", done.sessions_ended, reason.chars().take(180).collect::<String>());
+        self.audit(AuditKind::UserBanned, Some(id), actor, Some(detail)).await;
+        self.user(id).await
+    }
+
+    /// Lifts a ban. Sessions the ban ended stay ended: the user logs in again.
+    pub async fn unban(&self, id: &UserId, actor: &str) -> Result<User, ControlError> {
+        if !self.svc.deps.users.unban(id, self.svc.now()).await? {
+            return Err(ControlError::NotFound("user"));
+        }
+        self.audit(AuditKind::UserUnbanned, Some(id), actor, None).await;
+        self.user(id).await
+    }
+
+    /// The caller's password change from session `keep`: counted against the same per-user and
+    /// per-address limits as the password grant (429 past them), each wrong current password
+    /// audited as `login_failed`; then the new password and a cut-off sparing `keep`, which
+    /// ends every other session and every browser login of the user.
+    pub async fn change_password(
+        &self,
+        id: &UserId,
+        current: Secret,
+        new: Secret,
+        keep: &SessionId,
+        client_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), ControlError> {
+        let svc = self.svc;
+        let user = self.user(id).await?;
+        let who = Attempt { ctx, client_id, device_id: None };
+        let key = password::throttle(svc, user.username.as_str(), &who).await.map_err(refusal)?;
+        if current.expose().len() > MAX_PASSWORD_LEN {
+            return Err(ControlError::Forbidden("the current password is wrong"));
+        }
+        let user = password::check_password(svc, Some(user), current, &who).await.map_err(refusal)?;
+        if let Err(e) = svc.deps.attempts.reset(&key).await {
+            tracing::warn!(error = %e, "could not clear the login attempt count");
+        }
+        check_policy(new.expose()).map_err(|e| ControlError::Invalid(e.to_string()))?;
+        let hash = svc.deps.passwords.hash(new).await.map_err(|e| ControlError::Internal(e.to_string()))?;
+        let cut = CutOff {
+            user: &user.id,
+            change: UserChange::Password { hash: &hash },
+            keep: Some(keep),
+            reason: Reason::PasswordChanged,
+            actor: user.id.as_str(),
+        };
+        let done =
+            svc.deps.users.cut_off(&cut, svc.deps.clock.as_ref()).await?.ok_or(ControlError::NotFound("user"))?;
+        svc.deps.revocations.recorded().await;
+        let detail = format!("kept sid={keep} sessions={}", done.sessions_ended);
+        self.audit(AuditKind::PasswordChanged, Some(id), id.as_str(), Some(detail)).await;
+        Ok(())
+    }
+
+    /// Withdraws the user's consent for a client and ends the user's sessions with it. False
+    /// (and nothing ended) when there was no consent.
+    pub async fn withdraw_consent(&self, user: &UserId, client: &ClientId) -> Result<bool, ControlError> {
+        let svc = self.svc;
+        match svc.deps.consents.withdraw(user, client, svc.now(), user.as_str()).await? {
+            None => Ok(false),
+            Some(ended) => {
+                if ended > 0 {
+                    svc.deps.revocations.recorded().await;
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// Deletes a client: it can no longer authenticate, every session it opened ends, the
+    /// consents given to it are dropped, and every token it was issued is revoked (a client-wide
+    /// revocation, on the feed too). `NotFound` when there was no live client.
+    pub async fn delete_client(&self, id: &ClientId, actor: &str) -> Result<u64, ControlError> {
+        let svc = self.svc;
+        let ended = svc.deps.clients.delete(id, svc.now(), actor).await?.ok_or(ControlError::NotFound("client"))?;
+        svc.deps.revocations.recorded().await;
+        let mut e = AuditEvent::new(svc.now(), AuditKind::ClientDeleted);
+        e.actor = Some(actor.to_owned());
+        e.client_id = Some(id.to_string());
+        e.detail = Some(format!("sessions={ended}"));
+        svc.audit(e).await;
+        Ok(ended)
+    }
+
+    /// Ends the caller's own device session (and the browser login of its device).
+    pub async fn logout(&self, sid: &SessionId, actor: &str) -> Result<(), ControlError> {
+        if let Some(session) = self.svc.deps.sessions.find(sid).await? {
+            self.svc.end_session(&session, Reason::Logout, actor).await?;
+        }
+        Ok(())
+    }
+}
+
+fn refusal(e: OAuthError) -> ControlError {
+    match e {
+        OAuthError::TooManyAttempts { retry_after } => ControlError::Throttled { retry_after },
+        OAuthError::InvalidGrant(_) => ControlError::Forbidden("the current password is wrong"),
+        other => ControlError::Internal(other.to_string()),
+    }
+}
