@@ -18,7 +18,12 @@ pub struct TcpProxy {
 impl TcpProxy {
     /// Relays `127.0.0.1:<port>` to `upstream`.
     pub async fn start(upstream: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        Self::on(TcpListener::bind("127.0.0.1:0").await.expect("bind proxy"), upstream)
+    }
+
+    /// Relays what `listener` accepts to `upstream` (bind first when the address must be known
+    /// before the upstream starts).
+    pub fn on(listener: TcpListener, upstream: SocketAddr) -> Self {
         let addr = listener.local_addr().expect("proxy addr");
         let up = Arc::new(AtomicBool::new(true));
         let relays = Arc::new(Mutex::new(JoinSet::new()));

@@ -184,7 +184,6 @@ impl Follower {
         if !is_sse {
             return StreamEnd::NotEventStream;
         }
-        self.state.heard();
         self.status.send_modify(|s| {
             s.connected = true;
             s.connections += 1;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use portcullis_guard::testing::{CLIENT_ID, FakeIssuer};
-use portcullis_guard::{AuthError, FeedStartup, Guard, InvalidToken, Revocation};
+use portcullis_guard::{AuthError, FeedStartup, Guard, InvalidToken, Revocation, WhenBlind};
 
 use crate::support::{builder, following, within};
 
@@ -179,4 +179,53 @@ async fn wrong_feed_credentials_never_catch_up() {
     assert!(!status.caught_up && status.connections == 0);
     assert!(issuer.feed_connections().is_empty(), "refused before a stream is opened");
     assert_eq!(guard.verify(&issuer.token("user-1", "read").0).await, Err(AuthError::Unavailable));
+}
+
+#[tokio::test]
+async fn a_silent_feed_makes_the_guard_blind_and_it_fails_closed() {
+    let issuer = FakeIssuer::start().await;
+    let guard = builder(&issuer, Revocation::Feed)
+        .feed_silence_timeout(Duration::from_millis(200))
+        .feed_staleness(Duration::from_millis(600))
+        .build()
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), guard.caught_up()).await.unwrap();
+    let (token, claims) = issuer.token("user-1", "read");
+    assert_eq!(guard.verify(&token).await, Ok(claims.clone()));
+    // Streams are answered but never speak: reconnecting is not hearing.
+    issuer.set_feed_silent(true);
+    issuer.drop_feed_connections();
+    let blind = within(Duration::from_secs(3), || async { guard.health().blind }).await;
+    assert!(blind.is_some(), "{:?}", guard.health());
+    assert_eq!(guard.verify(&token).await, Err(AuthError::Unavailable), "blind: refused");
+    assert!(!guard.health().is_healthy());
+    issuer.set_feed_silent(false);
+    issuer.drop_feed_connections();
+    let back = within(Duration::from_secs(5), || async { guard.verify(&token).await.is_ok() }).await;
+    assert!(back.is_some(), "the guard sees again when its feed speaks");
+    assert!(guard.health().is_healthy());
+}
+
+#[tokio::test]
+async fn a_blind_guard_may_ask_introspection_instead() {
+    let issuer = FakeIssuer::start().await;
+    let guard = builder(&issuer, Revocation::Feed)
+        .feed_silence_timeout(Duration::from_millis(200))
+        .feed_staleness(Duration::from_millis(600))
+        .when_blind(WhenBlind::Introspect { cache_ttl: Duration::ZERO })
+        .build()
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), guard.caught_up()).await.unwrap();
+    issuer.set_feed_silent(true);
+    issuer.drop_feed_connections();
+    within(Duration::from_secs(3), || async { guard.health().blind }).await.expect("blind");
+    let (token, claims) = issuer.token("user-1", "read");
+    let asked = issuer.introspections();
+    assert_eq!(guard.verify(&token).await, Ok(claims.clone()), "introspection vouches for it");
+    assert!(issuer.introspections() > asked, "the guard asked the issuer");
+    // A kick the silent feed never delivered is caught by introspection.
+    issuer.revoke_session("user-1", claims.sid.as_deref().unwrap());
+    assert_eq!(guard.verify(&token).await, Err(InvalidToken::Revoked.into()));
 }

@@ -84,12 +84,13 @@ struct Activity {
 const NO_HEAD: u64 = u64::MAX;
 
 impl Activity {
+    /// A connection just accepted: its first head is due from now.
     fn new() -> Self {
         Self {
             started: Instant::now(),
             last_io: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
-            head_since: AtomicU64::new(NO_HEAD),
+            head_since: AtomicU64::new(0),
         }
     }
 
@@ -336,7 +337,12 @@ mod tests {
 
     #[test]
     fn a_head_must_complete_in_time_and_an_idle_connection_closes() {
+        let silent = Activity::new();
+        std::thread::sleep(Duration::from_millis(120));
+        assert_eq!(silent.verdict(&limits(), false), Some("header_timeout"), "a new connection owes its first head");
         let a = Activity::new();
+        a.request_started();
+        a.request_finished();
         assert_eq!(a.verdict(&limits(), false), None);
         assert_eq!(a.verdict(&limits(), true), Some("idle_at_capacity"));
         a.read();
