@@ -41,6 +41,12 @@ enum DeviceSessions {
     ClientId,
 }
 
+#[derive(DeriveIden)]
+enum AuthorizationCodes {
+    Table,
+    AuthTime,
+}
+
 /// SQLite alters one column per statement.
 async fn add(manager: &SchemaManager<'_>, table: impl IntoIden, col: ColumnDef) -> Result<(), DbErr> {
     manager.alter_table(Table::alter().table(table).add_column(col).to_owned()).await
@@ -55,6 +61,7 @@ impl MigrationTrait for Migration {
         add(manager, LoginSessions::Table, string_len_null(LoginSessions::DeviceId, 128)).await?;
         add(manager, Clients::Table, boolean(Clients::ResourceServer).default(false).to_owned()).await?;
         add(manager, RevocationEvents::Table, string_len_null(RevocationEvents::ClientId, 128)).await?;
+        add(manager, AuthorizationCodes::Table, timestamp_with_time_zone_null(AuthorizationCodes::AuthTime)).await?;
         manager
             .create_index(
                 Index::create()
@@ -86,6 +93,19 @@ impl MigrationTrait for Migration {
         db.execute_unprepared("DROP INDEX IF EXISTS idx_revocation_events_jti").await?;
         db.execute_unprepared("CREATE UNIQUE INDEX idx_revocation_events_jti_unique ON revocation_events (jti)")
             .await?;
+        // Cut-offs end a user's live sessions: find those without reading the ended ones.
+        db.execute_unprepared(
+            "CREATE INDEX idx_device_sessions_live ON device_sessions (user_id) WHERE revoked_at IS NULL",
+        )
+        .await?;
+        // Introspection and the feed now answer resource servers only. A confidential client that
+        // can do nothing but client_credentials, and is not an admin, is what a resource server
+        // registered as until now (the README's `orders`): it keeps following the feed.
+        db.execute_unprepared(
+            "UPDATE clients SET resource_server = TRUE WHERE secret_hash IS NOT NULL AND deleted_at IS NULL \
+             AND grants = 'client_credentials' AND (' ' || scope || ' ') NOT LIKE '% admin %'",
+        )
+        .await?;
         Ok(())
     }
 

@@ -207,6 +207,7 @@ async fn healthz(addr: SocketAddr) -> Duration {
 async fn idle_and_slowloris_sockets_are_closed_and_the_node_keeps_answering() {
     let s = TestServer::start_with(|c| {
         c.http.header_read_timeout = Duration::from_secs(1);
+        c.http.request_timeout = Duration::from_millis(1_500);
         c.http.idle_timeout = Duration::from_secs(2);
         c.http.max_connections = 24;
     })

@@ -500,3 +500,30 @@ async fn withdrawing_a_consent_that_never_was_ends_nothing() {
     assert_eq!(s.introspect(&rs, at(&body)).await["active"], true);
     assert_eq!(refresh(&s, &c, &body).await.0, 200);
 }
+
+/// One device with more sessions than a chunk of endings and a page of the syncer: a kick ends
+/// them all, and every one of their tokens is inactive at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_with_thousands_of_sessions_is_kicked_whole() {
+    const N: usize = 1_200;
+    let s = server().await;
+    let c = s.client(&[Password, RefreshToken], "read").await;
+    let rs = s.resource_server().await;
+    let user = s.user("ivy", PW).await;
+    let ops = s.admin_token().await;
+    let sessions: Vec<Value> = futures::stream::iter(0..N)
+        .map(|_| async { login(&s, &c, "the-shared-phone").await })
+        .buffered(16)
+        .collect()
+        .await;
+    assert_eq!(live_sessions(&s, &user).await, N as i64);
+    let path = format!("/admin/users/{user}/devices/the-shared-phone");
+    assert_eq!(admin(&s, reqwest::Method::DELETE, &path, &ops, None).await, 204);
+    assert_eq!(live_sessions(&s, &user).await, 0);
+    for body in [&sessions[0], &sessions[N / 2], &sessions[N - 1]] {
+        assert_eq!(s.introspect(&rs, at(body)).await["active"], false, "inactive at once");
+    }
+    let events = "SELECT COUNT(*) FROM revocation_events WHERE kind = 'session' AND user_id = $1";
+    let n = portcullis_e2e::db::scalar(s.app.store.connection(), events, vec![user.into()]).await;
+    assert_eq!(n, N as i64, "one event per session");
+}

@@ -94,6 +94,9 @@ pub struct AuthCode {
     pub challenge: Option<CodeChallenge>,
     /// The browser's device id (its device cookie), the default for the session.
     pub device_id: Option<DeviceId>,
+    /// When the user proved their password to the browser login the code came from: a cut-off
+    /// since refuses the exchange (and OpenID Connect's `auth_time`).
+    pub auth_time: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }

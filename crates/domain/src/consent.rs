@@ -41,6 +41,7 @@ pub struct LoginSession {
     pub user_id: UserId,
     /// The browser's device id (its device cookie).
     pub device_id: Option<DeviceId>,
+    /// When the password check began (the authentication time).
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }

@@ -14,7 +14,7 @@ use crate::revocation::Reason;
 use crate::rotation::{Presentation, Refusal, RevokeReason};
 use crate::secret::SecretHash;
 use crate::session::{DeviceSession, NewRefreshToken};
-use crate::user::{Cutoffs, User};
+use crate::user::User;
 
 /// A storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -125,16 +125,21 @@ pub struct RotateRequest<'a> {
 pub enum RotateOutcome {
     /// No such refresh token.
     Unknown,
-    /// The successor is stored; `session` is as updated (last seen, sliding expiry); `cutoffs`
-    /// are the user's, read under the lock (the new access token is minted after them).
+    /// The successor is stored; `session` is as updated (last seen, sliding expiry). Mint the
+    /// new access token at the request's `now`: it was decided under the family's lock, so no
+    /// cut-off made after it can be earlier.
     Rotated {
         session: DeviceSession,
         retry: bool,
-        cutoffs: Cutoffs,
     },
     Refused {
         session: DeviceSession,
         refusal: Refusal,
+    },
+    /// Nothing written: ask again at `until` with a new `now` (a cut-off in this second would
+    /// cover the new access token).
+    Wait {
+        until: DateTime<Utc>,
     },
     /// The whole family was revoked.
     Revoked {
@@ -282,7 +287,14 @@ pub trait ConsentRepo: Send + Sync + 'static {
 
 #[async_trait]
 pub trait LoginSessionRepo: Send + Sync + 'static {
-    async fn insert(&self, login: &LoginSession) -> Result<(), StoreError>;
-    /// The user of a live (unexpired) login session.
-    async fn find(&self, secret_hash: &SecretHash, now: DateTime<Utc>) -> Result<Option<UserId>, StoreError>;
+    /// Stores the login session under a share lock on its user, refused (nothing stored) on
+    /// the same terms as a new device session (`SessionRepo::create`): a cut-off that ended the
+    /// user's browser logins while this one's password was being checked must not miss it.
+    async fn insert(&self, login: &LoginSession, authenticated: Authenticated) -> Result<Opened, StoreError>;
+    /// The user of a live (unexpired) login session, and when they authenticated.
+    async fn find(
+        &self,
+        secret_hash: &SecretHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(UserId, DateTime<Utc>)>, StoreError>;
 }

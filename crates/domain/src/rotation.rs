@@ -10,7 +10,9 @@
 //! 3. a token presented with another device fingerprint revokes the family;
 //! 4. a superseded token (the successor a retry replaced) is reuse: the family is revoked. A
 //!    client retrying a lost answer never held it; whoever presents it raced the owner;
-//! 5. a live token rotates (unless it has expired);
+//! 5. a live token rotates (unless it has expired) — but not in the second of a cut-off that
+//!    would cover the new access token: that refresh waits for the next second and is decided
+//!    again, so the token it gets is minted, under the family's lock, outside every cut-off;
 //! 6. a used token presented again within the grace window, while its successor is still
 //!    live, is a retry: the successor is superseded and a new one issued; otherwise it is
 //!    reuse, and the family is revoked.
@@ -66,6 +68,11 @@ pub enum Decision {
     },
     Refuse(Refusal),
     Revoke(RevokeReason),
+    /// Nothing yet: a cut-off in this very second would cover the new access token. Decide
+    /// again at `until` (the next second; decision 0011).
+    Wait {
+        until: DateTime<Utc>,
+    },
 }
 
 /// Who presents a token, from where, asking for what.
@@ -119,13 +126,17 @@ pub fn decide(
     if token.superseded_at.is_some() {
         return Decision::Revoke(RevokeReason::ReuseDetected);
     }
-    match token.used_at {
-        None if token.expires_at <= now => Decision::Refuse(Refusal::Expired),
+    let rotation = match token.used_at {
+        None if token.expires_at <= now => return Decision::Refuse(Refusal::Expired),
         None => Decision::Rotate { supersede: None },
         Some(used_at) => match live_successor {
             Some(next) if now - used_at <= grace => Decision::Rotate { supersede: Some(next.id.clone()) },
-            _ => Decision::Revoke(RevokeReason::ReuseDetected),
+            _ => return Decision::Revoke(RevokeReason::ReuseDetected),
         },
+    };
+    match owner.cutoffs.live_from(Some(&session.id)) {
+        Some(until) if until > now => Decision::Wait { until },
+        _ => rotation,
     }
 }
 
@@ -262,6 +273,29 @@ mod tests {
         s.superseded_at = Some(t0());
         assert_eq!(
             decide(&session(), active(), &s, None, by("fp"), t0(), GRACE),
+            Decision::Revoke(RevokeReason::ReuseDetected)
+        );
+    }
+
+    #[test]
+    fn a_rotation_in_the_second_of_a_cut_off_waits_for_the_next() {
+        let ms = |ms: i64| t0() + Duration::milliseconds(ms);
+        // The session opened after a kick-all in the same second: live, but its next access
+        // token must not carry that second.
+        let mut s = session();
+        s.first_seen = ms(400);
+        let cut = Cutoffs { all: Some(ms(300)), except: None };
+        let owner = Owner { status: UserStatus::Active, cutoffs: &cut };
+        assert_eq!(decide(&s, owner, &token("a"), None, by("fp"), ms(500), GRACE), Decision::Wait { until: ms(1_000) });
+        assert_eq!(
+            decide(&s, owner, &token("a"), None, by("fp"), ms(1_000), GRACE),
+            Decision::Rotate { supersede: None }
+        );
+        // A reuse in that second is revoked at once: nothing to mint.
+        let mut used = token("a");
+        used.used_at = Some(ms(0));
+        assert_eq!(
+            decide(&s, owner, &used, None, by("fp"), ms(500), GRACE),
             Decision::Revoke(RevokeReason::ReuseDetected)
         );
     }

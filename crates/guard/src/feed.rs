@@ -199,11 +199,15 @@ impl Follower {
                 Ok(Ok(None)) => return StreamEnd::Ended,
                 Ok(Ok(Some(chunk))) => chunk,
             };
-            // Keep-alives count: the feed is alive even when nothing is revoked.
-            self.state.heard();
             parser.push(&chunk, &mut items);
             if !items.is_empty() {
                 self.apply(items.drain(..), retry, caught_up_here);
+            }
+            // Keep-alives count: the feed is alive even when nothing is revoked. But a new
+            // stream counts only from its `caught-up`: until then what was missed meanwhile is
+            // still on its way, and the guard stays blind.
+            if *caught_up_here {
+                self.state.heard();
             }
         }
     }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use oxide_auth::code_grant::authorization::{Error as FlowError, Request};
 use oxide_auth::primitives::grant::{Extensions, GrantExtension, Value};
 use oxide_auth_async::code_grant::authorization::{Endpoint, Extension, Pending, authorization_code};
@@ -15,7 +16,6 @@ use portcullis_domain::consent::Consent;
 use portcullis_domain::grant::GrantType;
 use portcullis_domain::ids::{ClientId, DeviceId, UserId};
 use portcullis_domain::scope::Scope;
-use portcullis_domain::user::UserStatus;
 use url::Url;
 
 use crate::codes::CodeAuthorizer;
@@ -196,12 +196,13 @@ impl Endpoint for AuthorizeEndpoint<'_> {
 }
 
 impl TokenService {
-    /// Runs one authorization request for the logged-in `user` (if any), with the owner's
-    /// `decision` from the consent page. `device`: the browser's device id (its cookie).
+    /// Runs one authorization request for the logged-in `user` (if any: the user and when they
+    /// proved their password), with the owner's `decision` from the consent page. `device`: the
+    /// browser's device id (its cookie).
     pub async fn authorize(
         &self,
         req: &AuthorizeRequest,
-        user: Option<&UserId>,
+        user: Option<&(UserId, DateTime<Utc>)>,
         decision: Decision,
         device: Option<DeviceId>,
     ) -> Result<Authorized, AuthorizeError> {
@@ -228,7 +229,7 @@ impl TokenService {
             scope: requested.clone(),
             redirect_origin: pending.pre_grant().redirect_uri.to_url().origin().ascii_serialization(),
         };
-        let Some(user) = self.live_user(user).await? else { return Ok(Authorized::Login(prompt)) };
+        let Some((user, auth_time)) = self.live_user(user).await? else { return Ok(Authorized::Login(prompt)) };
         match decision {
             Decision::Deny => return deny(pending).map(Authorized::Redirect),
             Decision::Allow => self.remember_consent(&user, &client.id, &requested).await?,
@@ -242,21 +243,25 @@ impl TokenService {
                 }
             }
         }
-        endpoint.authorizer.set_owner(user.clone());
+        endpoint.authorizer.set_owner(user.clone(), auth_time);
         match pending.authorize(&mut endpoint, user.as_str().into()).await {
             Ok(url) => Ok(Authorized::Redirect(url)),
             Err(_) => Err(AuthorizeError::Server),
         }
     }
 
-    /// The user, if still allowed to authorize (exists, not banned).
-    async fn live_user(&self, user: Option<&UserId>) -> Result<Option<UserId>, AuthorizeError> {
-        let Some(id) = user else { return Ok(None) };
+    /// The user, if still allowed to authorize: exists, not banned, not cut off since they
+    /// proved their password.
+    async fn live_user(
+        &self,
+        user: Option<&(UserId, DateTime<Utc>)>,
+    ) -> Result<Option<(UserId, DateTime<Utc>)>, AuthorizeError> {
+        let Some((id, auth_time)) = user else { return Ok(None) };
         let found = self.deps.users.find(id).await.map_err(|e| {
             tracing::error!(error = %e, "user lookup failed");
             AuthorizeError::Server
         })?;
-        Ok(found.filter(|u| u.status == UserStatus::Active).map(|u| u.id))
+        Ok(found.filter(|u| u.may_open_session(*auth_time)).map(|u| (u.id, *auth_time)))
     }
 
     async fn remember_consent(&self, user: &UserId, client: &ClientId, scope: &Scope) -> Result<(), AuthorizeError> {

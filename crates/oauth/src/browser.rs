@@ -1,10 +1,11 @@
 //! The browser side of the authorization pages: the login form (the password grant's checks
 //! and throttling), the login cookie (stored hashed), CSRF tokens, and standing consents.
 
+use chrono::{DateTime, Utc};
 use portcullis_domain::consent::{Consent, LOGIN_SECRET_PREFIX, LoginSession, login_ttl};
 use portcullis_domain::ids::{DeviceId, UserId};
 use portcullis_domain::password::MAX_PASSWORD_LEN;
-use portcullis_domain::ports::StoreError;
+use portcullis_domain::ports::{Authenticated, Opened, StoreError};
 use portcullis_domain::secret::{Secret, SecretHash};
 
 use crate::error::OAuthError;
@@ -40,28 +41,37 @@ impl TokenService {
         }
         let who = Attempt { ctx, client_id, device_id: Some(device.as_str()) };
         let key = password::throttle(self, username, &who).await?;
-        let (user, _) = password::authenticate_user(self, username, Secret::new(password), &who).await?;
+        let (user, at) = password::authenticate_user(self, username, Secret::new(password), &who).await?;
         if let Err(e) = self.deps.attempts.reset(&key).await {
             tracing::warn!(error = %e, "could not clear the login attempt count");
         }
         let secret = Secret::generate(LOGIN_SECRET_PREFIX);
-        let now = self.now();
         let login = LoginSession {
             secret_hash: self.deps.hasher.hash(secret.expose()),
             user_id: user.id.clone(),
             device_id: Some(device.clone()),
-            created_at: now,
-            expires_at: now + login_ttl(),
+            created_at: at,
+            expires_at: self.now() + login_ttl(),
         };
-        self.deps.logins.insert(&login).await.map_err(|e| {
-            tracing::error!(error = %e, "storing a login session failed");
-            OAuthError::Server
-        })?;
+        let authenticated = Authenticated { at, user_version: Some(user.updated_at) };
+        match self.deps.logins.insert(&login, authenticated).await {
+            Ok(Opened::Opened) => {}
+            Ok(Opened::Refused) => {
+                return Err(OAuthError::InvalidGrant(
+                    "the account changed while signing in (a ban, a password change or a sign-out); sign in again"
+                        .into(),
+                ));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "storing a login session failed");
+                return Err(OAuthError::Server);
+            }
+        }
         Ok(BrowserLogin { secret, user: user.id, expires_in: login_ttl().num_seconds().max(0) as u64 })
     }
 
-    /// The user behind a login cookie, if it is live.
-    pub async fn browser_user(&self, cookie: &str) -> Result<Option<UserId>, StoreError> {
+    /// The user behind a login cookie, if it is live, and when they proved their password.
+    pub async fn browser_user(&self, cookie: &str) -> Result<Option<(UserId, DateTime<Utc>)>, StoreError> {
         if cookie.len() > MAX_PARAM_LEN || !cookie.starts_with(LOGIN_SECRET_PREFIX) {
             return Ok(None);
         }

@@ -24,7 +24,8 @@ pub(crate) struct CodeAuthorizer<'s> {
     svc: &'s TokenService,
     /// The browser's device id, stored with a new code.
     device: Option<DeviceId>,
-    owner: Option<UserId>,
+    /// Who the code is for, and when they proved their password.
+    owner: Option<(UserId, DateTime<Utc>)>,
     /// The code redeemed by `extract`, and its user as read then.
     pub(crate) redeemed: Option<(AuthCode, User)>,
     pub(crate) failure: Option<OAuthError>,
@@ -41,8 +42,8 @@ impl<'s> CodeAuthorizer<'s> {
         self.blocked = Some(e);
     }
 
-    pub(crate) fn set_owner(&mut self, owner: UserId) {
-        self.owner = Some(owner);
+    pub(crate) fn set_owner(&mut self, owner: UserId, auth_time: DateTime<Utc>) {
+        self.owner = Some((owner, auth_time));
     }
 
     fn refuse(&mut self, why: &'static str) -> Result<Option<Grant>, ()> {
@@ -76,7 +77,7 @@ impl<'s> CodeAuthorizer<'s> {
 impl Authorizer for CodeAuthorizer<'_> {
     async fn authorize(&mut self, grant: Grant) -> Result<String, ()> {
         let now = self.svc.now();
-        let owner = self.owner.clone().ok_or(())?;
+        let (owner, auth_time) = self.owner.clone().ok_or(())?;
         let client_id = ClientId::parse(&grant.client_id).map_err(|_| ())?;
         let mut extensions = grant.extensions;
         let challenge = extensions
@@ -92,6 +93,7 @@ impl Authorizer for CodeAuthorizer<'_> {
             scope: grant.scope.to_string().parse::<Scope>().map_err(|_| ())?.to_string(),
             challenge,
             device_id: self.device.clone(),
+            auth_time,
             created_at: now,
             expires_at: now + code_ttl(),
         };
@@ -128,7 +130,7 @@ impl Authorizer for CodeAuthorizer<'_> {
             return self.refuse("unknown, expired or used authorization code");
         }
         let user = match self.svc.deps.users.find(&c.user_id).await {
-            Ok(Some(u)) if u.may_open_session(c.created_at) => u,
+            Ok(Some(u)) if u.may_open_session(c.auth_time) => u,
             Ok(_) => return self.refuse("the user may no longer sign in"),
             Err(e) => return self.broken("user", e),
         };

@@ -311,6 +311,11 @@ impl Config {
         {
             return bad("http.header_read_timeout, http.idle_timeout and http.max_connections must be positive");
         }
+        if self.http.idle_timeout <= self.http.request_timeout {
+            return bad(
+                "http.idle_timeout must be longer than http.request_timeout, or a slow request that is still working would be cut",
+            );
+        }
         if self.revocation.feed_max_per_client == 0 {
             return bad("revocation.feed_max_per_client must be positive");
         }

@@ -28,6 +28,7 @@ impl AuthCodeRepo for SqlStore {
             scope: Set(c.scope.clone()),
             code_challenge: Set(c.challenge.as_ref().map(|ch| ch.as_str().to_owned())),
             device_id: Set(c.device_id.as_ref().map(|d| d.to_string())),
+            auth_time: Set(Some(c.auth_time)),
             created_at: Set(c.created_at),
             expires_at: Set(c.expires_at),
             used_at: Set(None),
@@ -94,6 +95,8 @@ fn to_domain(r: code::Model) -> Result<AuthCode, StoreError> {
         scope: r.scope,
         challenge: r.code_challenge.map(CodeChallenge::from_stored),
         device_id: r.device_id.as_deref().map(DeviceId::parse).transpose().map_err(|_| corrupt("device id"))?,
+        // Codes issued before the column existed: their issue time is the best estimate.
+        auth_time: r.auth_time.unwrap_or(r.created_at),
         created_at: r.created_at,
         expires_at: r.expires_at,
     })

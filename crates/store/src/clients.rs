@@ -12,7 +12,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
 
 use crate::SqlStore;
-use crate::ending::{Sessions, end_sessions};
+use crate::ending::{Sessions, Span, end_sessions};
 use crate::entities::{client, consent};
 use crate::error::store_err;
 use crate::users::lock_users_of;
@@ -86,9 +86,16 @@ impl ClientRepo for SqlStore {
         // Its sessions belong to many users: their row locks first, in id order.
         lock_users_of(&txn, "client_id = $1 AND revoked_at IS NULL", vec![id.as_str().to_owned().into()]).await?;
         // One client-wide event covers every token of these sessions, and its client tokens.
-        let ended =
-            end_sessions(&txn, Sessions::OfClient { client: id.as_str() }, now, Reason::ClientDeleted, actor, false)
-                .await?;
+        let ended = end_sessions(
+            &txn,
+            Sessions::OfClient { client: id.as_str() },
+            now,
+            Reason::ClientDeleted,
+            actor,
+            false,
+            Span::All,
+        )
+        .await?;
         consent::Entity::delete_many()
             .filter(consent::Column::ClientId.eq(id.as_str()))
             .exec(&txn)

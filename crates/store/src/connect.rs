@@ -84,7 +84,18 @@ fn prepare_sqlite_file(url: &mut String) -> Result<(), DbErr> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut create, 0o600);
     match create.open(path) {
         Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(path).map(|m| m.permissions().mode()).unwrap_or(0o600);
+                if mode & 0o077 != 0 {
+                    tracing::warn!(path, "the database file was readable by others; making it owner-only (0600)");
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                        .map_err(|e| DbErr::Custom(format!("cannot restrict {path}: {e}")))?;
+                }
+            }
+        }
         Err(e) => return Err(DbErr::Custom(format!("cannot create {path}: {e}"))),
     }
     if !url.contains("mode=") {

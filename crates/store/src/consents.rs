@@ -4,13 +4,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::consent::{Consent, LoginSession};
 use portcullis_domain::ids::{ClientId, UserId};
-use portcullis_domain::ports::{ConsentRepo, LoginSessionRepo, StoreError};
+use portcullis_domain::ports::{Authenticated, ConsentRepo, LoginSessionRepo, Opened, StoreError};
 use portcullis_domain::revocation::Reason;
 use portcullis_domain::secret::SecretHash;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
 
 use crate::SqlStore;
-use crate::ending::{Sessions, end_sessions};
+use crate::ending::{Sessions, Span, end_sessions};
 use crate::entities::{consent, login_session};
 use crate::error::store_err;
 use crate::users::gate_for_update;
@@ -66,21 +66,29 @@ impl ConsentRepo for SqlStore {
         now: DateTime<Utc>,
         actor: &str,
     ) -> Result<Option<u64>, StoreError> {
-        let txn = self.db.begin().await.map_err(store_err)?;
-        // Several sessions may end: the user's row lock first, as every multi-session ending.
-        gate_for_update(&txn, user.as_str(), true).await?;
-        let done = consent::Entity::delete_by_id((user.to_string(), client.to_string()))
-            .exec(&txn)
-            .await
-            .map_err(store_err)?;
-        if done.rows_affected != 1 {
-            txn.rollback().await.map_err(store_err)?;
+        if ConsentRepo::find(self, user, client).await?.is_none() {
             return Ok(None);
         }
+        // One event per session: in chunks of short transactions; the consent goes with the
+        // last, so that an interrupted withdrawal is still a consent to withdraw again.
         let which = Sessions::OfUserAndClient { user: user.as_str(), client: client.as_str() };
-        let ended = end_sessions(&txn, which, now, Reason::ConsentWithdrawn, actor, true).await?;
-        txn.commit().await.map_err(store_err)?;
-        Ok(Some(ended))
+        let mut ended = 0;
+        loop {
+            let txn = self.db.begin().await.map_err(store_err)?;
+            // Several sessions may end: the user's row lock first, as every multi-session ending.
+            gate_for_update(&txn, user.as_str(), true).await?;
+            let n = end_sessions(&txn, which, now, Reason::ConsentWithdrawn, actor, true, Span::Chunk).await?;
+            ended += n;
+            if n < crate::ending::CHUNK {
+                let done = consent::Entity::delete_by_id((user.to_string(), client.to_string()))
+                    .exec(&txn)
+                    .await
+                    .map_err(store_err)?;
+                txn.commit().await.map_err(store_err)?;
+                return Ok((done.rows_affected == 1).then_some(ended));
+            }
+            txn.commit().await.map_err(store_err)?;
+        }
     }
 }
 
@@ -95,10 +103,21 @@ fn to_domain(r: consent::Model) -> Result<Consent, StoreError> {
 
 #[async_trait]
 impl LoginSessionRepo for SqlStore {
-    async fn insert(&self, login: &LoginSession) -> Result<(), StoreError> {
+    async fn insert(&self, login: &LoginSession, authenticated: Authenticated) -> Result<Opened, StoreError> {
+        let txn = self.db.begin().await.map_err(store_err)?;
+        // Under the user's share lock: a cut-off either came first (and refuses this login) or
+        // waits for it (and then ends it).
+        let admitted = match gate_for_update(&txn, login.user_id.as_str(), false).await? {
+            Some(gate) => gate.admits(authenticated)?,
+            None => false,
+        };
+        if !admitted {
+            txn.rollback().await.map_err(store_err)?;
+            return Ok(Opened::Refused);
+        }
         login_session::Entity::delete_many()
             .filter(login_session::Column::ExpiresAt.lt(login.created_at))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(store_err)?;
         let row = login_session::ActiveModel {
@@ -108,17 +127,25 @@ impl LoginSessionRepo for SqlStore {
             created_at: Set(login.created_at),
             expires_at: Set(login.expires_at),
         };
-        login_session::Entity::insert(row).exec_without_returning(&self.db).await.map_err(store_err)?;
-        Ok(())
+        login_session::Entity::insert(row).exec_without_returning(&txn).await.map_err(store_err)?;
+        txn.commit().await.map_err(store_err)?;
+        Ok(Opened::Opened)
     }
 
-    async fn find(&self, secret_hash: &SecretHash, now: DateTime<Utc>) -> Result<Option<UserId>, StoreError> {
+    async fn find(
+        &self,
+        secret_hash: &SecretHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(UserId, DateTime<Utc>)>, StoreError> {
         let row = login_session::Entity::find_by_id(secret_hash.as_str())
             .filter(login_session::Column::ExpiresAt.gt(now))
             .one(&self.db)
             .await
             .map_err(store_err)?;
-        row.map(|r| UserId::parse(&r.user_id).map_err(|_| StoreError::Backend("malformed login user id".into())))
-            .transpose()
+        row.map(|r| {
+            let user = UserId::parse(&r.user_id).map_err(|_| StoreError::Backend("malformed login user id".into()))?;
+            Ok((user, r.created_at))
+        })
+        .transpose()
     }
 }

@@ -49,11 +49,26 @@ impl Sessions<'_> {
     }
 }
 
-/// Ends every live session `which` covers at `now` for `reason`: `revoked_at` set, a
-/// `session_revoked` audit row by `actor` for each, and — with `events` — a `Target::Session`
-/// revocation event for each (a user-wide or client-wide cut-off records one event of its own
-/// instead). Returns how many sessions ended. Run inside the transaction of the change that
-/// ends them.
+/// Sessions ended per transaction when each gets its own revocation event: short transactions
+/// commit their event ids promptly (the syncers wait only so long for an id that has not
+/// committed, `revocations::GAP_WAIT`), and a device with a hundred thousand sessions does not
+/// hold one transaction open for minutes.
+pub(crate) const CHUNK: u64 = 500;
+
+/// How many sessions one call ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Span {
+    /// Every one the selection covers (a cut-off, whose one event covers them all).
+    All,
+    /// At most [`CHUNK`], lowest ids first; call again until it ends fewer.
+    Chunk,
+}
+
+/// Ends the live sessions `which` covers at `now` for `reason` (all, or a chunk of them):
+/// `revoked_at` set, a `session_revoked` audit row by `actor` for each, and — with `events` — a
+/// `Target::Session` revocation event for each (a user-wide or client-wide cut-off records one
+/// event of its own instead). Returns how many sessions ended. Run inside the transaction of the
+/// change that ends them.
 pub(crate) async fn end_sessions(
     txn: &DatabaseTransaction,
     which: Sessions<'_>,
@@ -61,13 +76,18 @@ pub(crate) async fn end_sessions(
     reason: Reason,
     actor: &str,
     events: bool,
+    span: Span,
 ) -> Result<u64, StoreError> {
     // $1 now, $2 reason, $3 actor, then the selection's own.
     let (condition, mut values) = which.condition(4);
     let mut params = vec![Value::from(now), Value::from(reason.as_str().to_owned()), Value::from(actor.to_owned())];
     params.append(&mut values);
     // Sessions past their expiry have no live token left: they are ended already.
-    let live = format!("revoked_at IS NULL AND idle_expires_at > $1 AND absolute_expires_at > $1 AND {condition}");
+    let selected = format!("revoked_at IS NULL AND idle_expires_at > $1 AND absolute_expires_at > $1 AND {condition}");
+    let live = match span {
+        Span::All => selected,
+        Span::Chunk => format!("id IN (SELECT id FROM device_sessions WHERE {selected} ORDER BY id LIMIT {CHUNK})"),
+    };
     let audit_columns = "INSERT INTO audit_events (at, kind, actor, user_id, client_id, device_id, detail)";
     let event_columns = "INSERT INTO revocation_events (at, kind, user_id, session_id, reason)";
     let backend = txn.get_database_backend();

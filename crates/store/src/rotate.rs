@@ -203,7 +203,8 @@ async fn lock_sessions(
     let tokens = format!("SELECT session_id FROM refresh_tokens WHERE token_hash {}", json_params::in_list(backend, 1));
     let sql = match backend {
         DbBackend::Postgres => format!("SELECT * FROM device_sessions WHERE id IN ({tokens}) ORDER BY id FOR UPDATE"),
-        _ => format!("UPDATE device_sessions SET id = id WHERE id IN ({tokens}) RETURNING *"),
+        // A no-op update of a column no foreign key refers to takes the write lock.
+        _ => format!("UPDATE device_sessions SET revoked_at = revoked_at WHERE id IN ({tokens}) RETURNING *"),
     };
     let rows = txn
         .query_all_raw(Statement::from_sql_and_values(backend, sql, [json_params::list(hashes.iter().copied())]))
@@ -379,6 +380,7 @@ async fn rotate_batch(
         audit.detail = Some(format!("sid={}", session.id));
         let outcome = match decide(session, owner, token, live_successor, by, now, req.grace) {
             Decision::Refuse(refusal) => RotateOutcome::Refused { session: session.clone(), refusal },
+            Decision::Wait { until } => RotateOutcome::Wait { until },
             Decision::Revoke(reason) => {
                 audit.kind = match reason {
                     RevokeReason::FingerprintMismatch => AuditKind::FingerprintMismatch,
@@ -418,7 +420,7 @@ async fn rotate_batch(
                 session.last_seen = now;
                 session.idle_expires_at = expires;
                 session.last_ip = req.ip.clone();
-                RotateOutcome::Rotated { session, retry, cutoffs: owner.cutoffs.clone() }
+                RotateOutcome::Rotated { session, retry }
             }
         };
         outcomes.push(Some(outcome));

@@ -8,14 +8,13 @@ use portcullis_domain::ports::{Authenticated, Ending, Opened, RotateOutcome, Rot
 use portcullis_domain::revocation::Reason;
 use portcullis_domain::secret::SecretHash;
 use portcullis_domain::session::{DeviceSession, NewRefreshToken};
-use portcullis_domain::user::UserStatus;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, Statement, TransactionTrait,
     Value,
 };
 
 use crate::SqlStore;
-use crate::ending::{Sessions, end_browser_logins, end_sessions};
+use crate::ending::{Sessions, Span, end_browser_logins, end_sessions};
 use crate::entities::{device_session, refresh_token};
 use crate::error::store_err;
 use crate::json_params;
@@ -80,11 +79,7 @@ impl SessionRepo for SqlStore {
         // The user's share lock: a cut-off of this user either committed before (and is seen
         // here) or waits until this session is stored (and then ends it).
         let admitted = match gate_for_update(&txn, s.user_id.as_str(), false).await? {
-            Some(gate) => {
-                gate.status() == UserStatus::Active
-                    && gate.cutoffs()?.admits(authenticated.at)
-                    && authenticated.user_version.is_none_or(|v| v == gate.updated_at)
-            }
+            Some(gate) => gate.admits(authenticated)?,
             None => false,
         };
         if !admitted {
@@ -138,34 +133,50 @@ impl SessionRepo for SqlStore {
         actor: &str,
         browser_login: bool,
     ) -> Result<u64, StoreError> {
-        let txn = self.db.begin().await.map_err(store_err)?;
-        let (selection, user, device) = match which {
+        match which {
             Ending::One { sid, user } => {
+                // Read before the transaction: on SQLite a transaction that reads first and
+                // writes after may find the database taken and fail at once.
                 let device = if browser_login {
                     device_session::Entity::find_by_id(sid.as_str())
                         .filter(device_session::Column::UserId.eq(user.as_str()))
-                        .one(&txn)
+                        .one(&self.db)
                         .await
                         .map_err(store_err)?
                         .map(|s| s.device_id)
                 } else {
                     None
                 };
-                (Sessions::One { user: user.as_str(), sid: sid.as_str() }, user, device)
+                let txn = self.db.begin().await.map_err(store_err)?;
+                let selection = Sessions::One { user: user.as_str(), sid: sid.as_str() };
+                let ended = end_sessions(&txn, selection, now, reason, actor, true, Span::All).await?;
+                if let Some(device) = &device {
+                    end_browser_logins(&txn, user.as_str(), Some(device)).await?;
+                }
+                txn.commit().await.map_err(store_err)?;
+                Ok(ended)
             }
             Ending::Device { user, device } => {
-                // Several sessions: the user's row lock first, as every multi-session ending.
-                gate_for_update(&txn, user.as_str(), true).await?;
+                // One event per session: in chunks, each its own short transaction, until none
+                // is left. The browser logins of the device go with the first.
                 let selection = Sessions::OfDevice { user: user.as_str(), device: device.as_str() };
-                (selection, user, Some(device.to_string()))
+                let mut ended = 0;
+                loop {
+                    let txn = self.db.begin().await.map_err(store_err)?;
+                    // Several sessions: the user's row lock first, as every multi-session ending.
+                    gate_for_update(&txn, user.as_str(), true).await?;
+                    let n = end_sessions(&txn, selection, now, reason, actor, true, Span::Chunk).await?;
+                    if browser_login && ended == 0 {
+                        end_browser_logins(&txn, user.as_str(), Some(device.as_str())).await?;
+                    }
+                    txn.commit().await.map_err(store_err)?;
+                    ended += n;
+                    if n < crate::ending::CHUNK {
+                        return Ok(ended);
+                    }
+                }
             }
-        };
-        let ended = end_sessions(&txn, selection, now, reason, actor, true).await?;
-        if browser_login && let Some(device) = &device {
-            end_browser_logins(&txn, user.as_str(), Some(device)).await?;
         }
-        txn.commit().await.map_err(store_err)?;
-        Ok(ended)
     }
 
     async fn has_device(&self, user: &UserId, device: &DeviceId) -> Result<bool, StoreError> {

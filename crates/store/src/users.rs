@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::clock::Clock;
 use portcullis_domain::ids::{SessionId, UserId, Username};
-use portcullis_domain::ports::{CutOff, CutOffDone, StoreError, UserChange, UserRepo};
+use portcullis_domain::ports::{Authenticated, CutOff, CutOffDone, StoreError, UserChange, UserRepo};
 use portcullis_domain::revocation::{NewRevocation, Target};
 use portcullis_domain::user::{Cutoffs, User, UserStatus};
 use sea_orm::sea_query::Expr;
@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use crate::SqlStore;
-use crate::ending::{Sessions, end_browser_logins, end_sessions};
+use crate::ending::{Sessions, Span, end_browser_logins, end_sessions};
 use crate::entities::user;
 use crate::error::store_err;
 
@@ -36,6 +36,15 @@ impl Gate {
 
     pub fn cutoffs(&self) -> Result<Cutoffs, StoreError> {
         cutoffs(self.cutoff_at, self.cutoff_except_at, self.cutoff_except_sid.as_deref())
+    }
+
+    /// Whether a session (or a browser login) may be opened for this user by someone who
+    /// authenticated as `authenticated` says: the user is active, no cut-off came at or after
+    /// the authentication, and the user is still the one the login read.
+    pub fn admits(&self, authenticated: Authenticated) -> Result<bool, StoreError> {
+        Ok(self.status() == UserStatus::Active
+            && self.cutoffs()?.admits(authenticated.at)
+            && authenticated.user_version.is_none_or(|v| v == self.updated_at))
     }
 }
 
@@ -70,8 +79,9 @@ pub(crate) async fn gate_for_update(
             let mode = if exclusive { "FOR NO KEY UPDATE" } else { "FOR SHARE" };
             format!("SELECT {GATE_COLUMNS} FROM users WHERE id = $1 {mode}")
         }
-        // A no-op update takes the database's write lock before anything is read.
-        _ => format!("UPDATE users SET id = id WHERE id = $1 RETURNING {GATE_COLUMNS}"),
+        // A no-op update takes the database's write lock before anything is read (of a column
+        // no foreign key refers to: `SET id = id` would make SQLite check every session).
+        _ => format!("UPDATE users SET status = status WHERE id = $1 RETURNING {GATE_COLUMNS}"),
     };
     let row = txn
         .query_one_raw(Statement::from_sql_and_values(backend, sql, [user.to_owned().into()]))
@@ -193,11 +203,122 @@ impl UserRepo for SqlStore {
         update.filter(user::Column::Id.eq(cut.user.as_str())).exec(&txn).await.map_err(store_err)?;
         let which = Sessions::OfUser { user: cut.user.as_str(), keep: cut.keep.map(SessionId::as_str) };
         // One user-wide event covers every token of these sessions: none of their own.
-        let sessions_ended = end_sessions(&txn, which, at, cut.reason, cut.actor, false).await?;
+        let sessions_ended = end_sessions(&txn, which, at, cut.reason, cut.actor, false, Span::All).await?;
         end_browser_logins(&txn, cut.user.as_str(), None).await?;
         let target = Target::User { user: cut.user.clone(), except: cut.keep.cloned() };
         crate::revocations::insert(&txn, &NewRevocation { at, target, reason: cut.reason }).await?;
         txn.commit().await.map_err(store_err)?;
         Ok(Some(CutOffDone { at, sessions_ended }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The gate every new session and browser login passes, on SQLite (the end-to-end suite
+    //! drives it on PostgreSQL too).
+
+    use chrono::Duration;
+    use portcullis_domain::clock::{Clock, ManualClock};
+    use portcullis_domain::consent::LoginSession;
+    use portcullis_domain::ids::{ClientId, DeviceId};
+    use portcullis_domain::ports::{Authenticated, LoginSessionRepo, Opened, SessionRepo};
+    use portcullis_domain::revocation::Reason;
+    use portcullis_domain::secret::SecretHash;
+    use portcullis_domain::session::DeviceSession;
+
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, SqlStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::connect(&format!("sqlite://{}/t.db", dir.path().display()), 4).await.unwrap();
+        crate::migrate(&db).await.unwrap();
+        (dir, SqlStore::new(db))
+    }
+
+    fn session(user: &UserId, at: DateTime<Utc>) -> DeviceSession {
+        DeviceSession {
+            id: SessionId::generate(),
+            user_id: user.clone(),
+            client_id: ClientId::parse("pc_gate").unwrap(),
+            device_id: DeviceId::generate(),
+            fingerprint: "fp".into(),
+            browser: "Other".into(),
+            os: "Other".into(),
+            device: "Other".into(),
+            scope: String::new(),
+            last_ip: None,
+            first_seen: at,
+            last_seen: at,
+            idle_expires_at: at + Duration::days(14),
+            absolute_expires_at: at + Duration::days(90),
+            revoked_at: None,
+            revoked_reason: None,
+        }
+    }
+
+    fn login(user: &UserId, at: DateTime<Utc>) -> LoginSession {
+        LoginSession {
+            secret_hash: SecretHash::from_stored(SessionId::generate().into_string()),
+            user_id: user.clone(),
+            device_id: None,
+            created_at: at,
+            expires_at: at + Duration::minutes(10),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_login_that_raced_a_password_change_or_a_ban_opens_nothing() {
+        let (_dir, store) = store().await;
+        let clock = ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap());
+        let t0 = clock.now();
+        let user = User {
+            id: UserId::generate(),
+            username: Username::parse("gate").unwrap(),
+            password_hash: "old".into(),
+            status: UserStatus::Active,
+            ban_reason: None,
+            cutoffs: Cutoffs::default(),
+            created_at: t0,
+            updated_at: t0,
+        };
+        UserRepo::insert(&store, &user).await.unwrap();
+        // The login read the user (version t0) and checked the old password...
+        let read = Authenticated { at: t0, user_version: Some(t0) };
+        // ...while the password changed.
+        clock.advance(Duration::milliseconds(300));
+        let cut = CutOff {
+            user: &user.id,
+            change: UserChange::Password { hash: "new" },
+            keep: None,
+            reason: Reason::PasswordChanged,
+            actor: "test",
+        };
+        let done = store.cut_off(&cut, &clock).await.unwrap().unwrap();
+        assert_eq!(done.at, t0 + Duration::milliseconds(300));
+        clock.advance(Duration::milliseconds(100));
+        let now = clock.now();
+        assert_eq!(store.create(&session(&user.id, now), None, read).await.unwrap(), Opened::Refused);
+        assert_eq!(LoginSessionRepo::insert(&store, &login(&user.id, now), read).await.unwrap(), Opened::Refused);
+        // A code whose browser login authenticated before the cut-off: refused too.
+        let code = Authenticated { at: t0, user_version: None };
+        assert_eq!(store.create(&session(&user.id, now), None, code).await.unwrap(), Opened::Refused);
+        // A login that read the changed user opens its session.
+        let fresh = UserRepo::find(&store, &user.id).await.unwrap().unwrap();
+        let after = Authenticated { at: now, user_version: Some(fresh.updated_at) };
+        assert_eq!(store.create(&session(&user.id, now), None, after).await.unwrap(), Opened::Opened);
+        assert_eq!(LoginSessionRepo::insert(&store, &login(&user.id, now), after).await.unwrap(), Opened::Opened);
+        // Banned: nothing opens, whatever the login read.
+        let ban = CutOff {
+            user: &user.id,
+            change: UserChange::Ban { reason: "x" },
+            keep: None,
+            reason: Reason::Banned,
+            actor: "test",
+        };
+        clock.advance(Duration::milliseconds(100));
+        store.cut_off(&ban, &clock).await.unwrap().unwrap();
+        let banned = UserRepo::find(&store, &user.id).await.unwrap().unwrap();
+        let later = Authenticated { at: clock.now() + Duration::seconds(1), user_version: Some(banned.updated_at) };
+        assert_eq!(store.create(&session(&user.id, clock.now()), None, later).await.unwrap(), Opened::Refused);
     }
 }

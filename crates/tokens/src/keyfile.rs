@@ -108,8 +108,11 @@ impl KeyFile {
 
 #[cfg(unix)]
 fn private_file(path: &Path) -> std::io::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    // `mode` applies only to a file it creates: a leftover one keeps its own, so set it.
+    f.set_permissions(fs::Permissions::from_mode(0o600))?;
+    Ok(f)
 }
 
 #[cfg(not(unix))]
@@ -118,9 +121,18 @@ fn private_file(path: &Path) -> std::io::Result<fs::File> {
 }
 
 /// Creates `dir` (and missing parents) for secrets: the folder itself owner-only (0700), as
-/// `ssh` keeps `~/.ssh`. An existing folder is left as it is.
+/// `ssh` keeps `~/.ssh`. An existing folder that others may enter is made owner-only too.
 pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(dir = %dir.display(), "the keys folder was open to others; making it owner-only (0700)");
+                fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+            }
+        }
         return Ok(());
     }
     let mut builder = fs::DirBuilder::new();

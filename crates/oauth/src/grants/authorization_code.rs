@@ -137,9 +137,10 @@ impl Endpoint for CodeEndpoint<'_> {
             let device_id =
                 self.device_id.clone().or_else(|| code.device_id.clone()).unwrap_or_else(DeviceId::generate);
             let may_refresh = self.registrar.client().is_some_and(|c| c.allows(GrantType::RefreshToken));
-            // The user authenticated when the code was issued: a cut-off since refuses it.
+            // The user authenticated when they proved their password to the browser login the
+            // code came from: a cut-off since refuses it.
             let holder = Holder {
-                authenticated: Authenticated { at: code.created_at, user_version: None },
+                authenticated: Authenticated { at: code.auth_time, user_version: None },
                 cutoffs: user.cutoffs.clone(),
             };
             self.issuer.set_device(DeviceContext::new(device_id, self.ctx), holder, may_refresh);

@@ -94,7 +94,7 @@ pub(crate) async fn throttle(svc: &TokenService, username: &str, who: &Attempt<'
             }
         }
     };
-    let ip_key = format!("ip:{}", who.ctx.ip.as_deref().unwrap_or("unknown"));
+    let ip_key = format!("ip:{}", address_key(who.ctx.ip.as_deref()));
     let mut refused = over(ip_key, policy.per_ip).await;
     let user_key = format!("user:{}", username.chars().take(Username::MAX_LEN).collect::<String>());
     if refused.is_none() {
@@ -108,6 +108,20 @@ pub(crate) async fn throttle(svc: &TokenService, username: &str, who: &Attempt<'
         return Err(OAuthError::TooManyAttempts { retry_after });
     }
     Ok(user_key)
+}
+
+/// The address an attempt is counted under: an IPv4 address, or the /64 network of an IPv6
+/// one (one subscriber's allocation: an attacker holds a whole /64, not one address of it).
+pub(crate) fn address_key(ip: Option<&str>) -> String {
+    match ip.map(str::parse::<std::net::IpAddr>) {
+        Some(Ok(std::net::IpAddr::V6(v6))) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(Ok(std::net::IpAddr::V6(v6))) => v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_default(),
+        Some(Ok(ip)) => ip.to_string(),
+        _ => ip.unwrap_or("unknown").chars().take(64).collect(),
+    }
 }
 
 pub(crate) fn login_event(svc: &TokenService, kind: AuditKind, who: &Attempt<'_>) -> AuditEvent {
@@ -167,5 +181,19 @@ pub(crate) async fn check_password(
             Err(err)
         }
         (None, None) => Err(OAuthError::Server),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_key;
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        assert_eq!(address_key(Some("192.0.2.7")), "192.0.2.7");
+        assert_eq!(address_key(Some("2001:db8:1:2:aaaa::1")), "2001:db8:1:2::/64");
+        assert_eq!(address_key(Some("2001:db8:1:2:ffff:ffff:ffff:ffff")), "2001:db8:1:2::/64");
+        assert_eq!(address_key(Some("::ffff:192.0.2.7")), "192.0.2.7");
+        assert_eq!(address_key(None), "unknown");
     }
 }

@@ -14,7 +14,7 @@ use portcullis_proto::TokenResponse;
 use portcullis_tokens::MintInput;
 
 use crate::error::OAuthError;
-use crate::issuer::{DeviceContext, REFRESH_TOKEN_PREFIX, mint_time, new_token_id};
+use crate::issuer::{DeviceContext, REFRESH_TOKEN_PREFIX, new_token_id};
 use crate::request::{RequestContext, TokenRequest};
 use crate::service::TokenService;
 
@@ -46,24 +46,39 @@ pub(crate) async fn run(
     let requested = requested.filter(|s| !s.is_empty());
     let device = DeviceContext::new(device_id, ctx);
     let successor = Secret::generate(REFRESH_TOKEN_PREFIX);
-    let now = svc.now();
+    let (new_id, new_hash) = (new_token_id(), hasher.hash(successor.expose()));
     let policy = svc.deps.policy;
-    let outcome = svc
-        .deps
-        .sessions
-        .rotate(RotateRequest {
-            token_hash: &token_hash,
-            by: Presentation { client_id, fingerprint: device.fingerprint.as_str(), scope: requested.as_ref() },
-            new_id: new_token_id(),
-            new_hash: hasher.hash(successor.expose()),
-            now,
-            grace: policy.reuse_grace,
-            idle_ttl: policy.refresh_idle_ttl,
-            ip: ctx.ip.as_deref(),
-            audit: event(svc, &device, ctx),
-        })
-        .await
-        .map_err(server)?;
+    let mut now = svc.now();
+    let mut waits = 0;
+    let outcome = loop {
+        let outcome = svc
+            .deps
+            .sessions
+            .rotate(RotateRequest {
+                token_hash: &token_hash,
+                by: Presentation { client_id, fingerprint: device.fingerprint.as_str(), scope: requested.as_ref() },
+                new_id: new_id.clone(),
+                new_hash: new_hash.clone(),
+                now,
+                grace: policy.reuse_grace,
+                idle_ttl: policy.refresh_idle_ttl,
+                ip: ctx.ip.as_deref(),
+                audit: event(svc, &device, ctx),
+            })
+            .await
+            .map_err(server)?;
+        match outcome {
+            // A cut-off in this second would cover the token: decide again in the next one.
+            RotateOutcome::Wait { until } if waits < 3 => {
+                waits += 1;
+                metrics::counter!("portcullis_mint_waits_total").increment(1);
+                tokio::time::sleep((until - now).to_std().unwrap_or_default()).await;
+                now = svc.now().max(until);
+            }
+            RotateOutcome::Wait { .. } => return Err(OAuthError::Server),
+            other => break other,
+        }
+    };
 
     match outcome {
         RotateOutcome::Unknown => Err(OAuthError::InvalidGrant(UNKNOWN.into())),
@@ -84,9 +99,11 @@ pub(crate) async fn run(
                 .into(),
             ))
         }
-        RotateOutcome::Rotated { session, cutoffs, .. } => {
+        RotateOutcome::Wait { .. } => Err(OAuthError::Server),
+        RotateOutcome::Rotated { session, .. } => {
+            // Minted at the time the rotation was decided under the lock: a cut-off recorded
+            // after it has a later time, so it covers this token too.
             let scope = requested.map(|s| s.to_string()).unwrap_or_else(|| session.scope.clone());
-            let now = mint_time(svc, &cutoffs, Some(&session.id)).await;
             let ring = svc.deps.keys.current();
             let input = MintInput {
                 sub: session.user_id.as_str(),

@@ -159,8 +159,9 @@ impl Revocations {
         }
     }
 
-    /// One round: rebuild the state if it is degraded or was emptied, then take in what the log
-    /// has after the cursor. Returns the highest id taken in, if any.
+    /// One round: rebuild the state if it is degraded or was emptied, then take in everything the
+    /// log has after the cursor, a page at a time until it is drained. Returns the highest id
+    /// taken in, if any.
     async fn sync(&self) -> Result<Option<i64>, StoreError> {
         let mut cursor = self.cursor.lock().await;
         let emptied = matches!(self.state.is_complete().await, Ok(false));
@@ -170,20 +171,31 @@ impl Revocations {
         if emptied || self.degraded.load(Ordering::Acquire) {
             self.rebuild().await;
         }
-        let fresh: Vec<Revocation> =
-            self.log.after(cursor.low, BATCH).await?.into_iter().filter(|r| cursor.take(r.id)).collect();
+        let mut from = cursor.low;
+        let mut last = None;
+        loop {
+            let page = self.log.after(from, BATCH).await?;
+            let full = page.len() as u64 >= BATCH;
+            from = page.iter().map(|r| r.id).max().unwrap_or(from);
+            let fresh: Vec<Revocation> = page.into_iter().filter(|r| cursor.take(r.id)).collect();
+            if let Some(id) = fresh.iter().map(|r| r.id).max() {
+                last = last.max(Some(id));
+                if let Err(e) = self.state.apply(&fresh, self.horizon, self.clock.now()).await {
+                    tracing::warn!(error = %e, "revocation state missed a write; checks use SQL until it is rebuilt");
+                    self.degraded.store(true, Ordering::Release);
+                }
+                for r in &fresh {
+                    // No follower listening is not an error.
+                    let _ = self.feed.send(Arc::new(self.to_feed(r)));
+                }
+                metrics::counter!("portcullis_revocations_synced_total").increment(fresh.len() as u64);
+            }
+            if !full {
+                break;
+            }
+        }
         cursor.advance(Instant::now());
-        let Some(last) = fresh.iter().map(|r| r.id).max() else { return Ok(None) };
-        if let Err(e) = self.state.apply(&fresh, self.horizon, self.clock.now()).await {
-            tracing::warn!(error = %e, "revocation state missed a write; checks use SQL until it is rebuilt");
-            self.degraded.store(true, Ordering::Release);
-        }
-        for r in &fresh {
-            // No follower listening is not an error.
-            let _ = self.feed.send(Arc::new(self.to_feed(r)));
-        }
-        metrics::counter!("portcullis_revocations_synced_total").increment(fresh.len() as u64);
-        Ok(Some(last))
+        Ok(last)
     }
 
     /// Replaces the state with every revocation in force; clears `degraded` on success.
@@ -212,28 +224,26 @@ impl Revocations {
     }
 
     /// One page of what a follower gets before live events: the revocations in force with ids
-    /// above `from_id` (at most `page` rows read), all of them (`after: None`) or those after
-    /// `after` plus the last few seconds' (ids may commit out of order). Oldest first. Returns
-    /// the events and the highest id read (`None`: the backlog is done).
-    pub async fn backlog_page(
-        &self,
-        after: Option<i64>,
-        from_id: i64,
-        page: u64,
-    ) -> Result<(Vec<FeedEvent>, Option<i64>), StoreError> {
+    /// above `from_id` (at most `page` rows read), oldest first. A new follower pages from 0, a
+    /// resuming one from its `Last-Event-ID` (after [`Self::resume_overlap`]). Returns the events
+    /// and the highest id read (`None`: the backlog is done).
+    pub async fn backlog_page(&self, from_id: i64, page: u64) -> Result<(Vec<FeedEvent>, Option<i64>), StoreError> {
         let now = self.clock.now();
-        // Only what is in force can matter, however old `after` is: the log's older rows are
+        // Only what is in force can matter, however old `from_id` is: the log's older rows are
         // never read here.
         let rows = self.log.since_after(now - self.horizon, from_id, page).await?;
         let last = rows.iter().map(|r| r.id).max().filter(|_| rows.len() as u64 >= page);
-        let overlap = now - RESUME_OVERLAP;
-        let events = rows
-            .iter()
-            .filter(|r| after.is_none_or(|after| r.id > after || r.at >= overlap))
-            .filter(|r| r.expires_at(self.horizon) > now)
-            .map(|r| self.to_feed(r))
-            .collect();
+        let events = rows.iter().filter(|r| r.expires_at(self.horizon) > now).map(|r| self.to_feed(r)).collect();
         Ok((events, last))
+    }
+
+    /// What a follower resuming after `after` gets first: the revocations of the last few seconds
+    /// with ids at or below `after`. Ids may commit out of order, so one of these may have become
+    /// visible only after the follower saw a higher id; sending it again is harmless.
+    pub async fn resume_overlap(&self, after: i64) -> Result<Vec<FeedEvent>, StoreError> {
+        let now = self.clock.now();
+        let rows = self.log.since(now - RESUME_OVERLAP, BATCH).await?;
+        Ok(rows.iter().filter(|r| r.id <= after && r.expires_at(self.horizon) > now).map(|r| self.to_feed(r)).collect())
     }
 
     /// The feed's form of a revocation (docs/revocation-feed.md).

@@ -119,7 +119,7 @@ impl Browser {
     }
 }
 
-async fn logged_in(app: &App, browser: &Browser) -> Result<Option<UserId>, Response> {
+async fn logged_in(app: &App, browser: &Browser) -> Result<Option<(UserId, chrono::DateTime<chrono::Utc>)>, Response> {
     let Some(cookie) = &browser.login else { return Ok(None) };
     app.tokens.browser_user(cookie).await.map_err(|e| {
         tracing::error!(error = %e, "login session lookup failed");

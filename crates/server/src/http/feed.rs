@@ -108,8 +108,10 @@ pub async fn feed(State(app): State<App>, headers: HeaderMap, Query(params): Que
     let live = app.revocations.subscribe();
     let follower = Follower {
         revocations: app.revocations.clone(),
-        after,
-        phase: Phase::Backlog { from_id: 0 },
+        phase: match after {
+            Some(after) => Phase::Overlap { after },
+            None => Phase::Backlog { from_id: 0 },
+        },
         last_id: after.unwrap_or(0),
         sent: HashSet::new(),
         pending: VecDeque::new(),
@@ -133,7 +135,12 @@ pub async fn feed(State(app): State<App>, headers: HeaderMap, Query(params): Que
 }
 
 enum Phase {
-    /// Reading the backlog, a page at a time, from ids above `from_id`.
+    /// A resuming follower: the last seconds' events at or below `after` first (late commits).
+    Overlap {
+        after: i64,
+    },
+    /// Reading the backlog, a page at a time, from ids above `from_id`: what the follower missed
+    /// comes first.
     Backlog {
         from_id: i64,
     },
@@ -144,7 +151,6 @@ enum Phase {
 /// One follower's stream: the backlog pages, `caught-up`, then live events not already sent.
 struct Follower {
     revocations: Arc<Revocations>,
-    after: Option<i64>,
     phase: Phase,
     last_id: i64,
     sent: HashSet<i64>,
@@ -154,14 +160,35 @@ struct Follower {
 }
 
 impl Follower {
+    /// Queues backlog events to send, remembering their ids to skip their live duplicates.
+    fn queue(&mut self, events: &[FeedEvent]) {
+        for e in events {
+            self.last_id = self.last_id.max(e.id);
+            if self.sent.len() < SENT_REMEMBERED {
+                self.sent.insert(e.id);
+            }
+            self.pending.push_back(revocation(e));
+        }
+    }
+
     async fn next(mut self) -> Option<(Event, Self)> {
         loop {
             if let Some(event) = self.pending.pop_front() {
                 return Some((event, self));
             }
             match self.phase {
+                Phase::Overlap { after } => {
+                    match self.revocations.resume_overlap(after).await {
+                        Ok(events) => self.queue(&events),
+                        Err(e) => {
+                            tracing::error!(error = %e, "reading the revocation backlog failed; ending the stream");
+                            return None;
+                        }
+                    }
+                    self.phase = Phase::Backlog { from_id: after };
+                }
                 Phase::Backlog { from_id } => {
-                    let (page, more) = match self.revocations.backlog_page(self.after, from_id, PAGE).await {
+                    let (page, more) = match self.revocations.backlog_page(from_id, PAGE).await {
                         Ok(p) => p,
                         Err(e) => {
                             // The follower reconnects and resumes: nothing is lost.
@@ -169,13 +196,7 @@ impl Follower {
                             return None;
                         }
                     };
-                    for e in &page {
-                        self.last_id = self.last_id.max(e.id);
-                        if self.sent.len() < SENT_REMEMBERED {
-                            self.sent.insert(e.id);
-                        }
-                        self.pending.push_back(revocation(e));
-                    }
+                    self.queue(&page);
                     self.phase = match more {
                         Some(last) => Phase::Backlog { from_id: last },
                         None => Phase::CaughtUp,

@@ -11,7 +11,8 @@ use super::error::OAuthErrorResponse;
 use super::token::bad_form;
 use crate::app::App;
 
-/// Says whether an access token is live, and its claims if so.
+/// Says whether an access token is live, and its claims if so. For resource servers only
+/// (clients registered with `--resource-server`).
 #[utoipa::path(
     post,
     path = "/oauth2/introspect",
@@ -19,7 +20,9 @@ use crate::app::App;
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token=…, client authenticated"),
     responses(
         (status = 200, description = "RFC 7662 response", body = portcullis_proto::IntrospectionResponse),
+        (status = 400, description = "invalid_request", body = portcullis_proto::ErrorBody),
         (status = 401, description = "invalid_client", body = portcullis_proto::ErrorBody),
+        (status = 403, description = "unauthorized_client: the client is not registered as a resource server", body = portcullis_proto::ErrorBody),
     )
 )]
 pub async fn introspect(State(app): State<App>, req: Result<OAuthRequest, WebError>) -> Response {

@@ -7,8 +7,10 @@
 //! response), *reading a head* (bytes arrived while idle: a request is starting), or *busy* (a
 //! request is in flight, until its response body has been sent). A watchdog closes it when a
 //! head takes longer than the header timeout (slowloris), or when it has been idle longer than
-//! the idle timeout — at once when the node is at its connection cap. Busy connections are
-//! bounded by `http.request_timeout` instead.
+//! the idle timeout — at once when the node is at its connection cap — or when a request in
+//! flight has moved no byte either way for the idle timeout (a client that never reads its
+//! answer; the revocation feed writes a keep-alive every few seconds). A connection asked to
+//! close gracefully that has not closed within a grace period is dropped.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -34,6 +36,8 @@ pub struct Limits {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
+    /// How long in-flight requests may take to finish once the node stops.
+    pub shutdown_grace: Duration,
 }
 
 /// File descriptors kept free for what is not a client connection (the database pool, Redis,
@@ -123,10 +127,12 @@ impl Activity {
 
     /// Why the connection should close now, if it should.
     fn verdict(&self, limits: &Limits, crowded: bool) -> Option<&'static str> {
-        if self.in_flight.load(Ordering::Acquire) > 0 {
-            return None;
-        }
         let now = self.now_ms();
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            // Busy: cut only when nothing at all has moved for the idle timeout.
+            let still = Duration::from_millis(now.saturating_sub(self.last_io.load(Ordering::Relaxed)));
+            return (still >= limits.idle_timeout).then_some("stalled");
+        }
         let head = self.head_since.load(Ordering::Acquire);
         if head != NO_HEAD {
             let took = Duration::from_millis(now.saturating_sub(head));
@@ -288,7 +294,8 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, mut st
             let conn = builder.serve_connection_with_upgrades(io, service);
             tokio::pin!(conn);
             let mut tick = tokio::time::interval(watch_every(&limits));
-            let mut closing = false;
+            // Asked to close gracefully: since when, and for how long at most.
+            let mut closing: Option<(Instant, Duration)> = None;
             loop {
                 tokio::select! {
                     result = conn.as_mut() => {
@@ -297,19 +304,28 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, mut st
                         }
                         break;
                     }
-                    _ = tick.tick(), if !closing => {
-                        if let Some(why) = activity.verdict(&limits, crowded.load(Ordering::Acquire)) {
-                            metrics::counter!("portcullis_http_connections_closed_total", "why" => why).increment(1);
-                            if why == "header_timeout" {
-                                // A head that never completes gets no answer: drop the socket.
+                    _ = tick.tick() => {
+                        if let Some((since, grace)) = closing {
+                            if since.elapsed() >= grace {
+                                // A peer that never acknowledges the close, or never reads.
+                                metrics::counter!("portcullis_http_connections_closed_total", "why" => "close_forced")
+                                    .increment(1);
                                 break;
                             }
-                            closing = true;
+                            continue;
+                        }
+                        if let Some(why) = activity.verdict(&limits, crowded.load(Ordering::Acquire)) {
+                            metrics::counter!("portcullis_http_connections_closed_total", "why" => why).increment(1);
+                            if matches!(why, "header_timeout" | "stalled") {
+                                // A head that never completes, or an answer nobody reads: drop it.
+                                break;
+                            }
+                            closing = Some((Instant::now(), limits.header_read_timeout));
                             conn.as_mut().graceful_shutdown();
                         }
                     }
-                    () = stopped(&mut stop), if !closing => {
-                        closing = true;
+                    () = stopped(&mut stop), if closing.is_none() => {
+                        closing = Some((Instant::now(), limits.shutdown_grace));
                         conn.as_mut().graceful_shutdown();
                     }
                 }
@@ -332,6 +348,7 @@ mod tests {
             max_connections: 8,
             header_read_timeout: Duration::from_millis(100),
             idle_timeout: Duration::from_millis(300),
+            shutdown_grace: Duration::from_secs(1),
         }
     }
 
@@ -350,7 +367,11 @@ mod tests {
         a.read(); // a drip does not restart the header timeout
         assert_eq!(a.verdict(&limits(), false), Some("header_timeout"));
         a.request_started();
-        assert_eq!(a.verdict(&limits(), true), None, "a request in flight is never cut here");
+        assert_eq!(a.verdict(&limits(), true), None, "a request in flight that moves bytes is not cut");
+        std::thread::sleep(Duration::from_millis(320));
+        assert_eq!(a.verdict(&limits(), false), Some("stalled"), "one that moves nothing for the idle timeout is");
+        a.wrote();
+        assert_eq!(a.verdict(&limits(), false), None);
         a.request_finished();
         assert_eq!(a.verdict(&limits(), false), None);
         std::thread::sleep(Duration::from_millis(320));

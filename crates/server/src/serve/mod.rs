@@ -46,6 +46,7 @@ impl Server {
             max_connections: cfg.max_connections,
             header_read_timeout: cfg.header_read_timeout,
             idle_timeout: cfg.idle_timeout,
+            shutdown_grace: cfg.request_timeout,
         }
         .fitted_to_descriptors();
         let app = self.app.clone();

@@ -13,6 +13,7 @@ pub struct Model {
     pub scope: String,
     pub code_challenge: Option<String>,
     pub device_id: Option<String>,
+    pub auth_time: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
     pub used_at: Option<DateTimeUtc>,
