@@ -13,7 +13,7 @@
 #                                                      # wrong passwords (c=32, real argon2 cost,
 #                                                      # throttling off so every guess is hashed)
 #   DUR=20s CONCS="16 64" WARMUP=5s                    # defaults shown
-#   PORTCULLIS_BIN=/path/to/portcullis                 # run that server binary instead of building
+#   BENCH_BIN=/path/to/portcullis                 # run that server binary instead of building
 #   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test   # PostgreSQL instead of a SQLite file:
 #                                                      # a fresh database beside that one, dropped after
 #
@@ -38,8 +38,8 @@ command -v oha >/dev/null || { log "# installing oha"; cargo install oha --locke
 [ -f "$SUMMARIZE" ] || { log "need $SUMMARIZE (the shared peer folder beside the repo)"; exit 1; }
 [ -x /usr/bin/time ] || { log "need /usr/bin/time (apt-get install time)"; exit 1; }
 
-if [ -n "${PORTCULLIS_BIN:-}" ]; then
-  BIN=$PORTCULLIS_BIN   # another build of the server (an earlier commit, to compare in one session)
+if [ -n "${BENCH_BIN:-}" ]; then
+  BIN=$BENCH_BIN   # another build of the server (an earlier commit, to compare in one session)
 else
   log "# building the release binary"
   (cd "$ROOT" && cargo build --release --locked --bin portcullis >"$OUT/build.log" 2>&1)
