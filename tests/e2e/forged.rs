@@ -145,3 +145,59 @@ async fn user_tokens_die_with_their_session() {
     s.app.revocations.recorded().await;
     assert_eq!(s.introspect(&rs, token).await, json!({"active": false}));
 }
+
+/// One rule set decides at the server and in the guard: a table of tokens signed with the
+/// server's own key, each judged the same by introspection and by `portcullis-guard`.
+#[tokio::test]
+async fn the_server_and_the_guard_judge_every_token_alike() {
+    let s = TestServer::start().await;
+    let rs = s.resource_server().await;
+    let c = s.client(&[ClientCredentials], "read").await;
+    let real = s.client_token(&c, Some("read")).await["access_token"].as_str().expect("token").to_owned();
+    let guard = portcullis_guard::Guard::builder(&s.base)
+        .client_credentials(&rs.id, rs.secret.as_deref().expect("secret"))
+        .build()
+        .await
+        .expect("guard");
+    tokio::time::timeout(std::time::Duration::from_secs(10), guard.caught_up()).await.expect("caught up");
+    let (_, claims) = parts(&real);
+    let key = test_key();
+    let header = |extra: Value| {
+        let mut h = json!({"alg": "RS256", "typ": "at+jwt", "kid": key.kid});
+        h.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+        h
+    };
+    let now = claims["iat"].as_i64().expect("iat");
+    let with = |k: &str, v: Value| {
+        let mut c = claims.clone();
+        c[k] = v;
+        c
+    };
+    let table = [
+        ("genuine", header(json!({})), claims.clone(), true),
+        ("full media type", header(json!({"typ": "application/at+jwt"})), claims.clone(), true),
+        ("typ in capitals", header(json!({"typ": "AT+JWT"})), claims.clone(), true),
+        ("a crit header", header(json!({"crit": ["exp"], "exp": 1})), claims.clone(), false),
+        ("typ JWT", header(json!({"typ": "JWT"})), claims.clone(), false),
+        ("expired a second ago", header(json!({})), with("exp", json!(now - 1)), false),
+        ("nbf 20 s ahead (inside the leeway)", header(json!({})), with("nbf", json!(now + 20)), true),
+        ("nbf 60 s ahead", header(json!({})), with("nbf", json!(now + 60)), false),
+        (
+            "no jti",
+            header(json!({})),
+            {
+                let mut c = claims.clone();
+                c.as_object_mut().expect("o").remove("jti");
+                c
+            },
+            false,
+        ),
+        ("wrong aud", header(json!({})), with("aud", json!("elsewhere")), false),
+    ];
+    for (what, h, c, live) in table {
+        let token = rs256(&h, &c, &key.der);
+        let server = s.introspect(&rs, &token).await["active"] == true;
+        let guarded = guard.verify(&token).await.is_ok();
+        assert_eq!((server, guarded), (live, live), "{what}: server {server}, guard {guarded}");
+    }
+}
