@@ -384,7 +384,7 @@ async fn the_feed_and_the_log_are_bounded() {
             target: portcullis_domain::revocation::Target::Token { jti: format!("bulk-{i}") },
             reason: portcullis_domain::revocation::Reason::RevokedByClient,
         };
-        portcullis_domain::revocation::RevocationLog::append(&s.app.store, &r).await.expect("append");
+        portcullis_revocation::RevocationLog::append(&s.app.store, &r).await.expect("append");
     }
     let url = s.url("/oauth2/revocation-feed");
     let secret = rs.secret.as_deref().expect("secret");

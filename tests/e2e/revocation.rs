@@ -79,3 +79,65 @@ async fn logout_ends_the_current_device_only() {
     let (status, _) = f.refresh(there["refresh_token"].as_str().expect("rt"), "there", FIREFOX).await;
     assert_eq!(status, 200, "the other device is untouched");
 }
+
+/// One rule: for a table of revocations and tokens, the node's fast state (in process, or Redis
+/// on the PostgreSQL run), the log's SQL check and the feed's events (what the guard applies)
+/// all agree, and agree with the table.
+#[tokio::test]
+async fn the_state_the_log_and_the_feed_judge_every_token_alike() {
+    use portcullis_domain::ids::{ClientId, SessionId, UserId};
+    use portcullis_domain::revocation::{NewRevocation, Reason, Target};
+    use portcullis_proto::{AccessTokenClaims, RevocationSet, TokenRef};
+    use portcullis_revocation::RevocationLog;
+
+    let s = portcullis_e2e::TestServer::start().await;
+    let now = s.app.clock.now();
+    let cut = now.timestamp();
+    for target in [
+        Target::Session { sid: SessionId::parse("s1").unwrap(), user: UserId::parse("u1").unwrap() },
+        Target::User { user: UserId::parse("u2").unwrap(), except: Some(SessionId::parse("keep").unwrap()) },
+        Target::Token { jti: "j3".into() },
+        Target::Client { client: ClientId::parse("c4").unwrap() },
+    ] {
+        let r = NewRevocation { at: now, target, reason: Reason::Kicked };
+        RevocationLog::append(&s.app.store, &r).await.expect("append");
+    }
+    s.app.revocations.recorded().await;
+    let mut fed = RevocationSet::new();
+    for e in s.app.revocations.backlog_page(0, 100).await.expect("backlog").0 {
+        fed.apply(&e);
+    }
+    let claims = |sub: &str, sid: Option<&str>, jti: &str, client: &str, iat: i64| AccessTokenClaims {
+        iss: s.base.clone(),
+        sub: sub.into(),
+        aud: "api".into(),
+        exp: iat + 900,
+        iat,
+        nbf: iat,
+        jti: jti.into(),
+        client_id: client.into(),
+        scope: String::new(),
+        sid: sid.map(Into::into),
+        dfp: None,
+    };
+    let table = [
+        ("the kicked session", claims("u1", Some("s1"), "a", "c0", cut - 5), true),
+        ("another session of that user", claims("u1", Some("s9"), "a", "c0", cut - 5), false),
+        ("cut off, before", claims("u2", Some("s2"), "a", "c0", cut - 1), true),
+        ("cut off, its own second", claims("u2", Some("s2"), "a", "c0", cut), true),
+        ("cut off, the next second", claims("u2", Some("s2"), "a", "c0", cut + 1), false),
+        ("the kept session", claims("u2", Some("keep"), "a", "c0", cut - 1), false),
+        ("the revoked jti", claims("c0", None, "j3", "c0", cut - 1), true),
+        ("the deleted client's user token", claims("u5", Some("s5"), "a", "c4", cut + 100), true),
+        ("the deleted client's own token", claims("c4", None, "b", "c4", cut - 1), true),
+        ("nobody revoked", claims("u6", Some("s6"), "z", "c6", cut - 1), false),
+    ];
+    for (what, c, revoked) in table {
+        let state = s.app.revocations.is_revoked(&c).await.expect("state answers");
+        let sql = RevocationLog::revokes(&s.app.store, &TokenRef::from(&c), now - chrono::Duration::hours(1))
+            .await
+            .expect("sql answers");
+        let feed = fed.is_revoked(&TokenRef::from(&c));
+        assert_eq!((state, sql, feed), (revoked, revoked, revoked), "{what}: state {state}, sql {sql}, feed {feed}");
+    }
+}

@@ -11,7 +11,7 @@ pub mod issuer;
 pub mod passwords;
 pub mod registrar;
 pub mod request;
-pub mod revocations;
+
 mod revoke;
 pub mod service;
 
@@ -20,5 +20,4 @@ pub use error::OAuthError;
 pub use introspect::TokenRejected;
 pub use passwords::PasswordVerifier;
 pub use request::{ClientAuth, FormRequest, RequestContext, TokenRequest};
-pub use revocations::{LocalRevocations, Revocations};
 pub use service::{TokenService, TokenServiceDeps};

@@ -20,7 +20,7 @@ use crate::error::OAuthError;
 use crate::grants;
 use crate::passwords::PasswordVerifier;
 use crate::request::{RequestContext, TokenRequest};
-use crate::revocations::Revocations;
+use portcullis_revocation::Revocations;
 
 /// Everything the grants need, built once at start.
 pub struct TokenServiceDeps {

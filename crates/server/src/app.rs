@@ -9,10 +9,10 @@ use portcullis_domain::clock::{Clock, SystemClock};
 use portcullis_domain::password::{PasswordCost, PasswordHasher};
 use portcullis_domain::policy::TokenPolicy;
 use portcullis_domain::ports::{AuditLog, ClientRepo, SessionRepo, SigningKeyRepo, UserRepo};
-use portcullis_domain::revocation::{Doorbell, RevocationLog, RevocationState};
 use portcullis_domain::secret::SecretHasher;
 use portcullis_domain::throttle::{AttemptCounter, ThrottlePolicy};
-use portcullis_oauth::{LocalRevocations, PasswordVerifier, Revocations, TokenService, TokenServiceDeps};
+use portcullis_oauth::{PasswordVerifier, TokenService, TokenServiceDeps};
+use portcullis_revocation::{Doorbell, LocalRevocations, RevocationLog, RevocationState, Revocations};
 use portcullis_store::{CachedClients, LocalAttempts, RedisAttempts, RedisDoorbell, RedisRevocations, SqlStore};
 use portcullis_tokens::{AccessTokenMinter, KeyManager, SharedKeyRing};
 

@@ -14,7 +14,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use portcullis_domain::ports::StoreError;
-use portcullis_domain::revocation::{Doorbell, Revocation, RevocationState, Target, TokenFacts, Verdict};
+use portcullis_domain::revocation::{Revocation, Target};
+use portcullis_proto::TokenRef;
+use portcullis_proto::feed::UserCutoff;
+use portcullis_revocation::{Doorbell, RevocationState, Verdict};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 /// How long one Redis call may take before the check falls back to SQL.
@@ -94,7 +97,7 @@ impl RedisRevocations {
 
 #[async_trait]
 impl RevocationState for RedisRevocations {
-    async fn check(&self, t: &TokenFacts<'_>) -> Verdict {
+    async fn check(&self, t: &TokenRef<'_>) -> Verdict {
         let keys = [
             self.complete_key(),
             self.key("s", t.sid.unwrap_or("-")),
@@ -116,13 +119,17 @@ impl RevocationState for RedisRevocations {
         if complete.is_none() {
             return Verdict::Unknown;
         }
+        // The user's latest cut-offs, judged by the one rule (`portcullis_proto::feed`). Their
+        // expiry is Redis's business here: present means in force.
         let cut = |v: &str| v.split(' ').next().and_then(|n| n.parse::<i64>().ok());
-        let by_user = user.as_deref().and_then(cut).is_some_and(|nb| t.iat <= nb);
-        let by_except = except.as_deref().is_some_and(|v| {
-            let keep = v.split_once(' ').map(|(_, sid)| sid);
-            cut(v).is_some_and(|nb| t.iat <= nb) && t.sid != keep
-        });
-        if (t.sid.is_some() && session.is_some()) || token.is_some() || client.is_some() || by_user || by_except {
+        let cutoffs = UserCutoff {
+            all: user.as_deref().and_then(cut).map(|nb| (nb, i64::MAX)),
+            except: except.as_deref().and_then(|v| {
+                let (nb, keep) = v.split_once(' ')?;
+                Some((nb.parse().ok()?, keep.to_owned(), i64::MAX))
+            }),
+        };
+        if (t.sid.is_some() && session.is_some()) || token.is_some() || client.is_some() || cutoffs.revokes(t) {
             Verdict::Revoked
         } else {
             Verdict::Live

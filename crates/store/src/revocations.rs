@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::ids::{ClientId, SessionId, UserId};
 use portcullis_domain::ports::StoreError;
-use portcullis_domain::revocation::{NewRevocation, Reason, Revocation, RevocationLog, Target, TokenFacts};
+use portcullis_domain::revocation::{NewRevocation, Reason, Revocation, Target};
+use portcullis_proto::TokenRef;
+use portcullis_revocation::RevocationLog;
 use sea_orm::sea_query::{OnConflict, SimpleExpr};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
@@ -119,7 +121,7 @@ impl RevocationLog for SqlStore {
         Ok(max.flatten().unwrap_or(0))
     }
 
-    async fn revokes(&self, t: &TokenFacts<'_>, since: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn revokes(&self, t: &TokenRef<'_>, since: DateTime<Utc>) -> Result<bool, StoreError> {
         // `iat <= cutoff` with the cut-off in whole seconds is `at >= iat` at the second's start.
         let iat = DateTime::from_timestamp(t.iat, 0).unwrap_or(since);
         let mut user =

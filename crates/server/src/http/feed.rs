@@ -12,9 +12,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{self, StreamExt};
-use portcullis_oauth::{OAuthError, Revocations};
+use portcullis_oauth::OAuthError;
 use portcullis_proto::FeedEvent;
 use portcullis_proto::feed::{CaughtUp, SSE_CAUGHT_UP, SSE_REVOCATION};
+use portcullis_revocation::Revocations;
 use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 

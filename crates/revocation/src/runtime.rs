@@ -7,10 +7,6 @@
 //! entries into the state and onto the feed: at once for this node's own writes (`recorded`),
 //! on the doorbell for other nodes' writes, and every `poll` in any case.
 
-mod cursor;
-mod local;
-
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration as StdDuration, Instant};
@@ -18,15 +14,13 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::Duration;
 use portcullis_domain::clock::Clock;
 use portcullis_domain::ports::StoreError;
-use portcullis_domain::revocation::{
-    Doorbell, NewRevocation, Revocation, RevocationLog, RevocationState, Target, TokenFacts, Verdict,
-};
-use portcullis_proto::AccessTokenClaims;
-use portcullis_proto::feed::{FeedEvent, FeedSubject, SESSION_REVOKED, SubjectId};
+use portcullis_domain::revocation::{NewRevocation, Revocation};
+use portcullis_proto::feed::FeedEvent;
+use portcullis_proto::{AccessTokenClaims, TokenRef};
 use tokio::sync::{Mutex, Notify, broadcast};
 
-pub use cursor::{Cursor, GAP_WAIT};
-pub use local::LocalRevocations;
+use crate::cursor::Cursor;
+use crate::ports::{Doorbell, RevocationLog, RevocationState, Verdict};
 
 /// How long past its revocation an event can still matter, beyond the access-token lifetime:
 /// covers the clock leeway resource servers allow.
@@ -96,13 +90,7 @@ impl Revocations {
     /// Whether the token of `claims` has been revoked. Errs only when neither the state nor the
     /// log can answer.
     pub async fn is_revoked(&self, claims: &AccessTokenClaims) -> Result<bool, StoreError> {
-        let facts = TokenFacts {
-            sub: &claims.sub,
-            sid: claims.sid.as_deref(),
-            jti: &claims.jti,
-            client_id: &claims.client_id,
-            iat: claims.iat,
-        };
+        let facts = TokenRef::from(claims);
         if !self.degraded.load(Ordering::Acquire) {
             match self.state.check(&facts).await {
                 Verdict::Live => return Ok(false),
@@ -248,38 +236,6 @@ impl Revocations {
 
     /// The feed's form of a revocation (docs/revocation-feed.md).
     pub fn to_feed(&self, r: &Revocation) -> FeedEvent {
-        let user = |u: &dyn ToString| Some(SubjectId::iss_sub(&self.issuer, &u.to_string()));
-        let (subject, not_before, except_session) = match &r.target {
-            Target::Session { sid, user: u } => (
-                FeedSubject { user: user(u), session: Some(SubjectId::opaque(sid.as_str())), ..FeedSubject::default() },
-                None,
-                None,
-            ),
-            Target::Client { client } => (
-                FeedSubject { application: Some(SubjectId::opaque(client.as_str())), ..FeedSubject::default() },
-                None,
-                None,
-            ),
-            Target::User { user: u, except } => (
-                FeedSubject { user: user(u), ..FeedSubject::default() },
-                Some(r.cutoff_secs()),
-                except.as_ref().map(ToString::to_string),
-            ),
-            Target::Token { jti } => {
-                (FeedSubject { token: Some(SubjectId::opaque(jti)), ..FeedSubject::default() }, None, None)
-            }
-        };
-        FeedEvent {
-            id: r.id,
-            kind: SESSION_REVOKED.to_owned(),
-            iss: self.issuer.clone(),
-            event_timestamp: r.at.timestamp(),
-            initiating_entity: r.reason.initiating_entity().to_owned(),
-            reason_admin: HashMap::from([("en".to_owned(), r.reason.as_str().to_owned())]),
-            subject,
-            not_before,
-            except_session,
-            expires_at: r.expires_at(self.horizon).timestamp(),
-        }
+        crate::wire::event(r, &self.issuer, self.horizon)
     }
 }

@@ -5,8 +5,10 @@ use std::sync::RwLock;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use portcullis_domain::ports::StoreError;
-use portcullis_domain::revocation::{Revocation, RevocationState, Target, TokenFacts, Verdict};
-use portcullis_proto::{RevocationSet, TokenRef, feed};
+use portcullis_domain::revocation::Revocation;
+use portcullis_proto::{RevocationSet, TokenRef};
+
+use crate::ports::{RevocationState, Verdict};
 
 /// The revocations in force, as `portcullis_proto::RevocationSet` (the guard crate keeps the
 /// same structure, from the feed).
@@ -15,26 +17,13 @@ pub struct LocalRevocations {
     set: RwLock<RevocationSet>,
 }
 
-pub(crate) fn wire_target(target: &Target, cutoff_secs: i64) -> feed::Target {
-    match target {
-        Target::Session { sid, .. } => feed::Target::Session(sid.to_string()),
-        Target::Token { jti } => feed::Target::Token(jti.clone()),
-        Target::Client { client } => feed::Target::Client(client.to_string()),
-        Target::User { user, except } => feed::Target::User {
-            user: user.to_string(),
-            not_before: cutoff_secs,
-            except: except.as_ref().map(ToString::to_string),
-        },
-    }
-}
-
 impl LocalRevocations {
     fn add(set: &mut RevocationSet, revocations: &[Revocation], horizon: Duration, now: DateTime<Utc>) {
         set.prune(now.timestamp());
         for r in revocations {
             let expires = r.expires_at(horizon).timestamp();
             if expires > now.timestamp() {
-                set.add(wire_target(&r.target, r.cutoff_secs()), expires);
+                set.add(crate::wire::target(r), expires);
             }
         }
     }
@@ -42,9 +31,8 @@ impl LocalRevocations {
 
 #[async_trait]
 impl RevocationState for LocalRevocations {
-    async fn check(&self, t: &TokenFacts<'_>) -> Verdict {
-        let token = TokenRef { sub: t.sub, sid: t.sid, jti: t.jti, client_id: t.client_id, iat: t.iat };
-        if self.set.read().unwrap_or_else(|e| e.into_inner()).is_revoked(&token) {
+    async fn check(&self, token: &TokenRef<'_>) -> Verdict {
+        if self.set.read().unwrap_or_else(|e| e.into_inner()).is_revoked(token) {
             Verdict::Revoked
         } else {
             Verdict::Live
