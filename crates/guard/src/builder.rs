@@ -91,6 +91,13 @@ pub struct GuardBuilder {
     http_timeout: Duration,
 }
 
+impl Guard {
+    /// Options for a guard of the tokens `issuer` mints (e.g. `http://127.0.0.1:8080`).
+    pub fn builder(issuer: impl Into<String>) -> GuardBuilder {
+        GuardBuilder::new(issuer.into())
+    }
+}
+
 impl GuardBuilder {
     pub(crate) fn new(issuer: String) -> Self {
         Self {

@@ -9,7 +9,6 @@ use http::header::USER_AGENT;
 use portcullis_proto::{AccessTokenClaims, TokenRef};
 use tokio::sync::watch;
 
-use crate::builder::GuardBuilder;
 use crate::device::{self, DEVICE_ID_HEADER};
 use crate::error::{AuthError, InvalidToken};
 use crate::feed::{FeedState, FeedStatus};
@@ -101,11 +100,6 @@ impl fmt::Debug for Presented<'_> {
 }
 
 impl Guard {
-    /// Options for a guard of the tokens `issuer` mints (e.g. `http://127.0.0.1:8080`).
-    pub fn builder(issuer: impl Into<String>) -> GuardBuilder {
-        GuardBuilder::new(issuer.into())
-    }
-
     pub(crate) fn from_inner(inner: Inner) -> Self {
         Self(Arc::new(inner))
     }

@@ -3,15 +3,12 @@
 //! consent decide whether the `Pending` request is authorized, denied, or needs a page.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use oxide_auth::code_grant::authorization::{Error as FlowError, Request};
-use oxide_auth::primitives::grant::{Extensions, GrantExtension, Value};
 use oxide_auth_async::code_grant::authorization::{Endpoint, Extension, Pending, authorization_code};
 use oxide_auth_async::primitives::{Authorizer, Registrar};
-use portcullis_domain::authcode::CodeChallenge;
 use portcullis_domain::consent::Consent;
 use portcullis_domain::grant::GrantType;
 use portcullis_domain::ids::{ClientId, DeviceId, UserId};
@@ -20,21 +17,13 @@ use url::Url;
 
 use crate::codes::CodeAuthorizer;
 use crate::error::OAuthError;
+use crate::pkce::PkceAuthorize;
 use crate::registrar::ClientRegistrar;
 use crate::request::MAX_PARAM_LEN;
 use crate::service::TokenService;
 
 /// Longest query string the endpoint reads.
 pub const MAX_QUERY_LEN: usize = 8192;
-
-/// The grant extension under which the S256 challenge travels from authorization to exchange.
-pub(crate) struct PkceExtension;
-
-impl GrantExtension for PkceExtension {
-    fn identifier(&self) -> &'static str {
-        "pkce"
-    }
-}
 
 /// An authorization request's query, parsed once and bounded. A repeated or oversized
 /// parameter makes the whole request invalid (an error page: nothing in it can be trusted).
@@ -144,37 +133,6 @@ pub enum AuthorizeError {
     Server,
 }
 
-/// The PKCE half of the authorization request (RFC 7636 §4.4): S256 only, required for
-/// public clients, honoured for confidential ones.
-struct PkceAuthorize {
-    registrar: Arc<ClientRegistrar>,
-    failure: Mutex<Option<String>>,
-}
-
-#[async_trait]
-impl Extension for PkceAuthorize {
-    async fn extend(&mut self, request: &(dyn Request + Sync)) -> Result<Extensions, ()> {
-        let challenge = request.extension("code_challenge");
-        let method = request.extension("code_challenge_method");
-        let public = self.registrar.client().is_none_or(|c| c.is_public());
-        let mut ext = Extensions::new();
-        let refused = match (challenge, method) {
-            (Some(c), m) => match CodeChallenge::parse(&c, m.as_deref()) {
-                Ok(ch) => {
-                    ext.set(&PkceExtension, Value::private(Some(ch.as_str().to_owned())));
-                    return Ok(ext);
-                }
-                Err(e) => e.to_string(),
-            },
-            (None, Some(_)) => "code_challenge_method without code_challenge".to_owned(),
-            (None, None) if public => "a public client must use PKCE: send code_challenge with S256".to_owned(),
-            (None, None) => return Ok(ext),
-        };
-        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(refused);
-        Err(())
-    }
-}
-
 struct AuthorizeEndpoint<'s> {
     registrar: Arc<ClientRegistrar>,
     authorizer: CodeAuthorizer<'s>,
@@ -215,7 +173,7 @@ impl TokenService {
         let mut endpoint = AuthorizeEndpoint {
             registrar: registrar.clone(),
             authorizer: CodeAuthorizer::new(self, device),
-            pkce: PkceAuthorize { registrar: registrar.clone(), failure: Mutex::new(None) },
+            pkce: PkceAuthorize::new(registrar.clone()),
         };
         let pending = match authorization_code(&mut endpoint, req).await {
             Ok(p) => p,
@@ -234,7 +192,7 @@ impl TokenService {
             Decision::Deny => return deny(pending).map(Authorized::Redirect),
             Decision::Allow => self.remember_consent(&user, &client.id, &requested).await?,
             Decision::None => {
-                let standing = self.deps.consents.find(&user, &client.id).await.map_err(|e| {
+                let standing = self.deps.browser.consents.find(&user, &client.id).await.map_err(|e| {
                     tracing::error!(error = %e, "consent lookup failed");
                     AuthorizeError::Server
                 })?;
@@ -257,7 +215,7 @@ impl TokenService {
         user: Option<&(UserId, DateTime<Utc>)>,
     ) -> Result<Option<(UserId, DateTime<Utc>)>, AuthorizeError> {
         let Some((id, auth_time)) = user else { return Ok(None) };
-        let found = self.deps.users.find(id).await.map_err(|e| {
+        let found = self.deps.accounts.users.find(id).await.map_err(|e| {
             tracing::error!(error = %e, "user lookup failed");
             AuthorizeError::Server
         })?;
@@ -269,14 +227,14 @@ impl TokenService {
             tracing::error!(error = %e, "consent write failed");
             AuthorizeError::Server
         };
-        let earlier = self.deps.consents.find(user, client).await.map_err(fail)?;
+        let earlier = self.deps.browser.consents.find(user, client).await.map_err(fail)?;
         let merged = match earlier {
             Some(c) => format!("{} {}", c.scope, scope).parse().unwrap_or_else(|_| scope.clone()),
             None => scope.clone(),
         };
         let consent =
             Consent { user_id: user.clone(), client_id: client.clone(), scope: merged, granted_at: self.now() };
-        self.deps.consents.save(&consent).await.map_err(fail)
+        self.deps.browser.consents.save(&consent).await.map_err(fail)
     }
 
     /// Maps a refusal of oxide-auth's flow: a redirect carries our precise description; an
@@ -290,7 +248,7 @@ impl TokenService {
         let recorded = endpoint.registrar.take_failure();
         match e {
             FlowError::Redirect(mut url) => {
-                let pkce = endpoint.pkce.failure.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let pkce = endpoint.pkce.take_failure();
                 let why = pkce.or_else(|| recorded.map(|r| r.description().to_owned()));
                 if let Some(why) = why {
                     url.description().explain(why);

@@ -42,7 +42,7 @@ impl TokenService {
         let who = Attempt { ctx, client_id, device_id: Some(device.as_str()) };
         let key = password::throttle(self, username, &who).await?;
         let (user, at) = password::authenticate_user(self, username, Secret::new(password), &who).await?;
-        if let Err(e) = self.deps.attempts.reset(&key).await {
+        if let Err(e) = self.deps.accounts.attempts.reset(&key).await {
             tracing::warn!(error = %e, "could not clear the login attempt count");
         }
         let secret = Secret::generate(LOGIN_SECRET_PREFIX);
@@ -54,7 +54,7 @@ impl TokenService {
             expires_at: self.now() + login_ttl(),
         };
         let authenticated = Authenticated { at, user_version: Some(user.updated_at) };
-        match self.deps.logins.insert(&login, authenticated).await {
+        match self.deps.browser.logins.insert(&login, authenticated).await {
             Ok(Opened::Opened) => {}
             Ok(Opened::Refused) => {
                 return Err(OAuthError::InvalidGrant(
@@ -75,7 +75,7 @@ impl TokenService {
         if cookie.len() > MAX_PARAM_LEN || !cookie.starts_with(LOGIN_SECRET_PREFIX) {
             return Ok(None);
         }
-        self.deps.logins.find(&self.deps.hasher.hash(cookie), self.now()).await
+        self.deps.browser.logins.find(&self.deps.hasher.hash(cookie), self.now()).await
     }
 
     /// The CSRF token of the forms shown to the browser holding `cookie` (its random CSRF
@@ -104,6 +104,6 @@ impl TokenService {
 
     /// A user's standing consents.
     pub async fn consents(&self, user: &UserId) -> Result<Vec<Consent>, StoreError> {
-        self.deps.consents.list(user, MAX_CONSENTS).await
+        self.deps.browser.consents.list(user, MAX_CONSENTS).await
     }
 }

@@ -12,8 +12,8 @@ use portcullis_domain::scope::Scope;
 use portcullis_domain::secret::{Secret, SecretHash};
 use portcullis_domain::user::User;
 
-use crate::authorize::PkceExtension;
 use crate::error::OAuthError;
+use crate::pkce::PkceExtension;
 use crate::registrar::to_oxide_scope;
 use crate::service::TokenService;
 
@@ -61,7 +61,7 @@ impl<'s> CodeAuthorizer<'s> {
     async fn replayed(&mut self, user: UserId, session: Option<portcullis_domain::ids::SessionId>) {
         tracing::warn!(user_id = %user, "authorization code replayed");
         let Some(sid) = session else { return };
-        match self.svc.deps.sessions.find(&sid).await {
+        match self.svc.deps.issuance.sessions.find(&sid).await {
             Ok(Some(s)) => {
                 if let Err(e) = self.svc.end_session(&s, Reason::CodeReplayed, "policy").await {
                     tracing::error!(error = %e, "could not end the session of a replayed code");
@@ -97,7 +97,7 @@ impl Authorizer for CodeAuthorizer<'_> {
             created_at: now,
             expires_at: now + code_ttl(),
         };
-        if let Err(e) = self.svc.deps.codes.insert(&row).await {
+        if let Err(e) = self.svc.deps.browser.codes.insert(&row).await {
             tracing::error!(error = %e, "storing an authorization code failed");
             return Err(());
         }
@@ -114,7 +114,7 @@ impl Authorizer for CodeAuthorizer<'_> {
         }
         let now: DateTime<Utc> = self.svc.now();
         let hash: SecretHash = self.svc.deps.hasher.hash(code);
-        let found = match self.svc.deps.codes.redeem(&hash, now).await {
+        let found = match self.svc.deps.browser.codes.redeem(&hash, now).await {
             Ok(r) => r,
             Err(e) => return self.broken("redeem", e),
         };
@@ -129,7 +129,7 @@ impl Authorizer for CodeAuthorizer<'_> {
         if c.expires_at <= now {
             return self.refuse("unknown, expired or used authorization code");
         }
-        let user = match self.svc.deps.users.find(&c.user_id).await {
+        let user = match self.svc.deps.accounts.users.find(&c.user_id).await {
             Ok(Some(u)) if u.may_open_session(c.auth_time) => u,
             Ok(_) => return self.refuse("the user may no longer sign in"),
             Err(e) => return self.broken("user", e),

@@ -60,7 +60,7 @@ impl TokenService {
 
 impl SessionControl<'_> {
     async fn user(&self, id: &UserId) -> Result<User, ControlError> {
-        self.svc.deps.users.find(id).await?.ok_or(ControlError::NotFound("user"))
+        self.svc.deps.accounts.users.find(id).await?.ok_or(ControlError::NotFound("user"))
     }
 
     async fn audit(&self, kind: AuditKind, user: Option<&UserId>, actor: &str, detail: Option<String>) {
@@ -88,8 +88,8 @@ impl SessionControl<'_> {
                 let device = DeviceId::parse(raw).map_err(|_| ControlError::NotFound("device"))?;
                 self.user(user).await?;
                 let which = Ending::Device { user, device: &device };
-                let ended = svc.deps.sessions.end(which, svc.now(), reason, actor, true).await?;
-                if ended == 0 && !svc.deps.sessions.has_device(user, &device).await? {
+                let ended = svc.deps.issuance.sessions.end(which, svc.now(), reason, actor, true).await?;
+                if ended == 0 && !svc.deps.issuance.sessions.has_device(user, &device).await? {
                     return Err(ControlError::NotFound("device"));
                 }
                 ended
@@ -97,6 +97,7 @@ impl SessionControl<'_> {
             None => {
                 let cut = CutOff { user, change: UserChange::Nothing, keep: None, reason, actor };
                 svc.deps
+                    .accounts
                     .users
                     .cut_off(&cut, svc.deps.clock.as_ref())
                     .await?
@@ -117,8 +118,13 @@ impl SessionControl<'_> {
         }
         let svc = self.svc;
         let cut = CutOff { user: id, change: UserChange::Ban { reason }, keep: None, reason: Reason::Banned, actor };
-        let done =
-            svc.deps.users.cut_off(&cut, svc.deps.clock.as_ref()).await?.ok_or(ControlError::NotFound("user"))?;
+        let done = svc
+            .deps
+            .accounts
+            .users
+            .cut_off(&cut, svc.deps.clock.as_ref())
+            .await?
+            .ok_or(ControlError::NotFound("user"))?;
         svc.deps.revocations.recorded().await;
         let detail = format!("sessions={} {}", done.sessions_ended, reason.chars().take(180).collect::<String>());
         self.audit(AuditKind::UserBanned, Some(id), actor, Some(detail)).await;
@@ -127,7 +133,7 @@ impl SessionControl<'_> {
 
     /// Lifts a ban. Sessions the ban ended stay ended: the user logs in again.
     pub async fn unban(&self, id: &UserId, actor: &str) -> Result<User, ControlError> {
-        if !self.svc.deps.users.unban(id, self.svc.now()).await? {
+        if !self.svc.deps.accounts.users.unban(id, self.svc.now()).await? {
             return Err(ControlError::NotFound("user"));
         }
         self.audit(AuditKind::UserUnbanned, Some(id), actor, None).await;
@@ -155,11 +161,11 @@ impl SessionControl<'_> {
             return Err(ControlError::Forbidden("the current password is wrong"));
         }
         let user = password::check_password(svc, Some(user), current, &who).await.map_err(refusal)?;
-        if let Err(e) = svc.deps.attempts.reset(&key).await {
+        if let Err(e) = svc.deps.accounts.attempts.reset(&key).await {
             tracing::warn!(error = %e, "could not clear the login attempt count");
         }
         check_policy(new.expose()).map_err(|e| ControlError::Invalid(e.to_string()))?;
-        let hash = svc.deps.passwords.hash(new).await.map_err(|e| ControlError::Internal(e.to_string()))?;
+        let hash = svc.deps.accounts.passwords.hash(new).await.map_err(|e| ControlError::Internal(e.to_string()))?;
         let cut = CutOff {
             user: &user.id,
             change: UserChange::Password { hash: &hash },
@@ -167,8 +173,13 @@ impl SessionControl<'_> {
             reason: Reason::PasswordChanged,
             actor: user.id.as_str(),
         };
-        let done =
-            svc.deps.users.cut_off(&cut, svc.deps.clock.as_ref()).await?.ok_or(ControlError::NotFound("user"))?;
+        let done = svc
+            .deps
+            .accounts
+            .users
+            .cut_off(&cut, svc.deps.clock.as_ref())
+            .await?
+            .ok_or(ControlError::NotFound("user"))?;
         svc.deps.revocations.recorded().await;
         let detail = format!("kept sid={keep} sessions={}", done.sessions_ended);
         self.audit(AuditKind::PasswordChanged, Some(id), id.as_str(), Some(detail)).await;
@@ -179,7 +190,7 @@ impl SessionControl<'_> {
     /// (and nothing ended) when there was no consent.
     pub async fn withdraw_consent(&self, user: &UserId, client: &ClientId) -> Result<bool, ControlError> {
         let svc = self.svc;
-        match svc.deps.consents.withdraw(user, client, svc.now(), user.as_str()).await? {
+        match svc.deps.browser.consents.withdraw(user, client, svc.now(), user.as_str()).await? {
             None => Ok(false),
             Some(ended) => {
                 if ended > 0 {
@@ -207,7 +218,7 @@ impl SessionControl<'_> {
 
     /// Ends the caller's own device session (and the browser login of its device).
     pub async fn logout(&self, sid: &SessionId, actor: &str) -> Result<(), ControlError> {
-        if let Some(session) = self.svc.deps.sessions.find(sid).await? {
+        if let Some(session) = self.svc.deps.issuance.sessions.find(sid).await? {
             self.svc.end_session(&session, Reason::Logout, actor).await?;
         }
         Ok(())

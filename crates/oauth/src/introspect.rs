@@ -30,8 +30,8 @@ impl TokenService {
     /// The claims of a live access token.
     pub async fn live_claims(&self, token: &str) -> Result<AccessTokenClaims, TokenRejected> {
         let now = self.now();
-        let ring = self.deps.keys.current();
-        let minter = &self.deps.minter;
+        let ring = self.deps.issuance.keys.current();
+        let minter = &self.deps.issuance.minter;
         let claims = verify_access_token(&ring, token, &minter.issuer, &minter.audience, now)?;
         match self.deps.revocations.is_revoked(&claims).await {
             Ok(false) => Ok(claims),

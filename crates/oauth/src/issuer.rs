@@ -147,7 +147,7 @@ impl<'s> JwtIssuer<'s> {
         let now = mint_time(svc, &holder.cutoffs, None).await;
         let scope = normalized_scope(grant);
         let sid = SessionId::generate();
-        let ring = svc.deps.keys.current();
+        let ring = svc.deps.issuance.keys.current();
         let input = MintInput {
             sub: user_id.as_str(),
             client_id: client_id.as_str(),
@@ -155,8 +155,8 @@ impl<'s> JwtIssuer<'s> {
             sid: Some(sid.as_str()),
             dfp: Some(device.fingerprint.as_str()),
         };
-        let Ok(minted) = svc.deps.minter.mint(&ring, input, now) else { return self.fail("minting failed") };
-        let policy = svc.deps.policy;
+        let Ok(minted) = svc.deps.issuance.minter.mint(&ring, input, now) else { return self.fail("minting failed") };
+        let policy = svc.deps.issuance.policy;
         let absolute = now + policy.session_absolute_ttl;
         let idle = (now + policy.refresh_idle_ttl).min(absolute);
         let refresh = self.refresh.then(|| Secret::generate(REFRESH_TOKEN_PREFIX));
@@ -184,7 +184,7 @@ impl<'s> JwtIssuer<'s> {
             issued_at: now,
             expires_at: idle,
         });
-        match svc.deps.sessions.create(&session, first.as_ref(), holder.authenticated).await {
+        match svc.deps.issuance.sessions.create(&session, first.as_ref(), holder.authenticated).await {
             Ok(Opened::Opened) => {}
             Ok(Opened::Refused) => {
                 self.failure = Some(OAuthError::InvalidGrant(RACED.into()));
@@ -199,7 +199,7 @@ impl<'s> JwtIssuer<'s> {
             minted,
             refresh,
             device_id: Some(device.device_id),
-            expires_in: svc.deps.minter.ttl.num_seconds().max(0) as u64,
+            expires_in: svc.deps.issuance.minter.ttl.num_seconds().max(0) as u64,
         })
     }
 }
@@ -225,7 +225,7 @@ impl Issuer for JwtIssuer<'_> {
         let issued = match self.device.take() {
             Some((device, holder)) => self.issue_user(&grant, device, holder).await?,
             None => {
-                let ring = self.svc.deps.keys.current();
+                let ring = self.svc.deps.issuance.keys.current();
                 let scope = normalized_scope(&grant);
                 let input = MintInput {
                     sub: &grant.owner_id,
@@ -234,12 +234,12 @@ impl Issuer for JwtIssuer<'_> {
                     sid: None,
                     dfp: None,
                 };
-                match self.svc.deps.minter.mint(&ring, input, now) {
+                match self.svc.deps.issuance.minter.mint(&ring, input, now) {
                     Ok(minted) => Issued {
                         minted,
                         refresh: None,
                         device_id: None,
-                        expires_in: self.svc.deps.minter.ttl.num_seconds().max(0) as u64,
+                        expires_in: self.svc.deps.issuance.minter.ttl.num_seconds().max(0) as u64,
                     },
                     Err(_) => return self.fail("minting failed"),
                 }

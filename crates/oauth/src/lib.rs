@@ -9,6 +9,7 @@ pub mod grants;
 pub mod introspect;
 pub mod issuer;
 pub mod passwords;
+mod pkce;
 pub mod registrar;
 pub mod request;
 

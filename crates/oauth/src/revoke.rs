@@ -37,7 +37,9 @@ impl TokenService {
         };
         let now = self.now();
         // A refresh token? (Cheap: an indexed lookup of its hash.)
-        if let Some(session) = self.deps.sessions.find_by_token(&self.deps.hasher.hash(&token)).await.map_err(server)? {
+        if let Some(session) =
+            self.deps.issuance.sessions.find_by_token(&self.deps.hasher.hash(&token)).await.map_err(server)?
+        {
             if session.client_id.as_str() != client_id {
                 return Err(not_yours());
             }
@@ -45,9 +47,14 @@ impl TokenService {
             return Ok(());
         }
         // An access token of ours, still valid?
-        let ring = self.deps.keys.current();
-        let Ok(claims) = verify_access_token(&ring, &token, &self.deps.minter.issuer, &self.deps.minter.audience, now)
-        else {
+        let ring = self.deps.issuance.keys.current();
+        let Ok(claims) = verify_access_token(
+            &ring,
+            &token,
+            &self.deps.issuance.minter.issuer,
+            &self.deps.issuance.minter.audience,
+            now,
+        ) else {
             return Ok(());
         };
         if claims.client_id != client_id {
@@ -56,7 +63,7 @@ impl TokenService {
         match &claims.sid {
             Some(sid) => {
                 let Ok(sid) = SessionId::parse(sid) else { return Ok(()) };
-                if let Some(session) = self.deps.sessions.find(&sid).await.map_err(server)? {
+                if let Some(session) = self.deps.issuance.sessions.find(&sid).await.map_err(server)? {
                     self.end_session(&session, Reason::RevokedByClient, &client_id).await.map_err(server)?;
                 }
             }
@@ -82,7 +89,7 @@ impl TokenService {
         actor: &str,
     ) -> Result<bool, portcullis_domain::ports::StoreError> {
         let which = Ending::One { sid: &session.id, user: &session.user_id };
-        let ended = self.deps.sessions.end(which, self.now(), reason, actor, reason == Reason::Logout).await?;
+        let ended = self.deps.issuance.sessions.end(which, self.now(), reason, actor, reason == Reason::Logout).await?;
         if ended > 0 {
             self.deps.revocations.recorded().await;
         }

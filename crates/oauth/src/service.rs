@@ -1,42 +1,54 @@
-//! `TokenService`: the token endpoint, minus HTTP.
+//! `TokenService`: the protocol engine's one entry point and its dependencies, grouped by what
+//! they are for. Its operations live with what they do (`grants`, `authorize`, `introspect`,
+//! `revoke`, `control`, `browser`); this module depends on none of them.
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use oxide_auth::endpoint::WebRequest;
 use portcullis_domain::audit::AuditEvent;
 use portcullis_domain::clock::Clock;
-use portcullis_domain::grant::GrantType;
 use portcullis_domain::policy::TokenPolicy;
 use portcullis_domain::ports::{
     AuditLog, AuthCodeRepo, ClientRepo, ConsentRepo, LoginSessionRepo, SessionRepo, UserRepo,
 };
 use portcullis_domain::secret::SecretHasher;
 use portcullis_domain::throttle::{AttemptCounter, ThrottlePolicy};
-use portcullis_proto::TokenResponse;
 use portcullis_tokens::{AccessTokenMinter, SharedKeyRing};
 
-use crate::error::OAuthError;
-use crate::grants;
 use crate::passwords::PasswordVerifier;
-use crate::request::{RequestContext, TokenRequest};
 use portcullis_revocation::Revocations;
 
-/// Everything the grants need, built once at start.
+/// Everything the protocol needs, built once at start, grouped by what it is for.
 pub struct TokenServiceDeps {
+    /// Registered clients (behind a short cache in production).
     pub clients: Arc<dyn ClientRepo>,
-    pub users: Arc<dyn UserRepo>,
-    pub sessions: Arc<dyn SessionRepo>,
+    /// The keyed hash every secret is stored under.
+    pub hasher: SecretHasher,
+    pub accounts: Accounts,
+    pub issuance: Issuance,
+    pub browser: BrowserStores,
     pub revocations: Arc<Revocations>,
     pub audit: Arc<dyn AuditLog>,
-    pub hasher: SecretHasher,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The resource owners and how their passwords are checked and throttled.
+pub struct Accounts {
+    pub users: Arc<dyn UserRepo>,
     pub passwords: PasswordVerifier,
+    pub attempts: Arc<dyn AttemptCounter>,
+    pub throttle: ThrottlePolicy,
+}
+
+/// What making a token needs: the keys, the minter, device sessions and lifetimes.
+pub struct Issuance {
+    pub sessions: Arc<dyn SessionRepo>,
     pub keys: Arc<SharedKeyRing>,
     pub minter: AccessTokenMinter,
     pub policy: TokenPolicy,
-    pub clock: Arc<dyn Clock>,
-    pub attempts: Arc<dyn AttemptCounter>,
-    pub throttle: ThrottlePolicy,
+}
+
+/// The state behind the authorization pages: codes, consents, browser logins.
+pub struct BrowserStores {
     pub codes: Arc<dyn AuthCodeRepo>,
     pub consents: Arc<dyn ConsentRepo>,
     pub logins: Arc<dyn LoginSessionRepo>,
@@ -49,26 +61,6 @@ pub struct TokenService {
 impl TokenService {
     pub fn new(deps: TokenServiceDeps) -> Self {
         Self { deps }
-    }
-
-    /// Answers one token request.
-    pub async fn token<R: WebRequest>(&self, req: &mut R, ctx: &RequestContext) -> Result<TokenResponse, OAuthError> {
-        let started = Instant::now();
-        let request = match TokenRequest::from_web(req) {
-            Ok(r) => r,
-            Err(e) => {
-                record_outcome("unknown", &Err(e.clone()), started);
-                return Err(e);
-            }
-        };
-        let result = match request.grant_type {
-            GrantType::ClientCredentials => grants::client_credentials::run(self, &request).await,
-            GrantType::Password => grants::password::run(self, &request, ctx).await,
-            GrantType::RefreshToken => grants::refresh_token::run(self, &request, ctx).await,
-            GrantType::AuthorizationCode => grants::authorization_code::run(self, &request, ctx).await,
-        };
-        record_outcome(request.grant_type.as_str(), &result, started);
-        result
     }
 
     /// Records an audit event; a failure to record is logged, not fatal to the request.
@@ -84,16 +76,5 @@ impl TokenService {
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.deps.clock.now()
-    }
-}
-
-fn record_outcome(grant: &'static str, result: &Result<TokenResponse, OAuthError>, started: Instant) {
-    let outcome = match result {
-        Ok(_) => "issued",
-        Err(e) => e.code().as_str(),
-    };
-    metrics::counter!("portcullis_grants_total", "grant" => grant, "outcome" => outcome).increment(1);
-    if result.is_ok() {
-        metrics::histogram!("portcullis_token_issue_seconds", "grant" => grant).record(started.elapsed().as_secs_f64());
     }
 }

@@ -11,6 +11,7 @@ use portcullis_domain::policy::TokenPolicy;
 use portcullis_domain::ports::{AuditLog, ClientRepo, SessionRepo, SigningKeyRepo, UserRepo};
 use portcullis_domain::secret::SecretHasher;
 use portcullis_domain::throttle::{AttemptCounter, ThrottlePolicy};
+use portcullis_oauth::service::{Accounts, BrowserStores, Issuance};
 use portcullis_oauth::{PasswordVerifier, TokenService, TokenServiceDeps};
 use portcullis_revocation::{Doorbell, LocalRevocations, RevocationLog, RevocationState, Revocations};
 use portcullis_store::{CachedClients, LocalAttempts, RedisAttempts, RedisDoorbell, RedisRevocations, SqlStore};
@@ -51,7 +52,7 @@ pub struct AppState {
     pub revocations: Arc<Revocations>,
     pub metrics: Metrics,
     /// The revocation-feed streams open on this node, per client.
-    pub feeds: Arc<crate::http::feed::FeedConnections>,
+    pub feeds: Arc<crate::feed_slots::FeedConnections>,
     /// Turns true when the node starts shutting down.
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }
@@ -182,25 +183,26 @@ impl App {
         revocations.start().await.context("cannot read the revocation log")?;
         let tokens = Arc::new(TokenService::new(TokenServiceDeps {
             clients: clients.clone(),
-            users: users.clone(),
-            sessions: sessions.clone(),
+            hasher: backend.hasher.clone(),
+            accounts: Accounts {
+                users: users.clone(),
+                passwords: passwords.clone(),
+                attempts,
+                throttle: ThrottlePolicy {
+                    per_user: config.login.max_attempts_per_user,
+                    per_ip: config.login.max_attempts_per_ip,
+                    window: chrono_duration(config.login.window),
+                },
+            },
+            issuance: Issuance { sessions: sessions.clone(), keys: keys.clone(), minter, policy },
+            browser: BrowserStores {
+                codes: Arc::new(store.clone()),
+                consents: Arc::new(store.clone()),
+                logins: Arc::new(store.clone()),
+            },
             revocations: revocations.clone(),
             audit: audit.clone(),
-            hasher: backend.hasher.clone(),
-            passwords: passwords.clone(),
-            keys: keys.clone(),
-            minter,
-            policy,
             clock: backend.clock.clone(),
-            attempts,
-            throttle: ThrottlePolicy {
-                per_user: config.login.max_attempts_per_user,
-                per_ip: config.login.max_attempts_per_ip,
-                window: chrono_duration(config.login.window),
-            },
-            codes: Arc::new(store.clone()),
-            consents: Arc::new(store.clone()),
-            logins: Arc::new(store.clone()),
         }));
         // The parser takes a moment to build; do it before the first login, not during it.
         tokio::task::spawn_blocking(portcullis_fingerprint::UserAgentFamilies::warm_up);

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+mod feed_slots;
 pub mod http;
 pub mod ops;
 pub mod serve;

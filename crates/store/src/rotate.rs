@@ -56,7 +56,6 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use crate::entities::{device_session, refresh_token};
 use crate::error::store_err;
 use crate::json_params;
-use crate::sessions::to_domain;
 use crate::users::{GATE_COLUMNS, Gate};
 
 /// The most refreshes one transaction rotates.
@@ -213,7 +212,7 @@ async fn lock_sessions(
     rows.iter()
         .map(|r| {
             let m = device_session::Model::from_query_result(r, "").map_err(store_err)?;
-            Ok((m.id.clone(), to_domain(m)?))
+            Ok((m.id.clone(), m.into_domain()?))
         })
         .collect()
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::devices::Device;
-use portcullis_domain::ids::{ClientId, DeviceId, SessionId, UserId};
+use portcullis_domain::ids::{DeviceId, SessionId, UserId};
 use portcullis_domain::ports::{Authenticated, Ending, Opened, RotateOutcome, RotateRequest, SessionRepo, StoreError};
 use portcullis_domain::revocation::Reason;
 use portcullis_domain::secret::SecretHash;
@@ -99,7 +99,7 @@ impl SessionRepo for SqlStore {
             .one(&self.db)
             .await
             .map_err(store_err)?
-            .map(to_domain)
+            .map(device_session::Model::into_domain)
             .transpose()
     }
 
@@ -116,7 +116,7 @@ impl SessionRepo for SqlStore {
             .one(&self.db)
             .await
             .map_err(store_err)?
-            .map(to_domain)
+            .map(device_session::Model::into_domain)
             .transpose()
     }
 
@@ -256,26 +256,4 @@ impl SessionRepo for SqlStore {
             })
             .collect())
     }
-}
-
-pub(crate) fn to_domain(m: device_session::Model) -> Result<DeviceSession, StoreError> {
-    let bad = |what: &str| StoreError::Backend(format!("stored session has a malformed {what}"));
-    Ok(DeviceSession {
-        id: SessionId::parse(&m.id).map_err(|_| bad("id"))?,
-        user_id: UserId::parse(&m.user_id).map_err(|_| bad("user_id"))?,
-        client_id: ClientId::parse(&m.client_id).map_err(|_| bad("client_id"))?,
-        device_id: DeviceId::parse(&m.device_id).map_err(|_| bad("device_id"))?,
-        fingerprint: m.fingerprint,
-        browser: m.browser,
-        os: m.os,
-        device: m.device,
-        scope: m.scope,
-        last_ip: m.last_ip,
-        first_seen: m.first_seen,
-        last_seen: m.last_seen,
-        idle_expires_at: m.idle_expires_at,
-        absolute_expires_at: m.absolute_expires_at,
-        revoked_at: m.revoked_at,
-        revoked_reason: m.revoked_reason,
-    })
 }

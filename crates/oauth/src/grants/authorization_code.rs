@@ -4,24 +4,21 @@
 
 use std::borrow::Cow;
 
-use async_trait::async_trait;
 use oxide_auth::code_grant::accesstoken::{Authorization, Error as FlowError, Request};
 use oxide_auth::code_grant::error::AccessTokenErrorType;
-use oxide_auth::primitives::grant::Extensions;
 use oxide_auth_async::code_grant::access_token::{Endpoint, Extension, access_token};
 use oxide_auth_async::primitives::{Authorizer, Issuer, Registrar};
 use portcullis_domain::audit::{AuditEvent, AuditKind};
-use portcullis_domain::authcode::{CodeChallenge, CodeVerifier};
 use portcullis_domain::grant::GrantType;
 use portcullis_domain::ids::{DeviceId, SessionId};
 use portcullis_domain::ports::Authenticated;
 use portcullis_domain::revocation::Reason;
 use portcullis_proto::TokenResponse;
 
-use crate::authorize::PkceExtension;
 use crate::codes::CodeAuthorizer;
 use crate::error::OAuthError;
 use crate::issuer::{DeviceContext, Holder, JwtIssuer};
+use crate::pkce::PkceVerify;
 use crate::registrar::ClientRegistrar;
 use crate::request::{ClientAuth, RequestContext, TokenRequest};
 use crate::service::TokenService;
@@ -72,36 +69,6 @@ impl Request for CodeRequest<'_> {
 
     fn allow_credentials_in_body(&self) -> bool {
         true
-    }
-}
-
-/// RFC 7636 §4.6: the verifier must hash to the challenge the code was issued with.
-#[derive(Default)]
-struct PkceVerify {
-    failure: Option<OAuthError>,
-}
-
-#[async_trait]
-impl Extension for PkceVerify {
-    async fn extend(&mut self, request: &(dyn Request + Sync), mut data: Extensions) -> Result<Extensions, ()> {
-        let challenge = data.remove(&PkceExtension).and_then(|v| v.into_private_value().ok().flatten());
-        let verifier = request.extension("code_verifier");
-        let refusal = match (challenge, verifier) {
-            (Some(ch), Some(v)) => match CodeVerifier::parse(&v) {
-                Ok(v) if CodeChallenge::from_stored(ch).verify(&v) => return Ok(Extensions::new()),
-                Ok(_) => OAuthError::InvalidGrant("code_verifier does not match the code_challenge".into()),
-                Err(e) => OAuthError::InvalidRequest(e.to_string().into()),
-            },
-            (Some(_), None) => {
-                OAuthError::InvalidGrant("code_verifier is required: the code was issued with PKCE".into())
-            }
-            (None, Some(_)) => {
-                OAuthError::InvalidGrant("code_verifier sent, but the code was issued without PKCE".into())
-            }
-            (None, None) => return Ok(Extensions::new()),
-        };
-        self.failure = Some(refusal);
-        Err(())
     }
 }
 
@@ -186,7 +153,7 @@ pub(crate) async fn run(
     let (code, _) = endpoint.authorizer.redeemed.take().ok_or(OAuthError::Server)?;
     let sid = issued.minted.claims.sid.as_deref().map(SessionId::parse).transpose().map_err(|_| OAuthError::Server)?;
     if let Some(sid) = &sid {
-        let replayed = svc.deps.codes.attach_session(&code.code_hash, sid).await.map_err(|e| {
+        let replayed = svc.deps.browser.codes.attach_session(&code.code_hash, sid).await.map_err(|e| {
             tracing::error!(error = %e, "recording the session of a code failed");
             OAuthError::Server
         })?;
@@ -208,7 +175,7 @@ pub(crate) async fn run(
 }
 
 async fn end(svc: &TokenService, sid: &SessionId) {
-    if let Ok(Some(s)) = svc.deps.sessions.find(sid).await
+    if let Ok(Some(s)) = svc.deps.issuance.sessions.find(sid).await
         && let Err(e) = svc.end_session(&s, Reason::CodeReplayed, "policy").await
     {
         tracing::error!(error = %e, "could not end the session of a replayed code");

@@ -1,9 +1,15 @@
-//! One module per grant type.
+//! One module per grant type, and `TokenService::token`, which parses a token request and runs
+//! its grant.
 
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod password;
 pub mod refresh_token;
+
+use std::time::Instant;
+
+use oxide_auth::endpoint::WebRequest;
+use portcullis_proto::TokenResponse;
 
 use oxide_auth::primitives::scope::Scope as OxideScope;
 use portcullis_domain::scope::Scope;
@@ -67,4 +73,37 @@ pub(crate) async fn authenticate_and_bind<'r>(
         .await
         .map_err(|_| refused(&registrar))?;
     Ok((client_id, bound, registrar))
+}
+
+impl TokenService {
+    /// Answers one token request.
+    pub async fn token<R: WebRequest>(&self, req: &mut R, ctx: &RequestContext) -> Result<TokenResponse, OAuthError> {
+        let started = Instant::now();
+        let request = match TokenRequest::from_web(req) {
+            Ok(r) => r,
+            Err(e) => {
+                record_outcome("unknown", &Err(e.clone()), started);
+                return Err(e);
+            }
+        };
+        let result = match request.grant_type {
+            GrantType::ClientCredentials => client_credentials::run(self, &request).await,
+            GrantType::Password => password::run(self, &request, ctx).await,
+            GrantType::RefreshToken => refresh_token::run(self, &request, ctx).await,
+            GrantType::AuthorizationCode => authorization_code::run(self, &request, ctx).await,
+        };
+        record_outcome(request.grant_type.as_str(), &result, started);
+        result
+    }
+}
+
+fn record_outcome(grant: &'static str, result: &Result<TokenResponse, OAuthError>, started: Instant) {
+    let outcome = match result {
+        Ok(_) => "issued",
+        Err(e) => e.code().as_str(),
+    };
+    metrics::counter!("portcullis_grants_total", "grant" => grant, "outcome" => outcome).increment(1);
+    if result.is_ok() {
+        metrics::histogram!("portcullis_token_issue_seconds", "grant" => grant).record(started.elapsed().as_secs_f64());
+    }
 }

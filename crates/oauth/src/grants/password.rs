@@ -59,7 +59,7 @@ pub(crate) async fn run(
         return Err(issuer.take_failure().unwrap_or(OAuthError::Server));
     }
     let issued = issuer.take_issued().ok_or(OAuthError::Server)?;
-    if let Err(e) = svc.deps.attempts.reset(&user_key).await {
+    if let Err(e) = svc.deps.accounts.attempts.reset(&user_key).await {
         tracing::warn!(error = %e, "could not clear the login attempt count");
     }
 
@@ -84,9 +84,9 @@ pub(crate) struct Attempt<'a> {
 /// Past the address's limit no username key is made at all: a flood of names from one address
 /// costs one key. Returns the username's counter key (cleared after a successful login).
 pub(crate) async fn throttle(svc: &TokenService, username: &str, who: &Attempt<'_>) -> Result<String, OAuthError> {
-    let policy = svc.deps.throttle;
+    let policy = svc.deps.accounts.throttle;
     let over = |key: String, limit: u32| async move {
-        match svc.deps.attempts.hit(&key, policy.window).await {
+        match svc.deps.accounts.attempts.hit(&key, policy.window).await {
             Ok((n, left)) => (n > limit).then_some(left),
             Err(e) => {
                 tracing::error!(error = %e, "login attempt counter failed");
@@ -145,7 +145,7 @@ pub(crate) async fn authenticate_user(
 ) -> Result<(User, DateTime<Utc>), OAuthError> {
     let at = svc.now();
     let user = match Username::parse(username) {
-        Ok(name) => svc.deps.users.find_by_username(&name).await.map_err(|e| {
+        Ok(name) => svc.deps.accounts.users.find_by_username(&name).await.map_err(|e| {
             tracing::error!(error = %e, "user lookup failed");
             OAuthError::Server
         })?,
@@ -162,7 +162,7 @@ pub(crate) async fn check_password(
     who: &Attempt<'_>,
 ) -> Result<User, OAuthError> {
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let matches = svc.deps.passwords.verify(password, stored).await.map_err(|_| OAuthError::Server)?;
+    let matches = svc.deps.accounts.passwords.verify(password, stored).await.map_err(|_| OAuthError::Server)?;
     let failure = match (&user, matches) {
         (None, _) => Some(("unknown_user", OAuthError::InvalidGrant(BAD_CREDENTIALS.into()))),
         (Some(_), false) => Some(("wrong_password", OAuthError::InvalidGrant(BAD_CREDENTIALS.into()))),

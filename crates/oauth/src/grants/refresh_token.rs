@@ -47,12 +47,13 @@ pub(crate) async fn run(
     let device = DeviceContext::new(device_id, ctx);
     let successor = Secret::generate(REFRESH_TOKEN_PREFIX);
     let (new_id, new_hash) = (new_token_id(), hasher.hash(successor.expose()));
-    let policy = svc.deps.policy;
+    let policy = svc.deps.issuance.policy;
     let mut now = svc.now();
     let mut waits = 0;
     let outcome = loop {
         let outcome = svc
             .deps
+            .issuance
             .sessions
             .rotate(RotateRequest {
                 token_hash: &token_hash,
@@ -104,7 +105,7 @@ pub(crate) async fn run(
             // Minted at the time the rotation was decided under the lock: a cut-off recorded
             // after it has a later time, so it covers this token too.
             let scope = requested.map(|s| s.to_string()).unwrap_or_else(|| session.scope.clone());
-            let ring = svc.deps.keys.current();
+            let ring = svc.deps.issuance.keys.current();
             let input = MintInput {
                 sub: session.user_id.as_str(),
                 client_id: session.client_id.as_str(),
@@ -112,14 +113,14 @@ pub(crate) async fn run(
                 sid: Some(session.id.as_str()),
                 dfp: Some(session.fingerprint.as_str()),
             };
-            let minted = svc.deps.minter.mint(&ring, input, now).map_err(|e| {
+            let minted = svc.deps.issuance.minter.mint(&ring, input, now).map_err(|e| {
                 tracing::error!(error = %e, "minting failed");
                 OAuthError::Server
             })?;
             Ok(TokenResponse {
                 access_token: minted.token,
                 token_type: "Bearer".into(),
-                expires_in: svc.deps.minter.ttl.num_seconds().max(0) as u64,
+                expires_in: svc.deps.issuance.minter.ttl.num_seconds().max(0) as u64,
                 scope,
                 refresh_token: Some(successor.expose().to_owned()),
                 device_id: Some(session.device_id.into_string()),

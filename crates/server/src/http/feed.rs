@@ -3,9 +3,9 @@
 //! `revocation.feed_max_per_client` streams per client on a node; the backlog is read and sent
 //! a page at a time.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -21,6 +21,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::error::{ApiError, OAuthErrorResponse};
 use crate::app::App;
+use crate::feed_slots::FeedSlot;
 
 /// How long a follower waits before reconnecting after the stream ends.
 const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -29,41 +30,6 @@ const PAGE: u64 = 1000;
 /// Backlog ids remembered to skip their live duplicates; past it a duplicate may be sent
 /// (followers apply events idempotently).
 const SENT_REMEMBERED: usize = 65_536;
-
-/// The open feed streams of each client on this node.
-#[derive(Debug, Default)]
-pub struct FeedConnections(Mutex<HashMap<String, usize>>);
-
-/// One open stream; dropping it (the stream ends) frees its place.
-pub struct FeedSlot {
-    registry: Arc<FeedConnections>,
-    client: String,
-}
-
-impl FeedConnections {
-    /// A place for one more stream of `client`, if it has fewer than `max`.
-    pub fn acquire(self: &Arc<Self>, client: &str, max: usize) -> Option<FeedSlot> {
-        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let n = open.entry(client.to_owned()).or_default();
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(FeedSlot { registry: Arc::clone(self), client: client.to_owned() })
-    }
-}
-
-impl Drop for FeedSlot {
-    fn drop(&mut self) {
-        let mut open = self.registry.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = open.get_mut(&self.client) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                open.remove(&self.client);
-            }
-        }
-    }
-}
 
 #[derive(Debug, Deserialize)]
 pub struct FeedParams {
