@@ -22,3 +22,6 @@ pub use introspect::TokenRejected;
 pub use passwords::PasswordVerifier;
 pub use request::{ClientAuth, FormRequest, RequestContext, TokenRequest};
 pub use service::{TokenService, TokenServiceDeps};
+
+#[cfg(test)]
+mod tests;
