@@ -75,7 +75,7 @@ async fn public_client_logs_in_consents_exchanges_and_refreshes() {
 
     // The code, stored only as a hash.
     let stored: i64 = portcullis_e2e::db::scalar(
-        s.app.store.connection(),
+        s.store.connection(),
         &format!("SELECT COUNT(*) FROM authorization_codes WHERE code_hash = '{code}'"),
         vec![],
     )
@@ -245,7 +245,7 @@ async fn withdrawing_consent_ends_the_clients_sessions() {
     let res = s.http.get(s.url("/me")).bearer_auth(token).send().await.expect("me");
     assert_eq!(res.status(), 401, "the client's session ended with the consent");
     let withdrawn = portcullis_e2e::db::scalar(
-        s.app.store.connection(),
+        s.store.connection(),
         "SELECT COUNT(*) FROM revocation_events WHERE reason = 'consent_withdrawn'",
         vec![],
     )

@@ -160,13 +160,12 @@ async fn a_command_line_app_logs_its_user_in_through_a_real_browser() {
 
     // The app's session is a device session like any other: alice sees it among her devices.
     let uid = UserId::parse(&user_id).expect("user id");
-    let devices = SessionRepo::devices(&s.app.store, &uid, None, 10, s.app.clock.now()).await.expect("devices");
+    let devices = SessionRepo::devices(&s.store, &uid, None, 10, s.now()).await.expect("devices");
     let device = devices.iter().find(|d| d.device_id.as_str() == "alices-terminal").expect("the app's device");
     assert!(device.active);
     let sql = "SELECT COUNT(*) FROM device_sessions WHERE user_id = $1 AND device_id = 'alices-terminal' \
                AND client_id = $2 AND scope = 'read' AND revoked_at IS NULL";
-    let n =
-        portcullis_e2e::db::scalar(s.app.store.connection(), sql, vec![user_id.clone().into(), app.id.clone().into()]);
+    let n = portcullis_e2e::db::scalar(s.store.connection(), sql, vec![user_id.clone().into(), app.id.clone().into()]);
     assert_eq!(n.await, 1, "the app's session, with its client and scope");
 
     for png in [login_png, consent_png] {

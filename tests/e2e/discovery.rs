@@ -98,7 +98,7 @@ async fn operations_endpoints() {
 #[tokio::test]
 async fn readyz_reports_a_dead_database() {
     let s = TestServer::start().await;
-    s.app.store.connection().clone().close().await.expect("close pool");
+    s.store.connection().clone().close().await.expect("close pool");
     let (status, _, body) = s.get_json("/readyz").await;
     assert_eq!(status, 503);
     assert_eq!(body["database"], "down");

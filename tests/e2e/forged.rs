@@ -7,6 +7,7 @@ use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_domain::grant::GrantType::{ClientCredentials, Password};
+use portcullis_domain::ports::SessionRepo;
 use portcullis_e2e::TestServer;
 use portcullis_e2e::keys::test_key;
 use portcullis_tokens::keyfile::KeyFile;
@@ -140,9 +141,9 @@ async fn user_tokens_die_with_their_session() {
     let user = portcullis_domain::ids::UserId::parse(claims["sub"].as_str().expect("sub")).expect("sub");
     let which = portcullis_domain::ports::Ending::One { sid: &sid, user: &user };
     let ended =
-        s.app.sessions.end(which, s.app.clock.now(), portcullis_domain::revocation::Reason::Kicked, "test", false);
+        SessionRepo::end(&s.store, which, s.now(), portcullis_domain::revocation::Reason::Kicked, "test", false);
     assert_eq!(ended.await.expect("end"), 1);
-    s.app.revocations.recorded().await;
+    s.app.revocations().recorded().await;
     assert_eq!(s.introspect(&rs, token).await, json!({"active": false}));
 }
 

@@ -97,10 +97,15 @@ async fn a_key_rotation_while_the_guard_runs() {
     let guard = guard_for(&s).await;
     let before = s.client_token(&c, None).await["access_token"].as_str().expect("at").to_owned();
     guard.verify(&before).await.expect("a token of the first key");
-    let new = portcullis_server::ops::rotate_key(&s.app.key_manager, &s.app.store, &s.app.clock, "test")
-        .await
-        .expect("rotate")
-        .kid;
+    let new = portcullis_server::ops::rotate_key(
+        s.app.key_manager(),
+        &s.store,
+        &portcullis_domain::clock::SystemClock,
+        "test",
+    )
+    .await
+    .expect("rotate")
+    .kid;
     let deadline = Instant::now() + Duration::from_secs(10);
     let after = loop {
         let t = s.client_token(&c, None).await["access_token"].as_str().expect("at").to_owned();

@@ -372,19 +372,19 @@ async fn the_feed_and_the_log_are_bounded() {
         assert_eq!(res.status(), 200);
     }
     let jti = crate::jwt::parts(&token).1["jti"].as_str().expect("jti").to_owned();
-    let db = s.app.store.connection();
+    let db = s.store.connection();
     let events = "SELECT COUNT(*) FROM revocation_events WHERE jti = $1";
     assert_eq!(portcullis_e2e::db::scalar(db, events, vec![jti.into()]).await, 1, "one event per token");
 
     // 2,500 revocations in force: more than one page of the backlog.
-    let now = s.app.clock.now();
+    let now = s.now();
     for i in 0..2_500 {
         let r = portcullis_domain::revocation::NewRevocation {
             at: now,
             target: portcullis_domain::revocation::Target::Token { jti: format!("bulk-{i}") },
             reason: portcullis_domain::revocation::Reason::RevokedByClient,
         };
-        portcullis_revocation::RevocationLog::append(&s.app.store, &r).await.expect("append");
+        portcullis_revocation::RevocationLog::append(&s.store, &r).await.expect("append");
     }
     let url = s.url("/oauth2/revocation-feed");
     let secret = rs.secret.as_deref().expect("secret");

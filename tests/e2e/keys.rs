@@ -37,9 +37,14 @@ async fn rotation_publishes_first_then_signs_without_restart() {
     // As `portcullis keys rotate` does, from outside the serving path. The activation time is
     // taken inside `rotate_key`, so the clock for the delay starts before the call, not after it.
     let rotated_at = std::time::Instant::now();
-    let record = portcullis_server::ops::rotate_key(&s.app.key_manager, &s.app.store, &s.app.clock, "test")
-        .await
-        .expect("rotate");
+    let record = portcullis_server::ops::rotate_key(
+        s.app.key_manager(),
+        &s.store,
+        &portcullis_domain::clock::SystemClock,
+        "test",
+    )
+    .await
+    .expect("rotate");
     let new = record.kid.clone();
     assert_ne!(new, old);
 

@@ -18,7 +18,7 @@ async fn setup() -> (TestServer, TestClient, String) {
 }
 
 async fn count(s: &TestServer, sql: &str) -> i64 {
-    portcullis_e2e::db::scalar(s.app.store.connection(), sql, vec![]).await
+    portcullis_e2e::db::scalar(s.store.connection(), sql, vec![]).await
 }
 
 #[tokio::test]
@@ -52,7 +52,7 @@ async fn login_opens_a_bound_device_session() {
 
     // The session row: families parsed, fingerprint stored, refresh token stored only as a hash.
     let sid = claims["sid"].as_str().expect("sid");
-    let db = s.app.store.connection();
+    let db = s.store.connection();
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
@@ -224,7 +224,7 @@ async fn errors_and_audit_of_failures() {
 #[tokio::test]
 async fn banned_users_get_no_tokens() {
     let (s, c, uid) = setup().await;
-    let db = s.app.store.connection();
+    let db = s.store.connection();
     db.execute_raw(Statement::from_sql_and_values(
         db.get_database_backend(),
         "UPDATE users SET status = 'banned', ban_reason = 'abuse' WHERE id = $1",

@@ -91,7 +91,7 @@ async fn the_state_the_log_and_the_feed_judge_every_token_alike() {
     use portcullis_revocation::RevocationLog;
 
     let s = portcullis_e2e::TestServer::start().await;
-    let now = s.app.clock.now();
+    let now = s.now();
     let cut = now.timestamp();
     for target in [
         Target::Session { sid: SessionId::parse("s1").unwrap(), user: UserId::parse("u1").unwrap() },
@@ -100,11 +100,11 @@ async fn the_state_the_log_and_the_feed_judge_every_token_alike() {
         Target::Client { client: ClientId::parse("c4").unwrap() },
     ] {
         let r = NewRevocation { at: now, target, reason: Reason::Kicked };
-        RevocationLog::append(&s.app.store, &r).await.expect("append");
+        RevocationLog::append(&s.store, &r).await.expect("append");
     }
-    s.app.revocations.recorded().await;
+    s.app.revocations().recorded().await;
     let mut fed = RevocationSet::new();
-    for e in s.app.revocations.backlog_page(0, 100).await.expect("backlog").0 {
+    for e in s.app.revocations().backlog_page(0, 100).await.expect("backlog").0 {
         fed.apply(&e);
     }
     let claims = |sub: &str, sid: Option<&str>, jti: &str, client: &str, iat: i64| AccessTokenClaims {
@@ -133,8 +133,8 @@ async fn the_state_the_log_and_the_feed_judge_every_token_alike() {
         ("nobody revoked", claims("u6", Some("s6"), "z", "c6", cut - 1), false),
     ];
     for (what, c, revoked) in table {
-        let state = s.app.revocations.is_revoked(&c).await.expect("state answers");
-        let sql = RevocationLog::revokes(&s.app.store, &TokenRef::from(&c), now - chrono::Duration::hours(1))
+        let state = s.app.revocations().is_revoked(&c).await.expect("state answers");
+        let sql = RevocationLog::revokes(&s.store, &TokenRef::from(&c), now - chrono::Duration::hours(1))
             .await
             .expect("sql answers");
         let feed = fed.is_revoked(&TokenRef::from(&c));

@@ -33,7 +33,7 @@ async fn fifty_parallel_guesses_check_only_the_allowed_five() {
     assert_eq!(checked, 5, "exactly the allowed attempts reached the password check: {answers:?}");
     assert_eq!(throttled.len(), 45);
     assert!(throttled.iter().all(|(_, r)| r.as_deref().is_some_and(|r| r.parse::<u64>().is_ok_and(|n| n > 0))));
-    let db = s.app.store.connection();
+    let db = s.store.connection();
     let sql = "SELECT COUNT(*) FROM audit_events WHERE kind = 'login_failed' AND detail = $1";
     assert_eq!(portcullis_e2e::db::scalar(db, sql, vec!["wrong_password".into()]).await, 5, "five passwords checked");
     assert_eq!(portcullis_e2e::db::scalar(db, sql, vec!["throttled".into()]).await, 45);

@@ -10,4 +10,4 @@ pub mod proxy;
 pub mod server;
 
 pub use db::TestDb;
-pub use server::{TestClient, TestServer};
+pub use server::{ManualClock, TestClient, TestServer};

@@ -1,13 +1,17 @@
 //! `TestServer`: the real server, in this process, on `127.0.0.1:0`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_domain::client::ClientSpec;
+use portcullis_domain::clock::Clock;
 use portcullis_domain::grant::GrantType;
 use portcullis_domain::secret::Secret;
 use portcullis_server::config::ConnectionUrl;
-use portcullis_server::{App, Config, Server, ops};
+use portcullis_server::{App, Config, Server};
+use portcullis_store::SqlStore;
+pub use portcullis_testkit::ManualClock;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -17,6 +21,10 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub base: String,
     pub app: App,
+    /// The server's own store (one pool), for tests that look at or break rows directly.
+    pub store: SqlStore,
+    /// The server's clock when the test injected one.
+    pub clock: Option<Arc<ManualClock>>,
     pub http: reqwest::Client,
     pub keys_dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
@@ -55,15 +63,43 @@ impl TestServer {
         Self::start_with(|_| {}).await
     }
 
+    /// Starts a server whose clock is `clock`: the test passes time with `clock.advance`.
+    pub async fn start_with_clock(clock: Arc<ManualClock>) -> Self {
+        Self::start_inner(|_| {}, Some(clock)).await
+    }
+
+    /// `start_with_clock`, with a configuration `tweak`.
+    pub async fn start_with_clock_and(clock: Arc<ManualClock>, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_inner(tweak, Some(clock)).await
+    }
+
     /// Starts a server whose configuration `tweak` may change.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_inner(tweak, None).await
+    }
+
+    /// The injected clock; panics when the test did not inject one.
+    pub fn manual_clock(&self) -> &ManualClock {
+        self.clock.as_deref().expect("the test started the server with start_with_clock")
+    }
+
+    async fn start_inner(tweak: impl FnOnce(&mut Config), clock: Option<Arc<ManualClock>>) -> Self {
         let db = TestDb::new().await;
         let keys_dir = tempfile::tempdir().expect("tempdir");
         crate::keys::seed(keys_dir.path());
         let mut config = test_config(&db, keys_dir.path());
         config.redis_url = checked_redis_url().await.map(ConnectionUrl);
         tweak(&mut config);
-        let server = Server::build(config).await.expect("server builds");
+        let store = SqlStore::new(
+            portcullis_store::connect(&config.database_url.0, config.database.max_connections)
+                .await
+                .expect("the test database opens"),
+        );
+        let mut builder = Server::builder(config).store(store.clone());
+        if let Some(clock) = &clock {
+            builder = builder.clock(clock.clone() as Arc<dyn Clock>);
+        }
+        let server = builder.build().await.expect("server builds");
         let addr = server.local_addr();
         let app = server.app().clone();
         let (tx, rx) = oneshot::channel::<()>();
@@ -71,7 +107,26 @@ impl TestServer {
             let _ = rx.await;
         }));
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client");
-        Self { addr, base: format!("http://{addr}"), app, http, keys_dir, shutdown: Some(tx), task: Some(task), db }
+        Self {
+            addr,
+            base: format!("http://{addr}"),
+            app,
+            store,
+            clock,
+            http,
+            keys_dir,
+            shutdown: Some(tx),
+            task: Some(task),
+            db,
+        }
+    }
+
+    /// The server's now: the injected clock's, or the system's.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        match &self.clock {
+            Some(clock) => clock.now(),
+            None => portcullis_domain::clock::SystemClock.now(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -126,29 +181,14 @@ impl TestServer {
     /// Registers the client `spec` describes.
     pub async fn register_spec(&self, spec: ClientSpec) -> TestClient {
         let spec = spec.checked().expect("valid spec");
-        let app = &self.app;
-        let created = ops::create_client(&app.store, &app.store, &app.hasher, app.clock.as_ref(), spec, "test")
-            .await
-            .expect("client created");
+        let created = self.app.directory().create_client(spec, "test").await.expect("client created");
         TestClient { id: created.client.id.to_string(), secret: created.secret.map(|s| s.expose().to_owned()) }
     }
 
     /// Creates a user and returns its id.
     pub async fn user(&self, username: &str, password: &str) -> String {
-        let app = &self.app;
-        ops::create_user(
-            &app.store,
-            &app.store,
-            &app.passwords,
-            app.clock.as_ref(),
-            username,
-            Secret::new(password),
-            "test",
-        )
-        .await
-        .expect("user created")
-        .id
-        .to_string()
+        let user = self.app.directory().create_user(username, Secret::new(password), "test").await;
+        user.expect("user created").id.to_string()
     }
 
     /// POSTs a form to the token endpoint; `basic` authenticates the client with HTTP Basic.

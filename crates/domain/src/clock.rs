@@ -29,6 +29,11 @@ impl ManualClock {
         Self(Mutex::new(start))
     }
 
+    /// A manual clock starting at the system's now (tokens it stamps are fresh to the outside).
+    pub fn from_system() -> Self {
+        Self::new(SystemClock.now())
+    }
+
     pub fn advance(&self, by: Duration) {
         let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
         *t += by;

@@ -6,6 +6,7 @@ pub mod client;
 pub mod clock;
 pub mod consent;
 pub mod devices;
+pub mod error;
 pub mod grant;
 pub mod ids;
 pub mod password;

@@ -9,6 +9,7 @@ use crate::client::Client;
 use crate::clock::Clock;
 use crate::consent::{Consent, LoginSession};
 use crate::devices::Device;
+use crate::error::BoxError;
 use crate::ids::{ClientId, DeviceId, SessionId, UserId, Username};
 use crate::revocation::Reason;
 use crate::rotation::{Presentation, Refusal, RevokeReason};
@@ -22,9 +23,22 @@ pub enum StoreError {
     /// A unique key is taken (a username, a client id).
     #[error("already exists")]
     Conflict,
-    /// The database could not be reached or answered with an error. The text is for logs only.
-    #[error("storage failure: {0}")]
-    Backend(String),
+    /// The database could not be reached, answered with an error, or held a row the rules cannot
+    /// read. The source is for logs only.
+    #[error("storage failure")]
+    Backend(#[source] BoxError),
+}
+
+impl StoreError {
+    /// A backend's own error, kept as the source.
+    pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(e))
+    }
+
+    /// A stored row or answer the rules cannot read (a malformed id, a missing row).
+    pub fn malformed(what: impl Into<String>) -> Self {
+        Self::Backend(BoxError::from(what.into()))
+    }
 }
 
 #[async_trait]

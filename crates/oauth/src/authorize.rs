@@ -10,6 +10,7 @@ use oxide_auth::code_grant::authorization::{Error as FlowError, Request};
 use oxide_auth_async::code_grant::authorization::{Endpoint, Extension, Pending, authorization_code};
 use oxide_auth_async::primitives::{Authorizer, Registrar};
 use portcullis_domain::consent::Consent;
+use portcullis_domain::error::Cause;
 use portcullis_domain::grant::GrantType;
 use portcullis_domain::ids::{ClientId, DeviceId, UserId};
 use portcullis_domain::scope::Scope;
@@ -129,8 +130,9 @@ pub enum Authorized {
 pub enum AuthorizeError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("the server could not complete the request")]
-    Server,
+    /// The cause is logged once, at the edge, and never shown.
+    #[error("the server could not complete the request: {0}")]
+    Server(Cause),
 }
 
 struct AuthorizeEndpoint<'s> {
@@ -179,8 +181,15 @@ impl TokenService {
             Ok(p) => p,
             Err(e) => return self.flow_error(e, &endpoint, req),
         };
-        let Some(client) = registrar.client() else { return Err(AuthorizeError::Server) };
-        let requested: Scope = pending.pre_grant().scope.to_string().parse().map_err(|_| AuthorizeError::Server)?;
+        let Some(client) = registrar.client() else {
+            return Err(AuthorizeError::Server(Cause::msg("an authenticated client was not kept")));
+        };
+        let requested: Scope = pending
+            .pre_grant()
+            .scope
+            .to_string()
+            .parse()
+            .map_err(|e| AuthorizeError::Server(Cause::context("reading a negotiated scope", e)))?;
         let prompt = Prompt {
             client_id: client.id.to_string(),
             client_name: client.name.clone(),
@@ -192,10 +201,13 @@ impl TokenService {
             Decision::Deny => return deny(pending).map(Authorized::Redirect),
             Decision::Allow => self.remember_consent(&user, &client.id, &requested).await?,
             Decision::None => {
-                let standing = self.deps.browser.consents.find(&user, &client.id).await.map_err(|e| {
-                    tracing::error!(error = %e, "consent lookup failed");
-                    AuthorizeError::Server
-                })?;
+                let standing = self
+                    .deps
+                    .browser
+                    .consents
+                    .find(&user, &client.id)
+                    .await
+                    .map_err(|e| AuthorizeError::Server(Cause::context("looking up a consent", e)))?;
                 if !standing.is_some_and(|c| c.covers(&requested)) {
                     return Ok(Authorized::Consent { prompt, user });
                 }
@@ -204,7 +216,14 @@ impl TokenService {
         endpoint.authorizer.set_owner(user.clone(), auth_time);
         match pending.authorize(&mut endpoint, user.as_str().into()).await {
             Ok(url) => Ok(Authorized::Redirect(url)),
-            Err(_) => Err(AuthorizeError::Server),
+            Err(e) => Err(AuthorizeError::Server(match endpoint.authorizer.failure.take() {
+                Some(OAuthError::Server(cause)) => cause,
+                _ => Cause::msg(match e {
+                    FlowError::Ignore => "authorizing a consented request was ignored",
+                    FlowError::Redirect(_) => "authorizing a consented request redirected with an error",
+                    FlowError::PrimitiveError => "authorizing a consented request failed in a primitive",
+                }),
+            })),
         }
     }
 
@@ -215,18 +234,19 @@ impl TokenService {
         user: Option<&(UserId, DateTime<Utc>)>,
     ) -> Result<Option<(UserId, DateTime<Utc>)>, AuthorizeError> {
         let Some((id, auth_time)) = user else { return Ok(None) };
-        let found = self.deps.accounts.users.find(id).await.map_err(|e| {
-            tracing::error!(error = %e, "user lookup failed");
-            AuthorizeError::Server
-        })?;
+        let found = self
+            .deps
+            .accounts
+            .users
+            .find(id)
+            .await
+            .map_err(|e| AuthorizeError::Server(Cause::context("looking up a user", e)))?;
         Ok(found.filter(|u| u.may_open_session(*auth_time)).map(|u| (u.id, *auth_time)))
     }
 
     async fn remember_consent(&self, user: &UserId, client: &ClientId, scope: &Scope) -> Result<(), AuthorizeError> {
-        let fail = |e: portcullis_domain::ports::StoreError| {
-            tracing::error!(error = %e, "consent write failed");
-            AuthorizeError::Server
-        };
+        let fail =
+            |e: portcullis_domain::ports::StoreError| AuthorizeError::Server(Cause::context("saving a consent", e));
         let earlier = self.deps.browser.consents.find(user, client).await.map_err(fail)?;
         let merged = match earlier {
             Some(c) => format!("{} {}", c.scope, scope).parse().unwrap_or_else(|_| scope.clone()),
@@ -264,7 +284,7 @@ impl TokenService {
                         .extend_pairs(req.get("state").map(|s| ("state", s)));
                     Ok(Authorized::Redirect(url))
                 }
-                (Some(OAuthError::Server), _) => Err(AuthorizeError::Server),
+                (Some(OAuthError::Server(cause)), _) => Err(AuthorizeError::Server(cause)),
                 (Some(e), _) => Err(AuthorizeError::BadRequest(e.description().to_owned())),
                 (None, _) if !req.valid => Err(AuthorizeError::BadRequest(
                     "the request is malformed: a parameter is repeated or too long".into(),
@@ -273,7 +293,9 @@ impl TokenService {
                     Err(AuthorizeError::BadRequest("client_id is missing or redirect_uri is malformed".into()))
                 }
             },
-            FlowError::PrimitiveError => Err(AuthorizeError::Server),
+            FlowError::PrimitiveError => {
+                Err(AuthorizeError::Server(Cause::msg("the authorization flow failed in a primitive")))
+            }
         }
     }
 }
@@ -285,7 +307,7 @@ fn deny(pending: Pending) -> Result<Url, AuthorizeError> {
             url.description().explain("the user denied the request");
             Ok(rfc_error_url(url.into()))
         }
-        Err(_) => Err(AuthorizeError::Server),
+        Err(_) => Err(AuthorizeError::Server(Cause::msg("denying a request did not redirect"))),
     }
 }
 

@@ -63,8 +63,7 @@ impl TokenService {
                 ));
             }
             Err(e) => {
-                tracing::error!(error = %e, "storing a login session failed");
-                return Err(OAuthError::Server);
+                return Err(OAuthError::server("storing a login session", e));
             }
         }
         Ok(BrowserLogin { secret, user: user.id, expires_in: login_ttl().num_seconds().max(0) as u64 })

@@ -51,9 +51,17 @@ impl<'s> CodeAuthorizer<'s> {
         Ok(None)
     }
 
-    fn broken(&mut self, what: &str, e: impl std::fmt::Display) -> Result<Option<Grant>, ()> {
-        tracing::error!(error = %e, what, "authorization code store failed");
-        self.failure = Some(OAuthError::Server);
+    fn broken(
+        &mut self,
+        what: &'static str,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> Result<Option<Grant>, ()> {
+        self.failure = Some(OAuthError::server(what, e));
+        Err(())
+    }
+
+    fn malformed(&mut self, what: &'static str) -> Result<Option<Grant>, ()> {
+        self.failure = Some(OAuthError::broken(what));
         Err(())
     }
 
@@ -98,7 +106,7 @@ impl Authorizer for CodeAuthorizer<'_> {
             expires_at: now + code_ttl(),
         };
         if let Err(e) = self.svc.deps.browser.codes.insert(&row).await {
-            tracing::error!(error = %e, "storing an authorization code failed");
+            self.failure = Some(OAuthError::server("storing an authorization code", e));
             return Err(());
         }
         Ok(code.expose().to_owned())
@@ -116,7 +124,7 @@ impl Authorizer for CodeAuthorizer<'_> {
         let hash: SecretHash = self.svc.deps.hasher.hash(code);
         let found = match self.svc.deps.browser.codes.redeem(&hash, now).await {
             Ok(r) => r,
-            Err(e) => return self.broken("redeem", e),
+            Err(e) => return self.broken("redeeming an authorization code", e),
         };
         let c = match found {
             Redemption::Unknown => return self.refuse("unknown, expired or used authorization code"),
@@ -132,12 +140,14 @@ impl Authorizer for CodeAuthorizer<'_> {
         let user = match self.svc.deps.accounts.users.find(&c.user_id).await {
             Ok(Some(u)) if u.may_open_session(c.auth_time) => u,
             Ok(_) => return self.refuse("the user may no longer sign in"),
-            Err(e) => return self.broken("user", e),
+            Err(e) => return self.broken("looking up the user of a code", e),
         };
         let (Ok(redirect_uri), Ok(scope)) = (url::Url::parse(&c.redirect_uri), c.scope.parse::<Scope>()) else {
-            return self.broken("row", "malformed redirect URI or scope");
+            return self.malformed("a stored code has a malformed redirect URI or scope");
         };
-        let Some(scope) = to_oxide_scope(&scope) else { return self.broken("row", "scope") };
+        let Some(scope) = to_oxide_scope(&scope) else {
+            return self.malformed("a stored code's scope did not convert");
+        };
         let mut extensions = Extensions::new();
         if let Some(ch) = &c.challenge {
             extensions.set(&PkceExtension, Value::private(Some(ch.as_str().to_owned())));

@@ -7,6 +7,7 @@
 //! revocations into this node's state and feed and rings the other nodes, then its audit row.
 
 use portcullis_domain::audit::{AuditEvent, AuditKind};
+use portcullis_domain::error::Cause;
 use portcullis_domain::ids::{ClientId, DeviceId, SessionId, UserId};
 use portcullis_domain::password::{MAX_PASSWORD_LEN, check_policy};
 use portcullis_domain::ports::{CutOff, Ending, StoreError, UserChange};
@@ -36,8 +37,9 @@ pub enum ControlError {
     Throttled { retry_after: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
-    Internal(String),
+    /// A failure of ours; the cause is logged at the edge, never shown.
+    #[error("internal failure: {0}")]
+    Internal(Cause),
 }
 
 /// What a kick ended.
@@ -165,7 +167,13 @@ impl SessionControl<'_> {
             tracing::warn!(error = %e, "could not clear the login attempt count");
         }
         check_policy(new.expose()).map_err(|e| ControlError::Invalid(e.to_string()))?;
-        let hash = svc.deps.accounts.passwords.hash(new).await.map_err(|e| ControlError::Internal(e.to_string()))?;
+        let hash = svc
+            .deps
+            .accounts
+            .passwords
+            .hash(new)
+            .await
+            .map_err(|e| ControlError::Internal(Cause::context("hashing a new password", e)))?;
         let cut = CutOff {
             user: &user.id,
             change: UserChange::Password { hash: &hash },
@@ -229,6 +237,7 @@ fn refusal(e: OAuthError) -> ControlError {
     match e {
         OAuthError::TooManyAttempts { retry_after } => ControlError::Throttled { retry_after },
         OAuthError::InvalidGrant(_) => ControlError::Forbidden("the current password is wrong"),
-        other => ControlError::Internal(other.to_string()),
+        OAuthError::Server(cause) => ControlError::Internal(cause),
+        other => ControlError::Internal(Cause::msg(format!("an unexpected refusal: {other}"))),
     }
 }

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use portcullis_domain::error::Cause;
 use portcullis_proto::{ErrorBody, ErrorCode};
 
 type Text = Cow<'static, str>;
@@ -30,9 +31,9 @@ pub enum OAuthError {
     /// Too many login attempts for this username or address: 429 with `Retry-After`.
     #[error("temporarily_unavailable: too many attempts")]
     TooManyAttempts { retry_after: u64 },
-    /// The server failed; the cause is logged, never shown.
-    #[error("server_error")]
-    Server,
+    /// The server failed. The cause is logged once, at the edge, and never shown.
+    #[error("server_error: {0}")]
+    Server(Cause),
 }
 
 impl OAuthError {
@@ -45,7 +46,7 @@ impl OAuthError {
             Self::UnsupportedGrantType(_) => ErrorCode::UnsupportedGrantType,
             Self::InvalidScope(_) => ErrorCode::InvalidScope,
             Self::TooManyAttempts { .. } => ErrorCode::TemporarilyUnavailable,
-            Self::Server => ErrorCode::ServerError,
+            Self::Server(_) => ErrorCode::ServerError,
         }
     }
 
@@ -55,7 +56,7 @@ impl OAuthError {
             Self::InvalidClient { .. } => 401,
             Self::NotResourceServer => 403,
             Self::TooManyAttempts { .. } => 429,
-            Self::Server => 500,
+            Self::Server(_) => 500,
             _ => 400,
         }
     }
@@ -72,7 +73,7 @@ impl OAuthError {
                 "this client is not registered as a resource server (client create --resource-server)"
             }
             Self::TooManyAttempts { .. } => "too many login attempts; wait and try again (see Retry-After)",
-            Self::Server => "the server could not complete the request",
+            Self::Server(_) => "the server could not complete the request",
         }
     }
 
@@ -103,6 +104,24 @@ impl OAuthError {
     pub fn invalid_client(d: impl Into<Text>, basic: bool) -> Self {
         Self::InvalidClient { description: d.into(), basic }
     }
+
+    /// A failure of ours, while doing `what`, caused by `e`.
+    pub fn server(what: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Server(Cause::context(what, e))
+    }
+
+    /// A broken invariant of ours, with no error behind it.
+    pub fn broken(what: impl Into<String>) -> Self {
+        Self::Server(Cause::msg(what))
+    }
+
+    /// Why the server failed, for the log; `None` for the client's errors.
+    pub fn cause(&self) -> Option<&Cause> {
+        match self {
+            Self::Server(c) => Some(c),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -116,6 +135,7 @@ mod tests {
         assert!(OAuthError::invalid_client("x", false).www_authenticate().is_none());
         assert_eq!(OAuthError::InvalidScope("s".into()).status(), 400);
         assert_eq!(OAuthError::InvalidScope("s".into()).body().error, ErrorCode::InvalidScope);
-        assert_eq!(OAuthError::Server.status(), 500);
+        assert_eq!(OAuthError::broken("x").status(), 500);
+        assert!(OAuthError::broken("x").cause().is_some() && OAuthError::InvalidScope("s".into()).cause().is_none());
     }
 }

@@ -68,9 +68,11 @@ impl TokenService {
             form.auth.is_basic(),
         );
         if registrar.check(id, form.auth.secret()).await.is_err() {
-            return Err(registrar.take_failure().unwrap_or(OAuthError::Server));
+            return Err(registrar
+                .take_failure()
+                .unwrap_or_else(|| OAuthError::broken("client authentication failed without saying why")));
         }
-        registrar.client().ok_or(OAuthError::Server)
+        registrar.client().ok_or_else(|| OAuthError::broken("an authenticated client was not kept"))
     }
 
     /// Authenticates a resource server (a confidential client registered with
@@ -91,7 +93,7 @@ impl TokenService {
         let token = form.required("token")?;
         match self.live_claims(&token).await {
             Ok(claims) => Ok(IntrospectionResponse::active(claims)),
-            Err(TokenRejected::Unavailable) => Err(OAuthError::Server),
+            Err(TokenRejected::Unavailable) => Err(OAuthError::broken("the revocation state could not be read")),
             Err(_) => Ok(IntrospectionResponse::inactive()),
         }
     }

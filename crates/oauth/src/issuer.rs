@@ -134,8 +134,7 @@ impl<'s> JwtIssuer<'s> {
     }
 
     fn fail<T>(&mut self, why: &str) -> Result<T, ()> {
-        tracing::error!(why, "token issuing failed");
-        self.failure = Some(OAuthError::Server);
+        self.failure = Some(OAuthError::broken(format!("token issuing failed: {why}")));
         Err(())
     }
 
@@ -191,8 +190,8 @@ impl<'s> JwtIssuer<'s> {
                 return Err(());
             }
             Err(e) => {
-                tracing::error!(error = %e, "storing the device session failed");
-                return self.fail("session store failed");
+                self.failure = Some(OAuthError::server("storing a device session", e));
+                return Err(());
             }
         }
         Ok(Issued {

@@ -73,7 +73,9 @@ impl ClientRegistrar {
                 return Err(self.fail(OAuthError::invalid_request("redirect_uri is not registered for this client")));
             }
             None => match client.redirect_uris.as_slice() {
-                [only] => only.parse().map_err(|_| self.fail(OAuthError::Server))?,
+                [only] => {
+                    only.parse().map_err(|e| self.fail(OAuthError::server("reading a registered redirect URI", e)))?
+                }
                 _ => {
                     return Err(self.fail(OAuthError::invalid_request(
                         "redirect_uri is required: this client registered none or several",
@@ -86,7 +88,7 @@ impl ClientRegistrar {
     }
 
     fn fail(&self, e: OAuthError) -> RegistrarError {
-        let primitive = matches!(e, OAuthError::Server);
+        let primitive = matches!(e, OAuthError::Server(_));
         *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
         if primitive { RegistrarError::PrimitiveError } else { RegistrarError::Unspecified }
     }
@@ -106,10 +108,7 @@ impl ClientRegistrar {
                 Ok(c)
             }
             Ok(None) => Err(self.unknown_client()),
-            Err(e) => {
-                tracing::error!(error = %e, "client lookup failed");
-                Err(self.fail(OAuthError::Server))
-            }
+            Err(e) => Err(self.fail(OAuthError::server("looking up a client", e))),
         }
     }
 
@@ -166,7 +165,10 @@ impl Registrar for ClientRegistrar {
         }
         let uri = match exact.or(bound.redirect_uri.map(|u| u.into_owned())) {
             Some(exact) => RegisteredUrl::Exact(exact),
-            None => RegisteredUrl::Semantic(url::Url::parse(NO_REDIRECT).map_err(|_| self.fail(OAuthError::Server))?),
+            None => RegisteredUrl::Semantic(
+                url::Url::parse(NO_REDIRECT)
+                    .map_err(|e| self.fail(OAuthError::server("parsing the no-redirect URI", e)))?,
+            ),
         };
         Ok(BoundClient { client_id: bound.client_id, redirect_uri: Cow::Owned(uri) })
     }
@@ -194,7 +196,8 @@ impl Registrar for ClientRegistrar {
                 requested
             }
         };
-        let scope = to_oxide_scope(&granted).ok_or_else(|| self.fail(OAuthError::Server))?;
+        let scope =
+            to_oxide_scope(&granted).ok_or_else(|| self.fail(OAuthError::broken("a granted scope did not convert")))?;
         Ok(PreGrant { client_id: bound.client_id.into_owned(), redirect_uri: bound.redirect_uri.into_owned(), scope })
     }
 

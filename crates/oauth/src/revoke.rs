@@ -31,10 +31,7 @@ impl TokenService {
             // RFC 7009 §2.2.1: an unknown hint is tolerated; we search both kinds.
             tracing::debug!(hint = h, "unknown token_type_hint");
         }
-        let server = |e: portcullis_domain::ports::StoreError| {
-            tracing::error!(error = %e, "revocation failed");
-            OAuthError::Server
-        };
+        let server = |e: portcullis_domain::ports::StoreError| OAuthError::server("revoking a token", e);
         let now = self.now();
         // A refresh token? (Cheap: an indexed lookup of its hash.)
         if let Some(session) =

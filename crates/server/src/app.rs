@@ -12,12 +12,13 @@ use portcullis_domain::ports::{AuditLog, ClientRepo, SessionRepo, SigningKeyRepo
 use portcullis_domain::secret::SecretHasher;
 use portcullis_domain::throttle::{AttemptCounter, ThrottlePolicy};
 use portcullis_oauth::service::{Accounts, BrowserStores, Issuance};
-use portcullis_oauth::{PasswordVerifier, TokenService, TokenServiceDeps};
+use portcullis_oauth::{PasswordVerifier, SessionControl, TokenService, TokenServiceDeps};
 use portcullis_revocation::{Doorbell, LocalRevocations, RevocationLog, RevocationState, Revocations};
 use portcullis_store::{CachedClients, LocalAttempts, RedisAttempts, RedisDoorbell, RedisRevocations, SqlStore};
 use portcullis_tokens::{AccessTokenMinter, KeyManager, SharedKeyRing};
 
 use crate::config::Config;
+use crate::ops::{self, Directory};
 use crate::telemetry::Metrics;
 
 /// Shared state of a running node: one `Arc`, so handlers clone a pointer, not the fields.
@@ -32,35 +33,127 @@ impl std::ops::Deref for App {
     }
 }
 
-/// What every handler shares, built once from `Config`.
+/// What every handler shares, built once from `Config`. Its fields are private: a handler
+/// reaches storage only through the protocol (`tokens`), the operations that end sessions
+/// (`control`) and the directory of records (`directory`), so none can skip the client cache,
+/// the revocation feed or the audit row.
 pub struct AppState {
-    pub config: Arc<Config>,
+    config: Arc<Config>,
     /// The `iss` of our tokens and the base of our URLs.
-    pub issuer: Arc<str>,
-    pub store: SqlStore,
-    pub clients: Arc<dyn ClientRepo>,
-    pub users: Arc<dyn UserRepo>,
-    pub sessions: Arc<dyn SessionRepo>,
-    pub audit: Arc<dyn AuditLog>,
-    pub hasher: SecretHasher,
-    pub passwords: PasswordVerifier,
-    pub tokens: Arc<TokenService>,
-    pub keys: Arc<SharedKeyRing>,
-    pub key_manager: Arc<KeyManager>,
-    pub clock: Arc<dyn Clock>,
-    pub redis: Option<redis::Client>,
-    pub revocations: Arc<Revocations>,
-    pub metrics: Metrics,
+    issuer: Arc<str>,
+    tokens: Arc<TokenService>,
+    directory: Directory,
+    keys: Arc<SharedKeyRing>,
+    key_manager: Arc<KeyManager>,
+    revocations: Arc<Revocations>,
+    readiness: Readiness,
+    metrics: Metrics,
     /// The revocation-feed streams open on this node, per client.
-    pub feeds: Arc<crate::feed_slots::FeedConnections>,
+    feeds: Arc<crate::feed_slots::FeedConnections>,
     /// Turns true when the node starts shutting down.
-    pub shutdown: tokio::sync::watch::Sender<bool>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+/// What `/readyz` asks: the database, and Redis when configured.
+struct Readiness {
+    store: SqlStore,
+    redis: Option<redis::Client>,
+}
+
+/// The answer of a readiness probe: `redis` is `None` when Redis is not configured.
+#[derive(Clone, Copy, Debug)]
+pub struct Ready {
+    pub database: bool,
+    pub redis: Option<bool>,
+}
+
+impl AppState {
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The `iss` of our tokens and the base of our URLs.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The protocol: grants, introspection, revocation, the authorization endpoint.
+    pub fn tokens(&self) -> &TokenService {
+        &self.tokens
+    }
+
+    /// The operations that end sessions: kick, ban, password change, consent withdrawal,
+    /// client deletion, logout.
+    pub fn control(&self) -> SessionControl<'_> {
+        self.tokens.control()
+    }
+
+    /// Users, clients, devices and the audit trail, to read and to create.
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    pub fn keys(&self) -> &SharedKeyRing {
+        &self.keys
+    }
+
+    pub fn key_manager(&self) -> &KeyManager {
+        &self.key_manager
+    }
+
+    pub fn revocations(&self) -> &Arc<Revocations> {
+        &self.revocations
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub(crate) fn feeds(&self) -> &Arc<crate::feed_slots::FeedConnections> {
+        &self.feeds
+    }
+
+    /// Resolves once the node starts shutting down.
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Whether the database (and Redis, when configured) answer.
+    pub async fn ready(&self) -> Ready {
+        let database = self.readiness.store.ping().await;
+        let redis = match &self.readiness.redis {
+            None => None,
+            Some(client) => Some(redis_ping(client).await),
+        };
+        Ready { database, redis }
+    }
+
+    /// `path` under the issuer.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}
+
+async fn redis_ping(client: &redis::Client) -> bool {
+    let attempt = async {
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await.ok()
+    };
+    matches!(tokio::time::timeout(Duration::from_secs(1), attempt).await, Ok(Some(_)))
+}
+
+/// What a node is built from besides its configuration: by default a system clock and a
+/// database opened from `database_url`; tests inject a manual clock, or a store they also read.
+#[derive(Default)]
+pub struct Parts {
+    pub clock: Option<Arc<dyn Clock>>,
+    pub store: Option<SqlStore>,
 }
 
 /// The storage side of the app, for CLI commands that need no HTTP.
 pub struct Backend {
-    pub store: SqlStore,
-    pub hasher: SecretHasher,
+    store: SqlStore,
+    hasher: SecretHasher,
     pub key_manager: Arc<KeyManager>,
     pub clock: Arc<dyn Clock>,
 }
@@ -68,16 +161,24 @@ pub struct Backend {
 impl Backend {
     /// Opens the database, applies pending migrations, reads (or makes) the pepper.
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
-        let db = portcullis_store::connect(&config.database_url.0, config.database.max_connections)
-            .await
-            .context("cannot open the database")?;
-        portcullis_store::migrate(&db).await.context("cannot apply migrations")?;
-        let store = SqlStore::new(db);
+        Self::open_with(config, Parts::default()).await
+    }
+
+    async fn open_with(config: &Config, parts: Parts) -> anyhow::Result<Self> {
+        let store = match parts.store {
+            Some(store) => store,
+            None => SqlStore::new(
+                portcullis_store::connect(&config.database_url.0, config.database.max_connections)
+                    .await
+                    .context("cannot open the database")?,
+            ),
+        };
+        portcullis_store::migrate(store.connection()).await.context("cannot apply migrations")?;
         let keys_dir = config.keys_dir.clone();
         let hasher = tokio::task::spawn_blocking(move || portcullis_tokens::pepper::load_or_create(&keys_dir))
             .await
             .context("pepper task")??;
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let clock: Arc<dyn Clock> = parts.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let key_manager = Arc::new(KeyManager::new(
             Arc::new(store.clone()) as Arc<dyn SigningKeyRepo>,
             config.keys_dir.clone(),
@@ -86,6 +187,24 @@ impl Backend {
             chrono_duration(config.keys.activation_delay),
         ));
         Ok(Self { store, hasher, key_manager, clock })
+    }
+
+    /// The directory over this backend's store (no client cache: a CLI command is one shot).
+    pub fn directory(&self, passwords: PasswordVerifier) -> Directory {
+        let store = Arc::new(self.store.clone());
+        Directory::new(ops::DirectoryParts {
+            users: store.clone(),
+            clients: store.clone(),
+            sessions: store.clone(),
+            audit: store,
+            hasher: self.hasher.clone(),
+            passwords,
+            clock: self.clock.clone(),
+        })
+    }
+
+    pub fn audit(&self) -> &dyn AuditLog {
+        &self.store
     }
 
     pub fn password_hasher(config: &Config) -> anyhow::Result<PasswordHasher> {
@@ -129,18 +248,12 @@ pub fn chrono_duration(d: Duration) -> chrono::Duration {
 impl App {
     /// Builds the app for a node bound to `bound`: database, keys (making the first one if
     /// needed), services.
-    pub async fn build(config: Config, bound: SocketAddr, metrics: Metrics) -> anyhow::Result<Self> {
-        let backend = Backend::open(&config).await?;
+    pub async fn build(config: Config, bound: SocketAddr, metrics: Metrics, parts: Parts) -> anyhow::Result<Self> {
+        let backend = Backend::open_with(&config, parts).await?;
         if let Some(record) = backend.key_manager.ensure_key().await.context("cannot create the first signing key")? {
             tracing::info!(kid = %record.kid, "created the first signing key");
-            crate::ops::audit_key(
-                &backend.store,
-                &backend.clock,
-                portcullis_domain::audit::AuditKind::KeyCreated,
-                &record.kid,
-                "serve",
-            )
-            .await;
+            let kind = portcullis_domain::audit::AuditKind::KeyCreated;
+            ops::audit_key(&backend.store, backend.clock.as_ref(), kind, &record.kid, "serve").await;
         }
         let ring = backend.key_manager.load().await.context("cannot load the signing keys")?;
         let keys = Arc::new(SharedKeyRing::new(ring));
@@ -206,22 +319,24 @@ impl App {
         }));
         // The parser takes a moment to build; do it before the first login, not during it.
         tokio::task::spawn_blocking(portcullis_fingerprint::UserAgentFamilies::warm_up);
-        Ok(Self(Arc::new(AppState {
-            config: Arc::new(config),
-            issuer,
-            store,
-            clients,
+        let directory = Directory::new(ops::DirectoryParts {
             users,
+            clients,
             sessions,
             audit,
             hasher: backend.hasher,
             passwords,
+            clock: backend.clock,
+        });
+        Ok(Self(Arc::new(AppState {
+            config: Arc::new(config),
+            issuer,
             tokens,
+            directory,
             keys,
             key_manager: backend.key_manager,
-            clock: backend.clock,
-            redis,
             revocations,
+            readiness: Readiness { store, redis },
             metrics,
             feeds: Arc::default(),
             shutdown: tokio::sync::watch::channel(false).0,
@@ -232,7 +347,7 @@ impl App {
     /// nodes' doorbell). Returns the tasks to abort at shutdown.
     pub fn spawn_revocation_sync(&self) -> Vec<tokio::task::JoinHandle<()>> {
         let mut tasks = vec![tokio::spawn(self.revocations.clone().run_syncer(self.config.revocation.poll_interval))];
-        if let Some(client) = &self.redis {
+        if let Some(client) = &self.readiness.redis {
             match portcullis_store::fast_failing_connection(client) {
                 Ok(conn) => {
                     let bell = Arc::new(RedisDoorbell::new(client.clone(), conn, &self.config.redis.key_prefix));
@@ -265,9 +380,5 @@ impl App {
                 }
             }
         })
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.issuer)
     }
 }

@@ -138,7 +138,7 @@ impl RedisAttempts {
 }
 
 fn redis_err(e: redis::RedisError) -> StoreError {
-    StoreError::Backend(format!("redis: {e}"))
+    StoreError::backend(e)
 }
 
 #[async_trait]

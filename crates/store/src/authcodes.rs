@@ -14,7 +14,7 @@ use crate::entities::authorization_code as code;
 use crate::error::store_err;
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError::Backend(format!("stored authorization code has a malformed {what}"))
+    StoreError::malformed(format!("stored authorization code has a malformed {what}"))
 }
 
 #[async_trait]

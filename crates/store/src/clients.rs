@@ -18,7 +18,7 @@ use crate::error::store_err;
 use crate::users::lock_users_of;
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError::Backend(format!("stored client has a malformed {what}"))
+    StoreError::malformed(format!("stored client has a malformed {what}"))
 }
 
 fn to_domain(m: client::Model) -> Result<Client, StoreError> {
@@ -50,7 +50,7 @@ impl ClientRepo for SqlStore {
             secret_hash: Set(c.secret_hash.as_ref().map(|h| h.as_str().to_owned())),
             grants: Set(grants.join(" ")),
             scope: Set(c.scope.to_string()),
-            redirect_uris: Set(serde_json::to_string(&c.redirect_uris).map_err(|e| StoreError::Backend(e.to_string()))?),
+            redirect_uris: Set(serde_json::to_string(&c.redirect_uris).map_err(StoreError::backend)?),
             resource_server: Set(c.resource_server),
             created_at: Set(c.created_at),
             deleted_at: Set(None),

@@ -16,7 +16,7 @@ use crate::error::store_err;
 use crate::users::gate_for_update;
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError::Backend(format!("stored consent has a malformed {what}"))
+    StoreError::malformed(format!("stored consent has a malformed {what}"))
 }
 
 #[async_trait]
@@ -143,7 +143,7 @@ impl LoginSessionRepo for SqlStore {
             .await
             .map_err(store_err)?;
         row.map(|r| {
-            let user = UserId::parse(&r.user_id).map_err(|_| StoreError::Backend("malformed login user id".into()))?;
+            let user = UserId::parse(&r.user_id).map_err(|_| StoreError::malformed("malformed login user id"))?;
             Ok((user, r.created_at))
         })
         .transpose()

@@ -109,7 +109,7 @@ pub(crate) async fn end_sessions(
                 .query_one_raw(Statement::from_sql_and_values(backend, sql, params))
                 .await
                 .map_err(store_err)?
-                .ok_or_else(|| StoreError::Backend("ending sessions returned no row".into()))?;
+                .ok_or_else(|| StoreError::malformed("ending sessions returned no row"))?;
             let n: i64 = row.try_get_by_index(0).map_err(store_err)?;
             Ok(n.max(0) as u64)
         }

@@ -6,6 +6,6 @@ use sea_orm::{DbErr, SqlErr};
 pub(crate) fn store_err(e: DbErr) -> StoreError {
     match e.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict,
-        _ => StoreError::Backend(e.to_string()),
+        _ => StoreError::backend(e),
     }
 }

@@ -32,7 +32,7 @@ end
 return 1";
 
 fn redis_err(e: redis::RedisError) -> StoreError {
-    StoreError::Backend(format!("redis: {e}"))
+    StoreError::backend(e)
 }
 
 /// A connection manager that connects lazily and gives up fast, so that an unreachable Redis

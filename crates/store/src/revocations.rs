@@ -62,7 +62,7 @@ impl SqlStore {
 }
 
 fn to_domain(m: Model) -> Result<Revocation, StoreError> {
-    let bad = |what: &str| StoreError::Backend(format!("revocation {} has a malformed {what}", m.id));
+    let bad = |what: &str| StoreError::malformed(format!("revocation {} has a malformed {what}", m.id));
     let user = || m.user_id.as_deref().and_then(|u| UserId::parse(u).ok()).ok_or_else(|| bad("user_id"));
     let session = |s: &str| SessionId::parse(s).map_err(|_| bad("session_id"));
     let target = match m.kind.as_str() {

@@ -89,8 +89,8 @@ impl RotationQueue {
     pub(crate) async fn rotate(&self, req: RotateRequest<'_>) -> Result<RotateOutcome, StoreError> {
         let (reply, outcome) = oneshot::channel();
         let job = Job { req: Request::from(req), reply };
-        self.jobs.send(job).await.map_err(|_| StoreError::Backend("the rotation workers have stopped".into()))?;
-        outcome.await.map_err(|_| StoreError::Backend("a rotation worker stopped mid-batch".into()))?
+        self.jobs.send(job).await.map_err(|_| StoreError::malformed("the rotation workers have stopped"))?;
+        outcome.await.map_err(|_| StoreError::malformed("a rotation worker stopped mid-batch"))?
     }
 }
 
@@ -183,7 +183,7 @@ async fn run(db: &DatabaseConnection, jobs: Vec<Job>) -> Vec<Job> {
                     Ok(mut outcomes) => outcomes
                         .pop()
                         .flatten()
-                        .ok_or_else(|| StoreError::Backend("a batch of one refresh left it undecided".into())),
+                        .ok_or_else(|| StoreError::malformed("a batch of one refresh left it undecided")),
                     Err(e) => Err(e),
                 };
                 let _ = job.reply.send(outcome);
@@ -559,7 +559,7 @@ impl Rotation<'_> {
                 }
             })
             .collect();
-        let rows = serde_json::to_string(&rows).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let rows = serde_json::to_string(&rows).map_err(StoreError::backend)?;
         txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, SQL, [rows.into()]))
             .await
             .map_err(store_err)?;

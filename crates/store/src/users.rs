@@ -54,10 +54,9 @@ fn cutoffs(
     except_sid: Option<&str>,
 ) -> Result<Cutoffs, StoreError> {
     let except = match (except_at, except_sid) {
-        (Some(at), Some(sid)) => Some((
-            at,
-            SessionId::parse(sid).map_err(|_| StoreError::Backend("stored cut-off has a malformed sid".into()))?,
-        )),
+        (Some(at), Some(sid)) => {
+            Some((at, SessionId::parse(sid).map_err(|_| StoreError::malformed("stored cut-off has a malformed sid"))?))
+        }
         _ => None,
     };
     Ok(Cutoffs { all, except })
@@ -112,8 +111,8 @@ pub(crate) async fn lock_users_of(
 
 fn to_domain(m: user::Model) -> Result<User, StoreError> {
     Ok(User {
-        id: UserId::parse(&m.id).map_err(|e| StoreError::Backend(format!("stored user id: {e}")))?,
-        username: Username::parse(&m.username).map_err(|e| StoreError::Backend(format!("stored username: {e}")))?,
+        id: UserId::parse(&m.id).map_err(|e| StoreError::malformed(format!("stored user id: {e}")))?,
+        username: Username::parse(&m.username).map_err(|e| StoreError::malformed(format!("stored username: {e}")))?,
         password_hash: m.password_hash,
         status: UserStatus::from_stored(&m.status),
         ban_reason: m.ban_reason,

@@ -113,7 +113,7 @@ impl Endpoint for CodeEndpoint<'_> {
             self.issuer.set_device(DeviceContext::new(device_id, self.ctx), holder, may_refresh);
         } else {
             // Never a client token for a code: without a redeemed code nothing is issued.
-            self.issuer.refuse(OAuthError::Server);
+            self.issuer.refuse(OAuthError::broken("a token was asked for without a redeemed code"));
         }
         &mut self.issuer
     }
@@ -149,14 +149,19 @@ pub(crate) async fn run(
     if let Err(e) = flow {
         return Err(refusal(e, &mut endpoint));
     }
-    let issued = endpoint.issuer.take_issued().ok_or(OAuthError::Server)?;
-    let (code, _) = endpoint.authorizer.redeemed.take().ok_or(OAuthError::Server)?;
-    let sid = issued.minted.claims.sid.as_deref().map(SessionId::parse).transpose().map_err(|_| OAuthError::Server)?;
+    let issued = endpoint.issuer.take_issued().ok_or_else(|| OAuthError::broken("the code flow issued nothing"))?;
+    let (code, _) =
+        endpoint.authorizer.redeemed.take().ok_or_else(|| OAuthError::broken("the code flow redeemed no code"))?;
+    let sid = issued.minted.claims.sid.as_deref().map(SessionId::parse).transpose();
+    let sid = sid.map_err(|e| OAuthError::server("reading the minted session id", e))?;
     if let Some(sid) = &sid {
-        let replayed = svc.deps.browser.codes.attach_session(&code.code_hash, sid).await.map_err(|e| {
-            tracing::error!(error = %e, "recording the session of a code failed");
-            OAuthError::Server
-        })?;
+        let replayed = svc
+            .deps
+            .browser
+            .codes
+            .attach_session(&code.code_hash, sid)
+            .await
+            .map_err(|e| OAuthError::server("recording the session of a code", e))?;
         if replayed {
             end(svc, sid).await;
             return Err(OAuthError::InvalidGrant("this authorization code was already used".into()));
@@ -203,6 +208,6 @@ fn refusal(e: FlowError, endpoint: &mut CodeEndpoint<'_>) -> OAuthError {
             }
         },
         FlowError::Unauthorized(..) => OAuthError::invalid_client("client authentication failed", false),
-        FlowError::Primitive(_) => OAuthError::Server,
+        FlowError::Primitive(_) => OAuthError::broken("the code flow failed in a primitive"),
     }
 }

@@ -65,7 +65,9 @@ impl FlowEndpoint<'_> {
             FlowError::Unauthorized(..) => {
                 OAuthError::invalid_client("client authentication is required for client_credentials", basic)
             }
-            FlowError::Ignore | FlowError::Primitive(_) => OAuthError::Server,
+            FlowError::Ignore | FlowError::Primitive(_) => {
+                OAuthError::broken("the client-credentials flow failed in a primitive")
+            }
         }
     }
 }
@@ -117,5 +119,9 @@ pub(crate) async fn run(svc: &TokenService, req: &TokenRequest) -> Result<TokenR
     if let Err(e) = pending.issue(&mut endpoint, owner, false).await {
         return Err(endpoint.error(e, basic));
     }
-    endpoint.issuer.take_issued().map(|i| i.into_response()).ok_or(OAuthError::Server)
+    endpoint
+        .issuer
+        .take_issued()
+        .map(|i| i.into_response())
+        .ok_or_else(|| OAuthError::broken("the client-credentials flow issued nothing"))
 }

@@ -35,7 +35,7 @@ pub(crate) fn requested_scope(req: &TokenRequest) -> Result<Option<OxideScope>, 
     if scope.is_empty() {
         return Ok(None);
     }
-    to_oxide_scope(&scope).map(Some).ok_or(OAuthError::Server)
+    to_oxide_scope(&scope).map(Some).ok_or_else(|| OAuthError::broken("a checked scope did not convert"))
 }
 
 /// The device id from the form or `X-Device-Id` (they must agree), if any.
@@ -66,7 +66,9 @@ pub(crate) async fn authenticate_and_bind<'r>(
         )
     })?;
     let registrar = ClientRegistrar::new(svc.deps.clients.clone(), svc.deps.hasher.clone(), grant, req.auth.is_basic());
-    let refused = |r: &ClientRegistrar| r.take_failure().unwrap_or(OAuthError::Server);
+    let refused = |r: &ClientRegistrar| {
+        r.take_failure().unwrap_or_else(|| OAuthError::broken("client authentication failed without saying why"))
+    };
     registrar.check(client_id, req.auth.secret()).await.map_err(|_| refused(&registrar))?;
     let bound = registrar
         .bound_redirect(ClientUrl { client_id: Cow::Borrowed(client_id), redirect_uri: None })

@@ -36,8 +36,9 @@ pub(crate) async fn run(
     let device_id = super::device_id(req, ctx)?.unwrap_or_else(DeviceId::generate);
 
     let (client_id, bound, registrar) = super::authenticate_and_bind(svc, req, GrantType::Password).await?;
-    let pre_grant =
-        registrar.negotiate(bound, scope).await.map_err(|_| registrar.take_failure().unwrap_or(OAuthError::Server))?;
+    let pre_grant = registrar.negotiate(bound, scope).await.map_err(|_| {
+        registrar.take_failure().unwrap_or_else(|| OAuthError::broken("scope negotiation failed without saying why"))
+    })?;
 
     let device = DeviceContext::new(device_id, ctx);
     let who = Attempt { ctx, client_id, device_id: Some(device.device_id.as_str()) };
@@ -56,9 +57,9 @@ pub(crate) async fn run(
         extensions: Extensions::new(),
     };
     if issuer.issue(grant).await.is_err() {
-        return Err(issuer.take_failure().unwrap_or(OAuthError::Server));
+        return Err(issuer.take_failure().unwrap_or_else(|| OAuthError::broken("issuing failed without saying why")));
     }
-    let issued = issuer.take_issued().ok_or(OAuthError::Server)?;
+    let issued = issuer.take_issued().ok_or_else(|| OAuthError::broken("the password grant issued nothing"))?;
     if let Err(e) = svc.deps.accounts.attempts.reset(&user_key).await {
         tracing::warn!(error = %e, "could not clear the login attempt count");
     }
@@ -145,10 +146,13 @@ pub(crate) async fn authenticate_user(
 ) -> Result<(User, DateTime<Utc>), OAuthError> {
     let at = svc.now();
     let user = match Username::parse(username) {
-        Ok(name) => svc.deps.accounts.users.find_by_username(&name).await.map_err(|e| {
-            tracing::error!(error = %e, "user lookup failed");
-            OAuthError::Server
-        })?,
+        Ok(name) => svc
+            .deps
+            .accounts
+            .users
+            .find_by_username(&name)
+            .await
+            .map_err(|e| OAuthError::server("looking up a user", e))?,
         Err(_) => None,
     };
     check_password(svc, user, password, who).await.map(|u| (u, at))
@@ -162,7 +166,13 @@ pub(crate) async fn check_password(
     who: &Attempt<'_>,
 ) -> Result<User, OAuthError> {
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let matches = svc.deps.accounts.passwords.verify(password, stored).await.map_err(|_| OAuthError::Server)?;
+    let matches = svc
+        .deps
+        .accounts
+        .passwords
+        .verify(password, stored)
+        .await
+        .map_err(|e| OAuthError::server("verifying a password", e))?;
     let failure = match (&user, matches) {
         (None, _) => Some(("unknown_user", OAuthError::InvalidGrant(BAD_CREDENTIALS.into()))),
         (Some(_), false) => Some(("wrong_password", OAuthError::InvalidGrant(BAD_CREDENTIALS.into()))),
@@ -180,7 +190,7 @@ pub(crate) async fn check_password(
             svc.audit(event).await;
             Err(err)
         }
-        (None, None) => Err(OAuthError::Server),
+        (None, None) => Err(OAuthError::broken("a password matched no user")),
     }
 }
 

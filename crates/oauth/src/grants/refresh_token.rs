@@ -76,7 +76,9 @@ pub(crate) async fn run(
                 tokio::time::sleep((until - now).to_std().unwrap_or_default()).await;
                 now = svc.now().max(until);
             }
-            RotateOutcome::Wait { .. } => return Err(OAuthError::Server),
+            RotateOutcome::Wait { .. } => {
+                return Err(OAuthError::broken("a rotation waited for a cut-off twice"));
+            }
             other => break other,
         }
     };
@@ -100,7 +102,7 @@ pub(crate) async fn run(
                 .into(),
             ))
         }
-        RotateOutcome::Wait { .. } => Err(OAuthError::Server),
+        RotateOutcome::Wait { .. } => Err(OAuthError::broken("a rotation was told to wait after waiting")),
         RotateOutcome::Rotated { session, .. } => {
             // Minted at the time the rotation was decided under the lock: a cut-off recorded
             // after it has a later time, so it covers this token too.
@@ -113,10 +115,12 @@ pub(crate) async fn run(
                 sid: Some(session.id.as_str()),
                 dfp: Some(session.fingerprint.as_str()),
             };
-            let minted = svc.deps.issuance.minter.mint(&ring, input, now).map_err(|e| {
-                tracing::error!(error = %e, "minting failed");
-                OAuthError::Server
-            })?;
+            let minted = svc
+                .deps
+                .issuance
+                .minter
+                .mint(&ring, input, now)
+                .map_err(|e| OAuthError::server("minting an access token", e))?;
             Ok(TokenResponse {
                 access_token: minted.token,
                 token_type: "Bearer".into(),
@@ -130,8 +134,7 @@ pub(crate) async fn run(
 }
 
 fn server(e: portcullis_domain::ports::StoreError) -> OAuthError {
-    tracing::error!(error = %e, "session store failed");
-    OAuthError::Server
+    OAuthError::server("rotating a refresh token", e)
 }
 
 /// The audit record the store completes and writes with the rotation's outcome.

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::app::Backend;
 use crate::config::Config;
-use crate::ops;
+use portcullis_oauth::PasswordVerifier;
 
 #[derive(Subcommand, Debug)]
 pub enum ClientCommand {
@@ -51,9 +51,8 @@ pub async fn run(command: ClientCommand, config: &Config) -> anyhow::Result<()> 
     let scope: Scope = scope.parse().map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
     let spec = ClientSpec { name, grants, scope, redirect_uris, public, resource_server }.checked()?;
     let backend = Backend::open(config).await?;
-    let created =
-        ops::create_client(&backend.store, &backend.store, &backend.hasher, backend.clock.as_ref(), spec, "cli")
-            .await?;
+    let passwords = PasswordVerifier::new(Backend::password_hasher(config)?, 1);
+    let created = backend.directory(passwords).create_client(spec, "cli").await?;
     let id = created.client.id.to_string();
     match &created.secret {
         Some(secret) => {

@@ -35,7 +35,7 @@ pub async fn run(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
             super::print(json, &json!({"keys": keys}), if keys.is_empty() { "no keys yet" } else { &human });
         }
         KeysCommand::Rotate { json } => {
-            let record = ops::rotate_key(&backend.key_manager, &backend.store, &backend.clock, "cli").await?;
+            let record = ops::rotate_key(&backend.key_manager, backend.audit(), backend.clock.as_ref(), "cli").await?;
             let value = json!({"kid": record.kid, "created_at": record.created_at, "active_from": record.active_from});
             super::print(
                 json,

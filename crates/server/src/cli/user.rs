@@ -10,7 +10,6 @@ use serde_json::json;
 
 use crate::app::Backend;
 use crate::config::Config;
-use crate::ops;
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
@@ -34,16 +33,7 @@ pub async fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
     portcullis_domain::password::check_policy(password.expose())?;
     let backend = Backend::open(config).await?;
     let passwords = PasswordVerifier::new(Backend::password_hasher(config)?, 1);
-    let user = ops::create_user(
-        &backend.store,
-        &backend.store,
-        &passwords,
-        backend.clock.as_ref(),
-        &username,
-        password,
-        "cli",
-    )
-    .await?;
+    let user = backend.directory(passwords).create_user(&username, password, "cli").await?;
     let id = user.id.to_string();
     super::print(json, &json!({"user_id": id}), &format!("user_id: {id}"));
     Ok(())

@@ -14,7 +14,7 @@ use super::bearer::{Bearer, BearerRejection};
 use super::error::ApiError;
 use super::paging::Paging;
 use crate::app::App;
-use crate::ops;
+use crate::ops::OpError;
 
 /// A live access token carrying the `admin` scope (RFC 6750: 401 without a valid token, 403
 /// `insufficient_scope` with one that lacks the scope).
@@ -41,22 +41,13 @@ impl Admin {
     }
 }
 
-fn server_error(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "admin request failed");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ServerError, "something went wrong").into_response()
-}
-
-fn no_user() -> Response {
-    ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such user").into_response()
-}
-
 /// The user named in the path, if it exists.
 async fn user(app: &App, raw: &str) -> Result<UserId, Response> {
+    let no_user = || ApiError::from(OpError::NotFound("user")).into_response();
     let id = UserId::parse(raw).map_err(|_| no_user())?;
-    match app.users.find(&id).await {
-        Ok(Some(_)) => Ok(id),
-        Ok(None) => Err(no_user()),
-        Err(e) => Err(server_error(e)),
+    match app.directory().user(&id).await {
+        Ok(_) => Ok(id),
+        Err(e) => Err(ApiError::from(e).into_response()),
     }
 }
 
@@ -79,9 +70,9 @@ pub async fn user_devices(
         Ok(u) => u,
         Err(r) => return r,
     };
-    match ops::devices::list(app.sessions.as_ref(), app.clock.as_ref(), &user, cursor, limit).await {
+    match app.directory().devices(&user, cursor, limit).await {
         Ok(list) => Json(list).into_response(),
-        Err(e) => server_error(e),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
@@ -112,7 +103,7 @@ async fn kick(app: &App, admin: &Admin, user_id: &str, device_id: Option<&str>) 
         Ok(u) => u,
         Err(r) => return r,
     };
-    match app.tokens.control().kick(&user, device_id, Reason::Kicked, admin.actor()).await {
+    match app.control().kick(&user, device_id, Reason::Kicked, admin.actor()).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(portcullis_oauth::ControlError::NotFound(_)) => {
             ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "the user has no such device").into_response()

@@ -16,9 +16,9 @@ use serde::Deserialize;
 
 use super::admin::Admin;
 use super::error::{ApiError, json_body};
-use super::paging::{self, Paging};
+use super::paging::Paging;
 use crate::app::App;
-use crate::ops::{self, OpError};
+use crate::ops::OpError;
 
 fn view(c: &Client) -> ClientView {
     ClientView {
@@ -62,15 +62,7 @@ pub async fn create(
     }
     .checked()
     .map_err(|e| bad(e.to_string()))?;
-    let created = ops::create_client(
-        app.clients.as_ref(),
-        app.audit.as_ref(),
-        &app.hasher,
-        app.clock.as_ref(),
-        spec,
-        admin.actor(),
-    )
-    .await?;
+    let created = app.directory().create_client(spec, admin.actor()).await?;
     let body = CreatedClient {
         client_id: created.client.id.to_string(),
         client_secret: created.secret.map(|s| s.expose().to_owned()),
@@ -88,9 +80,8 @@ pub async fn list(
     Query(paging): Query<Paging>,
 ) -> Result<Json<ClientList>, ApiError> {
     let (limit, cursor) = paging.checked()?;
-    let clients = app.clients.list(cursor, limit as u64 + 1).await.map_err(OpError::Store)?;
-    let (clients, next_cursor) = paging::cut(clients, limit, |c| c.id.to_string());
-    Ok(Json(ClientList { clients: clients.iter().map(view).collect(), next_cursor }))
+    let page = app.directory().clients(cursor, limit).await?;
+    Ok(Json(ClientList { clients: page.items.iter().map(view).collect(), next_cursor: page.next_cursor }))
 }
 
 /// Deletes a client: it can no longer authenticate (at once on this node, within
@@ -100,7 +91,7 @@ pub async fn list(
     security(("bearer" = ["admin"])), responses((status = 204, description = "deleted"), (status = 404, body = portcullis_proto::ErrorBody)))]
 pub async fn delete(State(app): State<App>, admin: Admin, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
     let id = ClientId::parse(&raw).map_err(|_| OpError::NotFound("client"))?;
-    app.tokens.control().delete_client(&id, admin.actor()).await?;
+    app.control().delete_client(&id, admin.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -133,9 +124,10 @@ pub async fn audit(
     }
     let bounded = |v: Option<String>| v.filter(|s| s.len() <= 128);
     let filter = AuditFilter { user_id: bounded(q.user_id), client_id: bounded(q.client_id), kind: q.kind };
-    let rows = app.audit.list(&filter, before, limit as u64 + 1).await.map_err(OpError::Store)?;
-    let (rows, next_cursor) = paging::cut(rows, limit, |(id, _)| id.to_string());
-    let events = rows
+    let page = app.directory().audit(&filter, before, limit).await?;
+    let next_cursor = page.next_cursor;
+    let events = page
+        .items
         .into_iter()
         .map(|(id, e)| AuditEventView {
             id,

@@ -7,16 +7,17 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use portcullis_domain::error::Cause;
 use portcullis_domain::ids::{SessionId, UserId};
 use portcullis_domain::secret::Secret;
 use portcullis_proto::{BanRequest, NewUser, UserList, UserView};
 
 use super::admin::Admin;
 use super::error::{ApiError, json_body};
-use super::paging::{self, Paging};
+use super::paging::Paging;
 use crate::app::App;
+use crate::ops::OpError;
 use crate::ops::users::view;
-use crate::ops::{self, OpError};
 
 fn user_id(raw: &str) -> Result<UserId, ApiError> {
     UserId::parse(raw).map_err(|_| OpError::NotFound("user").into())
@@ -32,16 +33,7 @@ pub async fn create(
     body: Result<Json<NewUser>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let new = json_body(body)?;
-    let user = ops::create_user(
-        app.users.as_ref(),
-        app.audit.as_ref(),
-        &app.passwords,
-        app.clock.as_ref(),
-        &new.username,
-        Secret::new(new.password),
-        admin.actor(),
-    )
-    .await?;
+    let user = app.directory().create_user(&new.username, Secret::new(new.password), admin.actor()).await?;
     Ok((StatusCode::CREATED, Json(view(&user))).into_response())
 }
 
@@ -54,16 +46,15 @@ pub async fn list(
     Query(paging): Query<Paging>,
 ) -> Result<Json<UserList>, ApiError> {
     let (limit, cursor) = paging.checked()?;
-    let users = app.users.list(cursor, limit as u64 + 1).await.map_err(OpError::Store)?;
-    let (users, next_cursor) = paging::cut(users, limit, |u| u.id.to_string());
-    Ok(Json(UserList { users: users.iter().map(view).collect(), next_cursor }))
+    let page = app.directory().users(cursor, limit).await?;
+    Ok(Json(UserList { users: page.items.iter().map(view).collect(), next_cursor: page.next_cursor }))
 }
 
 /// One user.
 #[utoipa::path(get, path = "/admin/users/{user_id}", tag = "admin", params(("user_id" = String, Path)),
     security(("bearer" = ["admin"])), responses((status = 200, body = UserView), (status = 404, body = portcullis_proto::ErrorBody)))]
 pub async fn get(State(app): State<App>, _admin: Admin, Path(raw): Path<String>) -> Result<Json<UserView>, ApiError> {
-    let user = app.users.find(&user_id(&raw)?).await.map_err(OpError::Store)?.ok_or(OpError::NotFound("user"))?;
+    let user = app.directory().user(&user_id(&raw)?).await?;
     Ok(Json(view(&user)))
 }
 
@@ -78,7 +69,7 @@ pub async fn ban(
     body: Result<Json<BanRequest>, JsonRejection>,
 ) -> Result<Json<UserView>, ApiError> {
     let req = json_body(body)?;
-    let user = app.tokens.control().ban(&user_id(&raw)?, &req.reason, admin.actor()).await?;
+    let user = app.control().ban(&user_id(&raw)?, &req.reason, admin.actor()).await?;
     Ok(Json(view(&user)))
 }
 
@@ -86,7 +77,7 @@ pub async fn ban(
 #[utoipa::path(post, path = "/admin/users/{user_id}/unban", tag = "admin", params(("user_id" = String, Path)),
     security(("bearer" = ["admin"])), responses((status = 200, body = UserView), (status = 404, body = portcullis_proto::ErrorBody)))]
 pub async fn unban(State(app): State<App>, admin: Admin, Path(raw): Path<String>) -> Result<Json<UserView>, ApiError> {
-    let user = app.tokens.control().unban(&user_id(&raw)?, admin.actor()).await?;
+    let user = app.control().unban(&user_id(&raw)?, admin.actor()).await?;
     Ok(Json(view(&user)))
 }
 
@@ -106,11 +97,10 @@ pub async fn change_password(
     let (sub, sid) = bearer.user().map_err(IntoResponse::into_response)?;
     let req = json_body(body).map_err(IntoResponse::into_response)?;
     let (Ok(uid), Ok(sid)) = (UserId::parse(sub), SessionId::parse(sid)) else {
-        return Err(ApiError::internal().into_response());
+        return Err(ApiError::internal(Cause::msg("a live token names a malformed user or session")).into_response());
     };
     let ctx = super::token::context(peer, &headers);
-    app.tokens
-        .control()
+    app.control()
         .change_password(
             &uid,
             Secret::new(req.current_password),

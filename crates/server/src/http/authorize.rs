@@ -12,6 +12,7 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
+use portcullis_domain::error::Cause;
 use portcullis_domain::ids::{DeviceId, UserId};
 use portcullis_domain::secret::Secret;
 use portcullis_oauth::OAuthError;
@@ -59,7 +60,7 @@ struct Browser {
 
 impl Browser {
     fn read(app: &App, headers: &HeaderMap) -> Self {
-        let secure = app.issuer.starts_with("https://");
+        let secure = app.issuer().starts_with("https://");
         let mut me = Self { csrf: String::new(), login: None, device: None, set: Vec::new(), secure };
         for raw in headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()) {
             for (name, value) in raw.split(';').filter_map(|c| c.trim().split_once('=')) {
@@ -121,10 +122,10 @@ impl Browser {
 
 async fn logged_in(app: &App, browser: &Browser) -> Result<Option<(UserId, chrono::DateTime<chrono::Utc>)>, Response> {
     let Some(cookie) = &browser.login else { return Ok(None) };
-    app.tokens.browser_user(cookie).await.map_err(|e| {
-        tracing::error!(error = %e, "login session lookup failed");
-        pages::error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong. Please try again.")
-    })
+    app.tokens()
+        .browser_user(cookie)
+        .await
+        .map_err(|e| pages::failed(&Cause::context("looking up the login session", e)))
 }
 
 /// The authorization endpoint (RFC 6749 §4.1.1) with PKCE S256 (RFC 7636): a login page, a
@@ -153,7 +154,7 @@ pub async fn authorize(State(app): State<App>, headers: HeaderMap, RawQuery(quer
         Err(res) => return res,
     };
     let device = browser.device.clone();
-    let outcome = app.tokens.authorize(&req, user.as_ref(), Decision::None, device).await;
+    let outcome = app.tokens().authorize(&req, user.as_ref(), Decision::None, device).await;
     let res = answer(&app, &browser, query.as_deref(), outcome, None, "");
     browser.finish(res)
 }
@@ -177,7 +178,7 @@ pub async fn submit(
 ) -> Response {
     let req = AuthorizeRequest::from_query(query.as_deref().unwrap_or(""));
     let mut browser = Browser::read(&app, &headers);
-    if !app.tokens.csrf_ok(&browser.csrf, browser.login.as_deref(), &form.csrf) {
+    if !app.tokens().csrf_ok(&browser.csrf, browser.login.as_deref(), &form.csrf) {
         browser.ensure_csrf();
         let res = pages::error(
             StatusCode::BAD_REQUEST,
@@ -192,7 +193,7 @@ pub async fn submit(
             match logged_in(&app, &browser).await {
                 Ok(user) => {
                     let device = browser.device.clone();
-                    let outcome = app.tokens.authorize(&req, user.as_ref(), decision, device).await;
+                    let outcome = app.tokens().authorize(&req, user.as_ref(), decision, device).await;
                     answer(&app, &browser, query.as_deref(), outcome, None, "")
                 }
                 Err(res) => res,
@@ -212,13 +213,13 @@ async fn login(
     ctx: &portcullis_oauth::RequestContext,
 ) -> Response {
     // Check the request itself before any password: a bad one gets its error, not a login.
-    let outcome = app.tokens.authorize(req, None, Decision::None, None).await;
+    let outcome = app.tokens().authorize(req, None, Decision::None, None).await;
     if !matches!(outcome, Ok(Authorized::Login(_))) {
         return answer(app, browser, query, outcome, None, "");
     }
     let device = browser.device();
     let client_id = req.client_id().unwrap_or_default();
-    match app.tokens.browser_login(&form.username, &form.password, client_id, &device, ctx).await {
+    match app.tokens().browser_login(&form.username, &form.password, client_id, &device, ctx).await {
         Ok(done) => {
             browser.cookie(LOGIN_COOKIE, done.secret.expose(), done.expires_in);
             browser.rotate_csrf();
@@ -229,10 +230,10 @@ async fn login(
             }
             res
         }
+        Err(OAuthError::Server(cause)) => pages::failed(&cause),
         Err(e) => {
             let status = match &e {
                 OAuthError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-                OAuthError::Server => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::UNAUTHORIZED,
             };
             let username: String = form.username.chars().take(256).collect();
@@ -251,7 +252,7 @@ fn answer(
     username: &str,
 ) -> Response {
     let action = format!("{}?{}", paths::AUTHORIZE, query.unwrap_or(""));
-    let csrf = app.tokens.csrf_token(&browser.csrf, browser.login.as_deref());
+    let csrf = app.tokens().csrf_token(&browser.csrf, browser.login.as_deref());
     match outcome {
         Ok(Authorized::Redirect(url)) => {
             let mut res = StatusCode::SEE_OTHER.into_response();
@@ -261,7 +262,7 @@ fn answer(
                     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                     res
                 }
-                Err(_) => pages::error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong."),
+                Err(e) => pages::failed(&Cause::context("the redirect is not a header value", e)),
             }
         }
         Ok(Authorized::Login(Prompt { client_name, .. })) => {
@@ -280,8 +281,6 @@ fn answer(
             )
         }
         Err(AuthorizeError::BadRequest(why)) => pages::error(StatusCode::BAD_REQUEST, &why),
-        Err(AuthorizeError::Server) => {
-            pages::error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong. Please try again.")
-        }
+        Err(AuthorizeError::Server(cause)) => pages::failed(&cause),
     }
 }

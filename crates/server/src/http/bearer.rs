@@ -67,7 +67,7 @@ impl FromRequestParts<App> for Bearer {
             .ok_or_else(|| {
                 BearerRejection::invalid("the Authorization header must be: Bearer <access token>").into_response()
             })?;
-        match app.tokens.live_claims(token).await {
+        match app.tokens().live_claims(token).await {
             Ok(claims) => Ok(Bearer(claims)),
             Err(TokenRejected::Unavailable) => Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use portcullis_domain::error::Cause;
 use portcullis_domain::ids::{ClientId, UserId};
 use portcullis_proto::{ConsentList, ConsentView, ErrorCode};
 
@@ -12,8 +13,9 @@ use super::bearer::Bearer;
 use super::error::ApiError;
 use crate::app::App;
 
+/// A live token whose `sub` does not parse: only a bug or a foreign key gets here.
 fn unavailable() -> Response {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ServerError, "something went wrong").into_response()
+    ApiError::internal(Cause::msg("a live token names a malformed user")).into_response()
 }
 
 /// The apps the caller has allowed, with their scopes.
@@ -25,7 +27,7 @@ pub async fn list(State(app): State<App>, bearer: Bearer) -> Response {
         Err(e) => return e.into_response(),
     };
     let Ok(uid) = UserId::parse(sub) else { return unavailable() };
-    match app.tokens.consents(&uid).await {
+    match app.tokens().consents(&uid).await {
         Ok(list) => Json(ConsentList {
             consents: list
                 .into_iter()
@@ -37,10 +39,7 @@ pub async fn list(State(app): State<App>, bearer: Bearer) -> Response {
                 .collect(),
         })
         .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "consent list failed");
-            unavailable()
-        }
+        Err(e) => ApiError::internal(Cause::context("listing consents", e)).into_response(),
     }
 }
 
@@ -57,7 +56,7 @@ pub async fn withdraw(State(app): State<App>, bearer: Bearer, Path(client_id): P
     let Ok(uid) = UserId::parse(sub) else { return unavailable() };
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no consent for that client");
     let Ok(client) = ClientId::parse(&client_id) else { return not_found().into_response() };
-    match app.tokens.control().withdraw_consent(&uid, &client).await {
+    match app.control().withdraw_consent(&uid, &client).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => not_found().into_response(),
         Err(e) => ApiError::from(e).into_response(),

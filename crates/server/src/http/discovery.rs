@@ -18,7 +18,7 @@ pub fn server_metadata(app: &App) -> ServerMetadata {
     let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     let auth_methods = strings(&["client_secret_basic", "client_secret_post", "none"]);
     ServerMetadata {
-        issuer: app.issuer.to_string(),
+        issuer: app.issuer().to_owned(),
         authorization_endpoint: app.url(paths::AUTHORIZE),
         token_endpoint: app.url(paths::TOKEN),
         jwks_uri: app.url(paths::JWKS),

@@ -1,10 +1,12 @@
 //! The two error shapes at the edge: `OAuthError` (RFC 6749 §5.2, with `WWW-Authenticate`
 //! when the client used Basic) and `ApiError` for everything else. Both are JSON with `error`
-//! and `error_description`; a 5xx never says more than that something went wrong.
+//! and `error_description`; a 5xx never says more than that something went wrong. This is the
+//! edge where an internal failure's cause is logged, once, with its whole source chain.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use portcullis_domain::error::Cause;
 use portcullis_oauth::OAuthError;
 use portcullis_proto::{ErrorBody, ErrorCode};
 
@@ -13,6 +15,9 @@ pub struct OAuthErrorResponse(pub OAuthError);
 
 impl IntoResponse for OAuthErrorResponse {
     fn into_response(self) -> Response {
+        if let Some(cause) = self.0.cause() {
+            log_cause(cause);
+        }
         let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut res = (status, Json(self.0.body())).into_response();
         let headers = res.headers_mut();
@@ -36,16 +41,26 @@ pub struct ApiError {
     pub description: String,
     /// Seconds for `Retry-After` (429).
     pub retry_after: Option<u64>,
+    /// Why the server failed (5xx only): logged when the response is made, never sent.
+    pub cause: Option<Cause>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, description: impl Into<String>) -> Self {
-        Self { status, code, description: description.into(), retry_after: None }
+        Self { status, code, description: description.into(), retry_after: None, cause: None }
     }
+}
+
+/// The one log line of an internal failure.
+fn log_cause(cause: &Cause) {
+    tracing::error!(cause = %cause.chain(), "request failed inside the server");
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Some(cause) = &self.cause {
+            log_cause(cause);
+        }
         let mut res =
             (self.status, Json(ErrorBody { error: self.code, error_description: self.description })).into_response();
         if let Some(secs) = self.retry_after {
@@ -69,14 +84,8 @@ impl From<crate::ops::OpError> for ApiError {
             }
             OpError::NotFound(what) => Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("no such {what}")),
             OpError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, ErrorCode::AccessDenied, m),
-            OpError::Store(e) => {
-                tracing::error!(error = %e, "operation failed");
-                Self::internal()
-            }
-            OpError::Internal(e) => {
-                tracing::error!(error = %e, "operation failed");
-                Self::internal()
-            }
+            OpError::Store(e) => Self::internal(Cause::new(e)),
+            OpError::Internal(cause) => Self::internal(cause),
         }
     }
 }
@@ -91,14 +100,8 @@ impl From<portcullis_oauth::ControlError> for ApiError {
             E::Throttled { retry_after } => {
                 Self::throttled(retry_after, "too many wrong passwords; wait and try again (see Retry-After)")
             }
-            E::Store(e) => {
-                tracing::error!(error = %e, "operation failed");
-                Self::internal()
-            }
-            E::Internal(e) => {
-                tracing::error!(error = %e, "operation failed");
-                Self::internal()
-            }
+            E::Store(e) => Self::internal(Cause::new(e)),
+            E::Internal(cause) => Self::internal(cause),
         }
     }
 }
@@ -111,11 +114,15 @@ impl ApiError {
             code: ErrorCode::TemporarilyUnavailable,
             description: description.to_owned(),
             retry_after: Some(retry_after),
+            cause: None,
         }
     }
 
-    pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ServerError, "something went wrong")
+    /// 500 `server_error`; `cause` goes to the log only.
+    pub fn internal(cause: Cause) -> Self {
+        let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ServerError, "something went wrong");
+        e.cause = Some(cause);
+        e
     }
 }
 

@@ -54,7 +54,7 @@ pub struct FeedParams {
 )]
 pub async fn feed(State(app): State<App>, headers: HeaderMap, Query(params): Query<FeedParams>) -> Response {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let client = match app.tokens.authenticate_resource_server(authorization).await {
+    let client = match app.tokens().authenticate_resource_server(authorization).await {
         Ok(c) => c,
         Err(e) => return OAuthErrorResponse(e).into_response(),
     };
@@ -67,14 +67,14 @@ pub async fn feed(State(app): State<App>, headers: HeaderMap, Query(params): Que
             return OAuthErrorResponse(e).into_response();
         }
     };
-    let Some(slot) = app.feeds.acquire(client.id.as_str(), app.config.revocation.feed_max_per_client) else {
+    let Some(slot) = app.feeds().acquire(client.id.as_str(), app.config().revocation.feed_max_per_client) else {
         let why = "this client has as many revocation-feed streams open on this node as allowed";
         return ApiError::throttled(RETRY.as_secs().max(1), why).into_response();
     };
     // Subscribe first: an event recorded while the backlog is read is then seen at least once.
-    let live = app.revocations.subscribe();
+    let live = app.revocations().subscribe();
     let follower = Follower {
-        revocations: app.revocations.clone(),
+        revocations: app.revocations().clone(),
         phase: match after {
             Some(after) => Phase::Overlap { after },
             None => Phase::Backlog { from_id: 0 },
@@ -85,14 +85,14 @@ pub async fn feed(State(app): State<App>, headers: HeaderMap, Query(params): Que
         live,
         _slot: slot,
     };
-    let mut shutdown = app.shutdown.subscribe();
+    let mut shutdown = app.stopping();
     let events = stream::once(async { Event::default().retry(RETRY) })
         .chain(stream::unfold(follower, Follower::next))
         .take_until(async move {
             let _ = shutdown.wait_for(|stopping| *stopping).await;
         })
         .map(Ok::<_, Infallible>);
-    let keep_alive = KeepAlive::new().interval(app.config.revocation.feed_keep_alive).text("keep-alive");
+    let keep_alive = KeepAlive::new().interval(app.config().revocation.feed_keep_alive).text("keep-alive");
     let mut res = Sse::new(events).keep_alive(keep_alive).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // Tell buffering proxies to pass events through at once.

@@ -31,7 +31,7 @@ pub async fn introspect(State(app): State<App>, req: Result<OAuthRequest, WebErr
         Err(e) => return bad_form(e),
     };
     let result = match FormRequest::from_web(&mut req) {
-        Ok(form) => app.tokens.introspect(&form).await,
+        Ok(form) => app.tokens().introspect(&form).await,
         Err(e) => Err(e),
     };
     match result {

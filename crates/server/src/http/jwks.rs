@@ -10,8 +10,8 @@ use crate::app::App;
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth2",
     responses((status = 200, description = "JWK Set", body = portcullis_proto::JwkSet)))]
 pub async fn jwks(State(app): State<App>) -> Response {
-    let bytes = app.keys.current().jwks_json();
-    let max_age = app.config.keys.jwks_max_age.as_secs();
+    let bytes = app.keys().current().jwks_json();
+    let max_age = app.config().keys.jwks_max_age.as_secs();
     let cache =
         HeaderValue::from_str(&format!("public, max-age={max_age}")).unwrap_or(HeaderValue::from_static("no-cache"));
     (

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use portcullis_domain::error::Cause;
 use portcullis_domain::ids::{SessionId, UserId};
 use portcullis_domain::revocation::Reason;
 use portcullis_proto::{ErrorCode, Me};
@@ -12,10 +13,11 @@ use super::bearer::Bearer;
 use super::error::ApiError;
 use super::paging::Paging;
 use crate::app::App;
-use crate::ops;
+use crate::ops::OpError;
 
+/// A live token whose `sub` or `sid` does not parse: only a bug or a foreign key gets here.
 fn unavailable() -> Response {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ServerError, "something went wrong").into_response()
+    ApiError::internal(Cause::msg("a live token names a malformed user or session")).into_response()
 }
 
 /// The user and device session behind the access token.
@@ -27,16 +29,11 @@ pub async fn me(State(app): State<App>, bearer: Bearer) -> Response {
         Err(e) => return e.into_response(),
     };
     let (Ok(uid), Ok(sid)) = (UserId::parse(sub), SessionId::parse(sid)) else { return unavailable() };
-    let (user, session) = match (app.users.find(&uid).await, app.sessions.find(&sid).await) {
-        (Ok(Some(u)), Ok(Some(s))) => (u, s),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::error!(error = %e, "me lookup failed");
-            return unavailable();
-        }
-        _ => {
-            return ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "the user no longer exists")
-                .into_response();
-        }
+    let gone = || ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "the user no longer exists");
+    let (user, session) = match (app.directory().user(&uid).await, app.directory().session(&sid).await) {
+        (Ok(u), Ok(Some(s))) => (u, s),
+        (Err(OpError::NotFound(_)), _) | (_, Ok(None)) => return gone().into_response(),
+        (Err(e), _) | (_, Err(e)) => return ApiError::from(e).into_response(),
     };
     Json(Me {
         user_id: user.id.to_string(),
@@ -58,7 +55,7 @@ pub async fn logout(State(app): State<App>, bearer: Bearer) -> Response {
         Err(e) => return e.into_response(),
     };
     let Ok(sid) = SessionId::parse(sid) else { return unavailable() };
-    match app.tokens.control().logout(&sid, sub).await {
+    match app.control().logout(&sid, sub).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
@@ -77,12 +74,9 @@ pub async fn devices(State(app): State<App>, bearer: Bearer, Query(paging): Quer
         Err(e) => return e.into_response(),
     };
     let Ok(uid) = UserId::parse(sub) else { return unavailable() };
-    match ops::devices::list(app.sessions.as_ref(), app.clock.as_ref(), &uid, cursor, limit).await {
+    match app.directory().devices(&uid, cursor, limit).await {
         Ok(list) => Json(list).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "device list failed");
-            unavailable()
-        }
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
@@ -97,7 +91,7 @@ pub async fn forget_device(State(app): State<App>, bearer: Bearer, Path(device_i
         Err(e) => return e.into_response(),
     };
     let Ok(uid) = UserId::parse(sub) else { return unavailable() };
-    match app.tokens.control().kick(&uid, Some(&device_id), Reason::Logout, sub).await {
+    match app.control().kick(&uid, Some(&device_id), Reason::Logout, sub).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(portcullis_oauth::ControlError::NotFound(_)) => {
             ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "you have no such device").into_response()

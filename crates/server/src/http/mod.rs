@@ -32,8 +32,8 @@ use crate::telemetry;
 
 /// Every route of a node.
 pub fn router(app: App) -> Router {
-    let body_limit = app.config.http.max_body_bytes;
-    let timeout: Duration = app.config.http.request_timeout;
+    let body_limit = app.config().http.max_body_bytes;
+    let timeout: Duration = app.config().http.request_timeout;
     Router::new()
         .route(paths::TOKEN, post(token::token))
         .route(paths::AUTHORIZE, get(authorize::authorize).post(authorize::submit))

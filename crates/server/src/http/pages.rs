@@ -46,6 +46,12 @@ pub(super) fn render(status: StatusCode, name: &str, ctx: Value) -> Response {
     res
 }
 
+/// The 500 page; `cause` goes to the log (once, here at the edge), never to the page.
+pub(super) fn failed(cause: &portcullis_domain::error::Cause) -> Response {
+    tracing::error!(cause = %cause.chain(), "request failed inside the server");
+    error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong. Please try again.")
+}
+
 /// The error page: for requests that must not be redirected anywhere.
 pub(super) fn error(status: StatusCode, message: &str) -> Response {
     render(status, "error.html", minijinja::context! { message })

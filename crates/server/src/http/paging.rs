@@ -35,11 +35,3 @@ impl Paging {
         Ok((limit, self.cursor.as_deref()))
     }
 }
-
-/// Cuts `items` (fetched with `limit + 1`) to one page; the next cursor is the last item's key
-/// when there was more.
-pub fn cut<T>(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
-    let next = (items.len() > limit).then(|| key(&items[limit - 1]));
-    items.truncate(limit);
-    (items, next)
-}

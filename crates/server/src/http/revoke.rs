@@ -27,7 +27,7 @@ pub async fn revoke(State(app): State<App>, req: Result<OAuthRequest, WebError>)
         Err(e) => return bad_form(e),
     };
     let result = match FormRequest::from_web(&mut req) {
-        Ok(form) => app.tokens.revoke(&form).await,
+        Ok(form) => app.tokens().revoke(&form).await,
         Err(e) => Err(e),
     };
     match result {

@@ -53,7 +53,7 @@ pub async fn token(
         Ok(r) => r,
         Err(e) => return bad_form(e),
     };
-    match app.tokens.token(&mut req, &context(peer, &headers)).await {
+    match app.tokens().token(&mut req, &context(peer, &headers)).await {
         Ok(body) => {
             let mut res = Json(body).into_response();
             let h = res.headers_mut();

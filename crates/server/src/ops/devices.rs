@@ -6,8 +6,6 @@ use portcullis_domain::ids::UserId;
 use portcullis_domain::ports::{SessionRepo, StoreError};
 use portcullis_proto::{DeviceList, DeviceView};
 
-use crate::http::paging;
-
 fn view(d: Device) -> DeviceView {
     DeviceView {
         device_id: d.device_id,
@@ -31,6 +29,6 @@ pub async fn list(
     limit: usize,
 ) -> Result<DeviceList, StoreError> {
     let devices = sessions.devices(user, cursor, limit as u64 + 1, clock.now()).await?;
-    let (page, next_cursor) = paging::cut(devices, limit, |d| d.device_id.clone());
+    let (page, next_cursor) = super::cut(devices, limit, |d| d.device_id.clone());
     Ok(DeviceList { devices: page.into_iter().map(view).collect(), next_cursor })
 }

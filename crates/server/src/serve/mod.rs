@@ -4,11 +4,15 @@ mod connections;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::app::App;
+use portcullis_domain::clock::Clock;
+use portcullis_store::SqlStore;
+
+use crate::app::{App, Parts};
 use crate::config::Config;
 use crate::http;
 use crate::telemetry::Metrics;
@@ -22,11 +26,12 @@ pub struct Server {
 impl Server {
     /// Binds `config.listen` (port 0 picks a free one), applies migrations, loads keys.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let listener =
-            TcpListener::bind(config.listen).await.with_context(|| format!("cannot bind {}", config.listen))?;
-        let bound = listener.local_addr()?;
-        let app = App::build(config, bound, Metrics::install()).await?;
-        Ok(Self { listener, app })
+        Self::builder(config).build().await
+    }
+
+    /// A node with parts injected: a manual clock, a store the caller also reads (tests).
+    pub fn builder(config: Config) -> ServerBuilder {
+        ServerBuilder { config, parts: Parts::default() }
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -41,7 +46,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let mut tasks = self.app.spawn_revocation_sync();
         tasks.push(self.app.spawn_key_reloader());
-        let cfg = &self.app.config.http;
+        let cfg = &self.app.config().http;
         let limits = connections::Limits {
             max_connections: cfg.max_connections,
             header_read_timeout: cfg.header_read_timeout,
@@ -50,7 +55,7 @@ impl Server {
         }
         .fitted_to_descriptors();
         let app = self.app.clone();
-        let stop = app.shutdown.subscribe();
+        let stop = app.stopping();
         tokio::spawn(async move {
             shutdown.await;
             app.begin_shutdown();
@@ -59,6 +64,35 @@ impl Server {
         connections::serve(self.listener, router, limits, stop).await;
         tasks.iter().for_each(tokio::task::JoinHandle::abort);
         Ok(())
+    }
+}
+
+/// See [`Server::builder`].
+pub struct ServerBuilder {
+    config: Config,
+    parts: Parts,
+}
+
+impl ServerBuilder {
+    /// The clock every rule reads: token lifetimes, idle and absolute session limits, cut-offs.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.parts.clock = Some(clock);
+        self
+    }
+
+    /// The store to use instead of opening `database_url` (migrations still run).
+    pub fn store(mut self, store: SqlStore) -> Self {
+        self.parts.store = Some(store);
+        self
+    }
+
+    pub async fn build(self) -> anyhow::Result<Server> {
+        let config = self.config;
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("cannot bind {}", config.listen))?;
+        let bound = listener.local_addr()?;
+        let app = App::build(config, bound, Metrics::install(), self.parts).await?;
+        Ok(Server { listener, app })
     }
 }
 

@@ -36,7 +36,7 @@ impl Model {
     /// The domain's view of the row.
     pub(crate) fn into_domain(self) -> Result<DeviceSession, StoreError> {
         let m = self;
-        let bad = |what: &str| StoreError::Backend(format!("stored session has a malformed {what}"));
+        let bad = |what: &str| StoreError::malformed(format!("stored session has a malformed {what}"));
         Ok(DeviceSession {
             id: SessionId::parse(&m.id).map_err(|_| bad("id"))?,
             user_id: UserId::parse(&m.user_id).map_err(|_| bad("user_id"))?,

@@ -1,0 +1,158 @@
+//! The directory: users, clients, devices and the audit trail, as the admin API, self-service
+//! and the CLI read them, and the two operations that add records (each with its audit row).
+//! It holds the ports, so no caller needs the raw store; nothing here ends a session.
+
+use std::sync::Arc;
+
+use portcullis_domain::audit::{AuditEvent, AuditKind};
+use portcullis_domain::client::{Client, ClientSpec};
+use portcullis_domain::clock::Clock;
+use portcullis_domain::error::Cause;
+use portcullis_domain::ids::{ClientId, SessionId, UserId, Username};
+use portcullis_domain::password::check_policy;
+use portcullis_domain::ports::{AuditFilter, AuditLog, ClientRepo, SessionRepo, StoreError, UserRepo};
+use portcullis_domain::secret::{Secret, SecretHasher};
+use portcullis_domain::session::DeviceSession;
+use portcullis_domain::user::{Cutoffs, User, UserStatus};
+use portcullis_oauth::PasswordVerifier;
+use portcullis_proto::DeviceList;
+
+use super::{CLIENT_SECRET_PREFIX, OpError, record};
+
+/// What a directory is built from.
+pub struct DirectoryParts {
+    pub users: Arc<dyn UserRepo>,
+    /// The cached client port: a client created here is seen by the next grant on this node.
+    pub clients: Arc<dyn ClientRepo>,
+    pub sessions: Arc<dyn SessionRepo>,
+    pub audit: Arc<dyn AuditLog>,
+    pub hasher: SecretHasher,
+    pub passwords: PasswordVerifier,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// See the module documentation.
+pub struct Directory {
+    parts: DirectoryParts,
+}
+
+/// A registered client and its secret, shown once.
+#[derive(Debug)]
+pub struct CreatedClient {
+    pub client: Client,
+    pub secret: Option<Secret>,
+}
+
+/// One page of a listing, and the cursor of the next when there is one.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl Directory {
+    pub fn new(parts: DirectoryParts) -> Self {
+        Self { parts }
+    }
+
+    /// Registers a client; its secret (for a confidential client) is returned once and stored
+    /// only as a hash.
+    pub async fn create_client(&self, spec: ClientSpec, actor: &str) -> Result<CreatedClient, OpError> {
+        let p = &self.parts;
+        let secret = (!spec.public).then(|| Secret::generate(CLIENT_SECRET_PREFIX));
+        let client = Client {
+            id: ClientId::generate(),
+            name: spec.name,
+            secret_hash: secret.as_ref().map(|s| p.hasher.hash(s.expose())),
+            grants: spec.grants,
+            scope: spec.scope,
+            redirect_uris: spec.redirect_uris,
+            resource_server: spec.resource_server,
+            created_at: p.clock.now(),
+        };
+        p.clients.insert(&client).await.map_err(|e| match e {
+            StoreError::Conflict => OpError::Conflict("client"),
+            e => OpError::Store(e),
+        })?;
+        let mut event = AuditEvent::new(client.created_at, AuditKind::ClientCreated);
+        event.actor = Some(actor.to_owned());
+        event.client_id = Some(client.id.to_string());
+        record(p.audit.as_ref(), event).await;
+        Ok(CreatedClient { client, secret })
+    }
+
+    /// Creates an active user after checking the username and the password policy.
+    pub async fn create_user(&self, username: &str, password: Secret, actor: &str) -> Result<User, OpError> {
+        let p = &self.parts;
+        let username = Username::parse(username).map_err(|e| OpError::Invalid(e.to_string()))?;
+        check_policy(password.expose()).map_err(|e| OpError::Invalid(e.to_string()))?;
+        let password_hash = p
+            .passwords
+            .hash(password)
+            .await
+            .map_err(|e| OpError::Internal(Cause::context("hashing a new user's password", e)))?;
+        let now = p.clock.now();
+        let user = User {
+            id: UserId::generate(),
+            username,
+            password_hash,
+            status: UserStatus::Active,
+            ban_reason: None,
+            cutoffs: Cutoffs::default(),
+            created_at: now,
+            updated_at: now,
+        };
+        p.users.insert(&user).await.map_err(|e| match e {
+            StoreError::Conflict => OpError::Conflict("a user with this username"),
+            e => OpError::Store(e),
+        })?;
+        let mut event = AuditEvent::new(user.created_at, AuditKind::UserCreated);
+        event.actor = Some(actor.to_owned());
+        event.user_id = Some(user.id.to_string());
+        record(p.audit.as_ref(), event).await;
+        Ok(user)
+    }
+
+    /// The user, or `NotFound`.
+    pub async fn user(&self, id: &UserId) -> Result<User, OpError> {
+        self.parts.users.find(id).await?.ok_or(OpError::NotFound("user"))
+    }
+
+    /// The device session, if it still exists.
+    pub async fn session(&self, id: &SessionId) -> Result<Option<DeviceSession>, OpError> {
+        Ok(self.parts.sessions.find(id).await?)
+    }
+
+    /// Users in creation order, after `cursor` (a user id).
+    pub async fn users(&self, cursor: Option<&str>, limit: usize) -> Result<Page<User>, OpError> {
+        let users = self.parts.users.list(cursor, limit as u64 + 1).await?;
+        Ok(page(users, limit, |u| u.id.to_string()))
+    }
+
+    /// Clients in creation order, after `cursor` (a client id).
+    pub async fn clients(&self, cursor: Option<&str>, limit: usize) -> Result<Page<Client>, OpError> {
+        let clients = self.parts.clients.list(cursor, limit as u64 + 1).await?;
+        Ok(page(clients, limit, |c| c.id.to_string()))
+    }
+
+    /// Security events matching `filter`, newest first, with ids below `before`.
+    pub async fn audit(
+        &self,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Page<(i64, AuditEvent)>, OpError> {
+        let rows = self.parts.audit.list(filter, before, limit as u64 + 1).await?;
+        Ok(page(rows, limit, |(id, _)| id.to_string()))
+    }
+
+    /// The user's devices after `cursor` (a device id), each summarised over all of its
+    /// sessions however many there are.
+    pub async fn devices(&self, user: &UserId, cursor: Option<&str>, limit: usize) -> Result<DeviceList, OpError> {
+        Ok(super::devices::list(self.parts.sessions.as_ref(), self.parts.clock.as_ref(), user, cursor, limit).await?)
+    }
+}
+
+fn page<T>(rows: Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) -> Page<T> {
+    let (items, next_cursor) = super::cut(rows, limit, cursor);
+    Page { items, next_cursor }
+}
