@@ -1,10 +1,11 @@
 //! `grant_type=refresh_token`: rotation, device binding, reuse detection with its grace window,
 //! sliding and absolute expiry, and the one-live-token invariant under concurrency.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_domain::grant::GrantType::{ClientCredentials, Password, RefreshToken};
-use portcullis_e2e::{TestClient, TestServer};
+use portcullis_e2e::{ManualClock, TestClient, TestServer};
 use serde_json::Value;
 
 use crate::jwt::parts;
@@ -69,7 +70,7 @@ impl Fixture {
     }
 
     pub async fn scalar(&self, sql: &str, sid: &str) -> i64 {
-        portcullis_e2e::db::scalar(self.s.app.store.connection(), sql, vec![sid.into()]).await
+        portcullis_e2e::db::scalar(self.s.store.connection(), sql, vec![sid.into()]).await
     }
 
     /// Refresh tokens of the family that can still be used.
@@ -322,7 +323,9 @@ async fn refresh_request_errors() {
 
 #[tokio::test]
 async fn idle_expiry_slides_and_the_absolute_cap_holds() {
-    let s = TestServer::start_with(|c| {
+    // The server's clock is the test's: time passes when the test says so, not by sleeping.
+    let clock = Arc::new(ManualClock::from_system());
+    let s = TestServer::start_with_clock_and(clock.clone(), |c| {
         c.refresh.idle_ttl = Duration::from_secs(2);
         c.refresh.absolute_ttl = Duration::from_secs(4);
     })
@@ -340,15 +343,32 @@ async fn idle_expiry_slides_and_the_absolute_cap_holds() {
     let mut body: Value = res.json().await.expect("json");
     // Refresh every 1.2 s: past the first idle deadline (2 s), but each refresh slides it.
     for _ in 0..2 {
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+        clock.advance(chrono::Duration::milliseconds(1200));
         let (status, next) = f.refresh(rt(&body), "d", "").await;
         assert_eq!(status, 200, "{next}");
         body = next;
     }
-    // Past the absolute cap (4 s), however fresh the token.
-    tokio::time::sleep(Duration::from_millis(1800)).await;
-    let (status, end) = f.refresh(rt(&body), "d", "").await;
-    assert_eq!((status, end["error"].as_str()), (400, Some("invalid_grant")), "{end}");
+    // Idle for longer than 2 s: the token is dead however young the session.
+    clock.advance(chrono::Duration::milliseconds(2001));
+    let (status, idle) = f.refresh(rt(&body), "d", "").await;
+    assert_eq!((status, idle["error"].as_str()), (400, Some("invalid_grant")), "idle past 2 s: {idle}");
+    // A second session: refreshed every 1.9 s, never idle, but past the absolute cap (4 s).
+    let res =
+        f.s.token_request(
+            &[("grant_type", "password"), ("username", "jon"), ("password", "jon's long password"), ("device_id", "e")],
+            Some(&f.c),
+        )
+        .await;
+    let mut body: Value = res.json().await.expect("json");
+    for _ in 0..2 {
+        clock.advance(chrono::Duration::milliseconds(1900));
+        let (status, next) = f.refresh(rt(&body), "e", "").await;
+        assert_eq!(status, 200, "{next}");
+        body = next;
+    }
+    clock.advance(chrono::Duration::milliseconds(1900));
+    let (status, end) = f.refresh(rt(&body), "e", "").await;
+    assert_eq!((status, end["error"].as_str()), (400, Some("invalid_grant")), "past the 4 s cap: {end}");
 }
 
 async fn burst(f: &Fixture, token: &str, n: usize) -> Vec<u16> {

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use portcullis_domain::grant::GrantType::{AuthorizationCode, ClientCredentials, Password, RefreshToken};
 use portcullis_e2e::authflow::{FormBrowser, pkce_pair, query_of};
 use portcullis_e2e::feed::FeedFollower;
-use portcullis_e2e::{TestClient, TestServer};
+use portcullis_e2e::{ManualClock, TestClient, TestServer};
 use portcullis_guard::{AuthError, Guard, InvalidToken};
 use serde_json::{Value, json};
 
@@ -20,12 +20,27 @@ const PW: &str = "ivy's long password";
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
 /// A server whose login limits a flood of honest logins from one address does not reach.
+fn unthrottled(c: &mut portcullis_server::Config) {
+    c.login.max_attempts_per_ip = 1_000_000;
+    c.login.max_attempts_per_user = 1_000_000;
+}
+
 async fn server() -> TestServer {
-    TestServer::start_with(|c| {
-        c.login.max_attempts_per_ip = 1_000_000;
-        c.login.max_attempts_per_user = 1_000_000;
-    })
-    .await
+    TestServer::start_with(unthrottled).await
+}
+
+/// A server whose clock starts at a whole second and moves only when the test ticks it (a
+/// millisecond a step): everything the test does happens within that one second, as the worst
+/// case of a real clock would have it.
+async fn server_in_one_second() -> TestServer {
+    let now = portcullis_domain::clock::Clock::now(&portcullis_domain::clock::SystemClock);
+    let second = chrono::DateTime::from_timestamp(now.timestamp(), 0).expect("a whole second");
+    TestServer::start_with_clock_and(Arc::new(ManualClock::new(second)), unthrottled).await
+}
+
+/// One step later on the server's clock.
+fn tick(s: &TestServer) {
+    s.manual_clock().advance(chrono::Duration::milliseconds(1));
 }
 
 fn at(body: &Value) -> &str {
@@ -68,7 +83,7 @@ async fn me_status(s: &TestServer, token: &str) -> u16 {
 
 async fn live_sessions(s: &TestServer, user: &str) -> i64 {
     let sql = "SELECT COUNT(*) FROM device_sessions WHERE user_id = $1 AND revoked_at IS NULL";
-    portcullis_e2e::db::scalar(s.app.store.connection(), sql, vec![user.to_owned().into()]).await
+    portcullis_e2e::db::scalar(s.store.connection(), sql, vec![user.to_owned().into()]).await
 }
 
 async fn admin(s: &TestServer, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> u16 {
@@ -216,7 +231,7 @@ async fn a_session_that_slipped_past_a_cut_off_is_ended_at_its_next_refresh() {
     let user = s.user("ivy", PW).await;
     let ops = s.admin_token().await;
     let resurrect = |sid: String| {
-        let db = s.app.store.connection();
+        let db = s.store.connection();
         async move {
             let sql = "UPDATE device_sessions SET revoked_at = NULL, revoked_reason = NULL WHERE id = $1";
             let backend = sea_orm::ConnectionTrait::get_database_backend(db);
@@ -243,7 +258,7 @@ async fn a_session_that_slipped_past_a_cut_off_is_ended_at_its_next_refresh() {
     assert_eq!(refresh(&s, &c, &fresh).await.0, 400);
     assert_eq!(live_sessions(&s, &user).await, 0);
     let audits = "SELECT COUNT(*) FROM audit_events WHERE kind = 'session_revoked' AND detail LIKE $1";
-    let db = s.app.store.connection();
+    let db = s.store.connection();
     assert_eq!(portcullis_e2e::db::scalar(db, audits, vec!["cut_off sid=%".into()]).await, 1);
     let sid = crate::refresh::sid_of(&fresh);
     assert_eq!(
@@ -291,13 +306,6 @@ async fn a_code_from_before_a_cut_off_is_refused() {
     assert_eq!(body["error"], "invalid_grant", "{body}");
 }
 
-/// Waits for the start of the next whole second (and a little), so that what follows most
-/// likely happens within one second.
-async fn at_a_second_start() {
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").subsec_millis();
-    tokio::time::sleep(Duration::from_millis(u64::from(1_020 - ms.min(1_000)))).await;
-}
-
 /// A guard of `s` following the feed, caught up.
 async fn guard(s: &TestServer) -> Guard {
     let rs = s.resource_server().await;
@@ -326,7 +334,7 @@ async fn guard_refuses(g: &Guard, token: &str) -> bool {
 /// that same second too, is live — at the server, at introspection, on the feed, in the guard.
 #[tokio::test]
 async fn a_cut_off_is_exact_within_its_second() {
-    let s = server().await;
+    let s = server_in_one_second().await;
     let c = s.client(&[Password, RefreshToken], "read").await;
     let rs = s.resource_server().await;
     let user = s.user("ivy", PW).await;
@@ -336,35 +344,31 @@ async fn a_cut_off_is_exact_within_its_second() {
         FeedFollower::connect(&s.url("/oauth2/revocation-feed"), &rs.id, rs.secret.as_deref().expect("secret"), None)
             .await;
     feed.backlog().await;
-    for attempt in 0.. {
-        assert!(attempt < 5, "never managed a ban and a login within one second");
-        at_a_second_start().await;
-        let before = login(&s, &c, &format!("before-{attempt}")).await;
-        let ban = json!({"reason": "same second"});
-        assert_eq!(admin(&s, reqwest::Method::POST, &format!("/admin/users/{user}/ban"), &ops, Some(ban)).await, 200);
-        assert_eq!(admin(&s, reqwest::Method::POST, &format!("/admin/users/{user}/unban"), &ops, None).await, 200);
-        let after = login(&s, &c, &format!("after-{attempt}")).await;
-        let (event, _) = feed.next_revocation(Duration::from_secs(3)).await.expect("the ban on the feed");
-        let cut = event.not_before.expect("a user-wide cut-off");
-        if iat(&before) != cut {
-            continue; // the second turned between the first login and the ban: try again
-        }
-        assert_eq!(iat(&after), cut + 1, "minted after the cut-off, from its next second");
-        assert_eq!(s.introspect(&rs, at(&before)).await["active"], false);
-        assert_eq!(s.introspect(&rs, at(&after)).await["active"], true, "the login after the unban is live");
-        assert_eq!(me_status(&s, at(&after)).await, 200);
-        assert_eq!(refresh(&s, &c, &after).await.0, 200);
-        assert!(guard_refuses(&g, at(&before)).await, "the guard refuses the token from before");
-        g.verify(at(&after)).await.expect("the guard accepts the token from after");
-        break;
-    }
+    let before = login(&s, &c, "before").await;
+    tick(&s);
+    let ban = json!({"reason": "same second"});
+    assert_eq!(admin(&s, reqwest::Method::POST, &format!("/admin/users/{user}/ban"), &ops, Some(ban)).await, 200);
+    tick(&s);
+    assert_eq!(admin(&s, reqwest::Method::POST, &format!("/admin/users/{user}/unban"), &ops, None).await, 200);
+    tick(&s);
+    let after = login(&s, &c, "after").await;
+    let (event, _) = feed.next_revocation(Duration::from_secs(3)).await.expect("the ban on the feed");
+    let cut = event.not_before.expect("a user-wide cut-off");
+    assert_eq!(iat(&before), cut, "the clock stood still: the login and the ban share a second");
+    assert_eq!(iat(&after), cut + 1, "minted after the cut-off, from its next second");
+    assert_eq!(s.introspect(&rs, at(&before)).await["active"], false);
+    assert_eq!(s.introspect(&rs, at(&after)).await["active"], true, "the login after the unban is live");
+    assert_eq!(me_status(&s, at(&after)).await, 200);
+    assert_eq!(refresh(&s, &c, &after).await.0, 200);
+    assert!(guard_refuses(&g, at(&before)).await, "the guard refuses the token from before");
+    g.verify(at(&after)).await.expect("the guard accepts the token from after");
 }
 
 /// A login on another device right after a password change, in the same second, is live; a
 /// session from before it is dead, and the changer's own session lives on.
 #[tokio::test]
 async fn a_login_right_after_a_password_change_is_live() {
-    let s = server().await;
+    let s = server_in_one_second().await;
     let c = s.client(&[Password, RefreshToken], "read").await;
     let rs = s.resource_server().await;
     s.user("ivy", PW).await;
@@ -373,33 +377,27 @@ async fn a_login_right_after_a_password_change_is_live() {
         FeedFollower::connect(&s.url("/oauth2/revocation-feed"), &rs.id, rs.secret.as_deref().expect("secret"), None)
             .await;
     feed.backlog().await;
-    let mut password = PW.to_owned();
-    for attempt in 0.. {
-        assert!(attempt < 5, "never managed a change and a login within one second");
-        at_a_second_start().await;
-        let mine = s.login(&c, "ivy", &password, &[("device_id", &format!("mine-{attempt}"))]).await;
-        let stolen = s.login(&c, "ivy", &password, &[("device_id", &format!("stolen-{attempt}"))]).await;
-        let new_password = format!("ivy's password number {attempt}");
-        let change = json!({"current_password": password, "new_password": new_password});
-        let res = s.http.post(s.url("/me/password")).bearer_auth(at(&mine)).json(&change).send().await.expect("send");
-        assert_eq!(res.status(), 204);
-        password = new_password;
-        let next = s.login(&c, "ivy", &password, &[("device_id", &format!("next-{attempt}"))]).await;
-        let (event, _) = feed.next_revocation(Duration::from_secs(3)).await.expect("the change on the feed");
-        let cut = event.not_before.expect("a user-wide cut-off");
-        if iat(&stolen) != cut {
-            continue; // the second turned before the change: try again
-        }
-        assert_eq!(iat(&next), cut + 1, "minted after the cut-off, from its next second");
-        assert_eq!(s.introspect(&rs, at(&stolen)).await["active"], false, "the session from before is dead");
-        assert_eq!(s.introspect(&rs, at(&mine)).await["active"], true, "the changer keeps their session");
-        assert_eq!(s.introspect(&rs, at(&next)).await["active"], true, "the login after it is live");
-        assert_eq!(me_status(&s, at(&next)).await, 200);
-        assert!(guard_refuses(&g, at(&stolen)).await);
-        g.verify(at(&next)).await.expect("the guard accepts the login after the change");
-        g.verify(at(&mine)).await.expect("and the changer's token");
-        break;
-    }
+    let mine = s.login(&c, "ivy", PW, &[("device_id", "mine")]).await;
+    tick(&s);
+    let stolen = s.login(&c, "ivy", PW, &[("device_id", "stolen")]).await;
+    tick(&s);
+    let new_password = "ivy's second password";
+    let change = json!({"current_password": PW, "new_password": new_password});
+    let res = s.http.post(s.url("/me/password")).bearer_auth(at(&mine)).json(&change).send().await.expect("send");
+    assert_eq!(res.status(), 204);
+    tick(&s);
+    let next = s.login(&c, "ivy", new_password, &[("device_id", "next")]).await;
+    let (event, _) = feed.next_revocation(Duration::from_secs(3)).await.expect("the change on the feed");
+    let cut = event.not_before.expect("a user-wide cut-off");
+    assert_eq!(iat(&stolen), cut, "the clock stood still: the login and the change share a second");
+    assert_eq!(iat(&next), cut + 1, "minted after the cut-off, from its next second");
+    assert_eq!(s.introspect(&rs, at(&stolen)).await["active"], false, "the session from before is dead");
+    assert_eq!(s.introspect(&rs, at(&mine)).await["active"], true, "the changer keeps their session");
+    assert_eq!(s.introspect(&rs, at(&next)).await["active"], true, "the login after it is live");
+    assert_eq!(me_status(&s, at(&next)).await, 200);
+    assert!(guard_refuses(&g, at(&stolen)).await);
+    g.verify(at(&next)).await.expect("the guard accepts the login after the change");
+    g.verify(at(&mine)).await.expect("and the changer's token");
 }
 
 /// Deleting a client ends its sessions and revokes every token it was issued, everywhere; a
@@ -434,7 +432,7 @@ async fn a_deleted_client_keeps_no_right() {
     assert_eq!(event.subject.application.and_then(|a| a.id), Some(app.id.clone()));
     assert_eq!(event.reason_admin["en"], "client_deleted");
     let sessions = "SELECT COUNT(*) FROM device_sessions WHERE client_id = $1 AND revoked_at IS NULL";
-    let db = s.app.store.connection();
+    let db = s.store.connection();
     assert_eq!(portcullis_e2e::db::scalar(db, sessions, vec![app.id.clone().into()]).await, 0);
 
     assert_eq!(
@@ -482,7 +480,7 @@ async fn the_password_change_is_no_password_oracle() {
     assert_eq!(res.status(), 429);
     let failed =
         "SELECT COUNT(*) FROM audit_events WHERE kind = 'login_failed' AND user_id = $1 AND detail = 'wrong_password'";
-    let n = portcullis_e2e::db::scalar(s.app.store.connection(), failed, vec![user.into()]).await;
+    let n = portcullis_e2e::db::scalar(s.store.connection(), failed, vec![user.into()]).await;
     assert_eq!(n, 5, "each checked guess is audited");
 }
 
@@ -524,6 +522,6 @@ async fn a_device_with_thousands_of_sessions_is_kicked_whole() {
         assert_eq!(s.introspect(&rs, at(body)).await["active"], false, "inactive at once");
     }
     let events = "SELECT COUNT(*) FROM revocation_events WHERE kind = 'session' AND user_id = $1";
-    let n = portcullis_e2e::db::scalar(s.app.store.connection(), events, vec![user.into()]).await;
+    let n = portcullis_e2e::db::scalar(s.store.connection(), events, vec![user.into()]).await;
     assert_eq!(n, N as i64, "one event per session");
 }
