@@ -147,3 +147,23 @@ mod tests {
         assert!(copied.device.len() <= MAX_FAMILY_LEN && copied.browser.len() <= MAX_FAMILY_LEN);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Any User-Agent: families within the bounds, the same with and without the memory.
+        #[test]
+        fn any_user_agent_is_bounded_and_stable(ua in "\\PC{0,700}") {
+            let f = UserAgentFamilies::parse(Some(&ua));
+            prop_assert!(f.browser.len() <= MAX_FAMILY_LEN && f.os.len() <= MAX_FAMILY_LEN && f.device.len() <= MAX_FAMILY_LEN);
+            prop_assert_eq!(&f, &UserAgentFamilies::parse_uncached(&ua));
+            prop_assert_eq!(&f, &UserAgentFamilies::parse(Some(&ua)), "the memory answers as the parser did");
+        }
+    }
+}

@@ -102,3 +102,32 @@ mod tests {
         assert_eq!(Jws::parse(&format!("{h}=.e30.sig")).map(|j| j.kid), Err(InvalidToken::Malformed));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any text: an answer, never a panic, and never a JWS without a `kid`.
+        #[test]
+        fn parse_never_panics(token in any::<String>()) {
+            if let Ok(jws) = Jws::parse(&token) {
+                prop_assert!(!jws.kid.is_empty());
+            }
+        }
+
+        /// A token of the right shape whose parts are any base64url: the decoders are bounded,
+        /// so an oversized or garbled part is refused, never a panic or an out-of-bounds write.
+        #[test]
+        fn base64_parts_of_any_length(h in "[A-Za-z0-9_-]{1,1500}", p in "[A-Za-z0-9_-]{1,400}", s in "[A-Za-z0-9_-]{0,1500}") {
+            let token = format!("{h}.{p}.{s}");
+            if let Ok(jws) = Jws::parse(&token) {
+                let _ = jws.claims("https://issuer", "aud", 0);
+            }
+        }
+    }
+}

@@ -240,3 +240,61 @@ mod tests {
         assert_eq!(got, vec![SseItem::Retry(Duration::from_millis(5)), ev(None, "message", "")]);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn parse(input: &[u8], cuts: &[usize]) -> Vec<SseItem> {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        let mut at = 0;
+        for &c in cuts {
+            let c = c.min(input.len()).max(at);
+            p.push(&input[at..c], &mut out);
+            at = c;
+        }
+        p.push(&input[at..], &mut out);
+        out
+    }
+
+    /// Streams made of feed-like lines, with every line ending.
+    fn stream() -> impl Strategy<Value = Vec<u8>> {
+        let line =
+            prop_oneof!["(id|event|data|retry|: keep-alive)(: ?[ -~]{0,12})?", Just(String::new()), "[ -~]{0,20}",];
+        let nl = prop_oneof![Just("\n"), Just("\r\n"), Just("\r")];
+        prop::collection::vec((line, nl), 0..40)
+            .prop_map(|lines| lines.into_iter().flat_map(|(l, nl)| format!("{l}{nl}").into_bytes()).collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// However the network cuts the stream, the events are the same.
+        #[test]
+        fn any_chunking_gives_the_same_events(input in stream(), mut cuts in prop::collection::vec(0usize..600, 0..12)) {
+            cuts.sort_unstable();
+            // A trailing lone CR is only known as a line end when more arrives: end with LF.
+            let mut input = input;
+            input.extend_from_slice(b"\n\n");
+            prop_assert_eq!(parse(&input, &cuts), parse(&input, &[]));
+        }
+
+        /// Any bytes at all: no panic, and every event within the bounds.
+        #[test]
+        fn any_bytes_stay_bounded(input in prop::collection::vec(any::<u8>(), 0..4096), piece in 1usize..64) {
+            let mut p = SseParser::new();
+            let mut out = Vec::new();
+            for c in input.chunks(piece) {
+                p.push(c, &mut out);
+            }
+            for item in out {
+                if let SseItem::Event(e) = item {
+                    prop_assert!(e.data.len() <= MAX_EVENT_BYTES);
+                }
+            }
+        }
+    }
+}

@@ -294,3 +294,71 @@ mod tests {
         assert!(matches!(r.param("username"), Err(OAuthError::InvalidRequest(_))));
     }
 }
+
+/// Properties of the token-endpoint form and of HTTP Basic over untrusted input.
+#[cfg(test)]
+mod props {
+    use std::borrow::Cow;
+
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use oxide_auth::endpoint::NormalizedParameter;
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn form(pairs: &[(String, String)]) -> NormalizedParameter {
+        let mut p = NormalizedParameter::new();
+        for (k, v) in pairs {
+            p.insert_or_poison(Cow::Owned(k.clone()), Cow::Owned(v.clone()));
+        }
+        p
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// RFC 6749 §2.3.1: any id and secret, form-encoded then base64'd, parse back exactly.
+        #[test]
+        fn basic_round_trips(id in "\\PC{1,40}", secret in "\\PC{0,60}") {
+            let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+            let header = format!("Basic {}", STANDARD.encode(format!("{}:{}", enc(&id), enc(&secret))));
+            let (got_id, got_secret) = parse_basic(&header).expect("well-formed Basic parses");
+            prop_assert_eq!(got_id, id);
+            prop_assert_eq!(got_secret, secret.into_bytes());
+        }
+
+        /// Any Authorization header: an answer (never a panic), and a refusal is `invalid_client`.
+        #[test]
+        fn basic_never_panics(header in any::<String>()) {
+            if let Err(e) = parse_basic(&header) {
+                prop_assert_eq!(e.body().error.as_str(), "invalid_client");
+            }
+        }
+
+        /// Any form, any header: a parsed request or an RFC error with a client-error status.
+        #[test]
+        fn token_form_answers_every_input(
+            pairs in prop::collection::vec(
+                (prop_oneof![Just("grant_type".to_owned()), Just("client_id".to_owned()),
+                    Just("client_secret".to_owned()), Just("scope".to_owned()), "[a-z_]{1,12}"],
+                 "\\PC{0,40}"),
+                0..8),
+            header in prop::option::of("(Basic|Bearer|basic) [A-Za-z0-9+/=:]{0,40}"),
+        ) {
+            match TokenRequest::new(form(&pairs), header.as_deref()) {
+                Ok(req) => prop_assert!(!req.grant_type.as_str().is_empty()),
+                Err(e) => prop_assert!((400..500).contains(&e.status()), "{e:?}"),
+            }
+        }
+
+        /// A parameter longer than the bound is refused, however it is spelled.
+        #[test]
+        fn oversized_parameters_are_refused(extra in 1usize..64) {
+            let long = "x".repeat(MAX_PARAM_LEN + extra);
+            let req = FormRequest::new(form(&[("scope".into(), long)]), None).expect("no client auth is fine");
+            prop_assert!(req.param("scope").is_err());
+        }
+    }
+}

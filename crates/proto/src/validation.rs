@@ -177,3 +177,55 @@ mod tests {
         assert_eq!(check_claims(br#"{"iss":"http://i"}"#, "http://i", "api", now), Err(Rejection::Malformed));
     }
 }
+
+/// Properties over untrusted bytes: whatever arrives, the checks answer without panicking, and
+/// what they accept has the shape they promise.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn split_accepts_exactly_three_bounded_parts(token in "[A-Za-z0-9_.=-]{0,200}") {
+            match split(&token) {
+                Ok((h, p, s, input)) => {
+                    prop_assert_eq!(token.matches('.').count(), 2);
+                    prop_assert!(!h.is_empty() && !p.is_empty() && h.len() <= MAX_HEADER_B64);
+                    prop_assert_eq!(format!("{h}.{p}"), input);
+                    prop_assert_eq!(format!("{input}.{s}"), token);
+                }
+                Err(r) => prop_assert_eq!(r, Rejection::Malformed),
+            }
+        }
+
+        #[test]
+        fn split_never_panics_on_any_text(token in any::<String>()) {
+            let _ = split(&token);
+        }
+
+        #[test]
+        fn check_header_never_panics_and_pins_rs256(json in any::<Vec<u8>>()) {
+            if let Ok(kid) = check_header(&json) {
+                // Only a header that says RS256 gets through, whatever else it holds.
+                let text = String::from_utf8_lossy(&json);
+                prop_assert!(text.contains("RS256") && !kid.is_empty());
+            }
+        }
+
+        #[test]
+        fn headers_with_another_alg_fail(alg in "[A-Za-z0-9]{0,8}", kid in "[a-z0-9]{1,8}") {
+            prop_assume!(alg != "RS256");
+            let json = format!(r#"{{"alg":"{alg}","typ":"at+jwt","kid":"{kid}"}}"#);
+            prop_assert_eq!(check_header(json.as_bytes()), Err(Rejection::Algorithm));
+        }
+
+        #[test]
+        fn check_claims_never_panics(json in any::<Vec<u8>>(), now in any::<i64>()) {
+            let _ = check_claims(&json, "https://issuer", "aud", now);
+        }
+    }
+}
