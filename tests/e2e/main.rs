@@ -20,5 +20,6 @@ mod process;
 mod refresh;
 mod revocation;
 mod session_control;
+mod snapshots;
 mod throttle;
 mod users;
