@@ -12,10 +12,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     // `.html` names turn on HTML auto-escaping.
     for (name, source) in [
-        ("base.html", include_str!("../../templates/base.html")),
-        ("login.html", include_str!("../../templates/login.html")),
-        ("consent.html", include_str!("../../templates/consent.html")),
-        ("error.html", include_str!("../../templates/error.html")),
+        ("base.html", include_str!("../../../templates/base.html")),
+        ("login.html", include_str!("../../../templates/login.html")),
+        ("consent.html", include_str!("../../../templates/consent.html")),
+        ("error.html", include_str!("../../../templates/error.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(error = %e, name, "template does not parse");

@@ -1,4 +1,5 @@
-//! `GET /openapi.json`: the OpenAPI 3 document of every endpoint.
+//! `GET /openapi.json`: the OpenAPI 3 document of every endpoint. Its paths come from the routes
+//! themselves (`crate::http::openapi`); this holds what is not a route: info, shared schemas.
 
 use axum::Json;
 use utoipa::OpenApi;
@@ -8,39 +9,6 @@ use utoipa::OpenApi;
     info(
         title = "Portcullis",
         description = "OAuth 2.0 authorization server with JWT access tokens and real session control."
-    ),
-    paths(
-        super::token::token,
-        super::authorize::authorize,
-        super::authorize::submit,
-        super::introspect::introspect,
-        super::revoke::revoke,
-        super::feed::feed,
-        super::me::me,
-        super::me::logout,
-        super::me::devices,
-        super::me::forget_device,
-        super::consents::list,
-        super::consents::withdraw,
-        super::admin_users::create,
-        super::admin_users::list,
-        super::admin_users::get,
-        super::admin_users::ban,
-        super::admin_users::unban,
-        super::admin_users::change_password,
-        super::admin_clients::create,
-        super::admin_clients::list,
-        super::admin_clients::delete,
-        super::admin_clients::audit,
-        super::admin::user_devices,
-        super::admin::kick_device,
-        super::admin::kick_all,
-        super::jwks::jwks,
-        super::discovery::metadata,
-        super::health::healthz,
-        super::health::readyz,
-        super::health::metrics,
-        openapi_json,
     ),
     components(schemas(
         portcullis_proto::TokenResponse,
@@ -75,7 +43,7 @@ use utoipa::OpenApi;
 pub struct ApiDoc;
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3")))]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+#[utoipa::path(get, path = crate::http::paths::OPENAPI, tag = "operations", responses((status = 200, description = "OpenAPI 3")))]
+pub async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(crate::http::openapi())
 }

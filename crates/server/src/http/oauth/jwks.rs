@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use crate::app::App;
 
 /// The public keys whose tokens may still be live (RFC 7517).
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth2",
+#[utoipa::path(get, path = crate::http::paths::JWKS, tag = "oauth2",
     responses((status = 200, description = "JWK Set", body = portcullis_proto::JwkSet)))]
 pub async fn jwks(State(app): State<App>) -> Response {
     let bytes = app.keys().current().jwks_json();

@@ -19,10 +19,10 @@ use portcullis_oauth::OAuthError;
 use portcullis_oauth::authorize::{AuthorizeError, AuthorizeRequest, Authorized, Decision, Prompt};
 use serde::Deserialize;
 
-use super::pages;
-use super::paths;
-use super::token::context;
+use super::render as pages;
 use crate::app::App;
+use crate::http::oauth::token::context;
+use crate::http::paths;
 
 const CSRF_COOKIE: &str = "portcullis_csrf";
 const LOGIN_COOKIE: &str = "portcullis_login";
@@ -130,7 +130,7 @@ async fn logged_in(app: &App, browser: &Browser) -> Result<Option<(UserId, chron
 
 /// The authorization endpoint (RFC 6749 §4.1.1) with PKCE S256 (RFC 7636): a login page, a
 /// consent page, then a redirect to the client with `code` and `state`.
-#[utoipa::path(get, path = "/oauth2/authorize", tag = "oauth2",
+#[utoipa::path(get, path = crate::http::paths::AUTHORIZE, tag = "oauth2",
     params(
         ("response_type" = String, Query, description = "code"),
         ("client_id" = String, Query),
@@ -161,7 +161,7 @@ pub async fn authorize(State(app): State<App>, headers: HeaderMap, RawQuery(quer
 
 /// The login and consent forms, posted to the authorization URL itself (same query string).
 /// For browsers only: it needs the CSRF cookie set by `GET /oauth2/authorize`.
-#[utoipa::path(post, path = "/oauth2/authorize", tag = "oauth2",
+#[utoipa::path(post, path = crate::http::paths::AUTHORIZE, tag = "oauth2",
     request_body(content = PageForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "Signed in: back to GET /oauth2/authorize; or, after allow or deny, to the client with code and state or an RFC 6749 §4.1.2.1 error"),

@@ -1,45 +1,18 @@
-//! The admin API (`/admin/...`): access tokens with scope `admin` only.
+//! `/admin/users/{user_id}/devices`: a user's devices, kicking one or all.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use portcullis_domain::ids::UserId;
 use portcullis_domain::revocation::Reason;
-use portcullis_domain::scope::ADMIN_SCOPE;
 use portcullis_proto::{DeviceList, ErrorCode};
 
-use super::bearer::{Bearer, BearerRejection};
-use super::error::ApiError;
-use super::paging::Paging;
+use super::Admin;
 use crate::app::App;
+use crate::http::error::ApiError;
+use crate::http::paging::Paging;
 use crate::ops::OpError;
-
-/// A live access token carrying the `admin` scope (RFC 6750: 401 without a valid token, 403
-/// `insufficient_scope` with one that lacks the scope).
-pub struct Admin(pub Bearer);
-
-impl FromRequestParts<App> for Admin {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let bearer = Bearer::from_request_parts(parts, app).await?;
-        if !bearer.0.has_scope(ADMIN_SCOPE) {
-            return Err(
-                BearerRejection::insufficient_scope("this endpoint needs a token with scope admin").into_response()
-            );
-        }
-        Ok(Self(bearer))
-    }
-}
-
-impl Admin {
-    /// Who acted, for the audit trail: the admin client.
-    pub fn actor(&self) -> &str {
-        &self.0.0.client_id
-    }
-}
 
 /// The user named in the path, if it exists.
 async fn user(app: &App, raw: &str) -> Result<UserId, Response> {
@@ -52,7 +25,7 @@ async fn user(app: &App, raw: &str) -> Result<UserId, Response> {
 }
 
 /// A user's devices.
-#[utoipa::path(get, path = "/admin/users/{user_id}/devices", tag = "admin", params(Paging, ("user_id" = String, Path)),
+#[utoipa::path(get, path = crate::http::paths::ADMIN_USER_DEVICES, tag = "admin", params(Paging, ("user_id" = String, Path)),
     security(("bearer" = ["admin"])),
     responses((status = 200, body = DeviceList), (status = 401, body = portcullis_proto::ErrorBody),
         (status = 403, body = portcullis_proto::ErrorBody), (status = 404, body = portcullis_proto::ErrorBody)))]
@@ -77,7 +50,7 @@ pub async fn user_devices(
 }
 
 /// Kicks one device: its refresh tokens stop working and its access tokens are inactive at once.
-#[utoipa::path(delete, path = "/admin/users/{user_id}/devices/{device_id}", tag = "admin",
+#[utoipa::path(delete, path = crate::http::paths::ADMIN_USER_DEVICE, tag = "admin",
     params(("user_id" = String, Path), ("device_id" = String, Path)), security(("bearer" = ["admin"])),
     responses((status = 204, description = "kicked"), (status = 401, body = portcullis_proto::ErrorBody),
         (status = 403, body = portcullis_proto::ErrorBody), (status = 404, body = portcullis_proto::ErrorBody)))]
@@ -90,7 +63,7 @@ pub async fn kick_device(
 }
 
 /// Kicks every device of the user.
-#[utoipa::path(delete, path = "/admin/users/{user_id}/devices", tag = "admin", params(("user_id" = String, Path)),
+#[utoipa::path(delete, path = crate::http::paths::ADMIN_USER_DEVICES, tag = "admin", params(("user_id" = String, Path)),
     security(("bearer" = ["admin"])),
     responses((status = 204, description = "kicked"), (status = 401, body = portcullis_proto::ErrorBody),
         (status = 403, body = portcullis_proto::ErrorBody), (status = 404, body = portcullis_proto::ErrorBody)))]

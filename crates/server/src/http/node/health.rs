@@ -9,13 +9,13 @@ use serde_json::json;
 use crate::app::{App, Ready};
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "up")))]
+#[utoipa::path(get, path = crate::http::paths::HEALTHZ, tag = "operations", responses((status = 200, description = "up")))]
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// The database (and Redis, when configured) answer.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = crate::http::paths::READYZ, tag = "operations",
     responses((status = 200, description = "ready"), (status = 503, description = "a dependency is down")))]
 pub async fn readyz(State(app): State<App>) -> Response {
     let Ready { database, redis } = app.ready().await;
@@ -30,7 +30,7 @@ pub async fn readyz(State(app): State<App>) -> Response {
 }
 
 /// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text")))]
+#[utoipa::path(get, path = crate::http::paths::METRICS, tag = "operations", responses((status = 200, description = "Prometheus text")))]
 pub async fn metrics(State(app): State<App>) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], app.metrics().render())
         .into_response()

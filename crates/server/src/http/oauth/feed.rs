@@ -19,9 +19,9 @@ use portcullis_revocation::Revocations;
 use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::error::{ApiError, OAuthErrorResponse};
 use crate::app::App;
 use crate::feed_slots::FeedSlot;
+use crate::http::error::{ApiError, OAuthErrorResponse};
 
 /// How long a follower waits before reconnecting after the stream ends.
 const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -39,7 +39,7 @@ pub struct FeedParams {
 /// Streams revocations: the backlog, `caught-up`, then live events.
 #[utoipa::path(
     get,
-    path = "/oauth2/revocation-feed",
+    path = crate::http::paths::REVOCATION_FEED,
     tag = "oauth2",
     params(
         ("after" = Option<i64>, Query, description = "resume after this event id (or send Last-Event-ID)"),

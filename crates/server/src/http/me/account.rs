@@ -1,18 +1,23 @@
-//! `GET /me` and `POST /me/logout`.
+//! `GET /me`, `POST /me/logout`, `POST /me/password` and the caller's devices.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portcullis_domain::error::Cause;
 use portcullis_domain::ids::{SessionId, UserId};
 use portcullis_domain::revocation::Reason;
+use portcullis_domain::secret::Secret;
 use portcullis_proto::{ErrorCode, Me};
 
-use super::bearer::Bearer;
-use super::error::ApiError;
-use super::paging::Paging;
 use crate::app::App;
+use crate::http::bearer::Bearer;
+use crate::http::error::{ApiError, json_body};
+use crate::http::paging::Paging;
 use crate::ops::OpError;
 
 /// A live token whose `sub` or `sid` does not parse: only a bug or a foreign key gets here.
@@ -21,7 +26,7 @@ fn unavailable() -> Response {
 }
 
 /// The user and device session behind the access token.
-#[utoipa::path(get, path = "/me", tag = "me", security(("bearer" = [])),
+#[utoipa::path(get, path = crate::http::paths::ME, tag = "me", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = portcullis_proto::ErrorBody), (status = 403, body = portcullis_proto::ErrorBody)))]
 pub async fn me(State(app): State<App>, bearer: Bearer) -> Response {
     let (sub, sid) = match bearer.user() {
@@ -47,7 +52,7 @@ pub async fn me(State(app): State<App>, bearer: Bearer) -> Response {
 }
 
 /// Ends the current device session: its refresh token and every access token of it die now.
-#[utoipa::path(post, path = "/me/logout", tag = "me", security(("bearer" = [])),
+#[utoipa::path(post, path = crate::http::paths::ME_LOGOUT, tag = "me", security(("bearer" = [])),
     responses((status = 204, description = "logged out"), (status = 401, body = portcullis_proto::ErrorBody)))]
 pub async fn logout(State(app): State<App>, bearer: Bearer) -> Response {
     let (sub, sid) = match bearer.user() {
@@ -62,7 +67,7 @@ pub async fn logout(State(app): State<App>, bearer: Bearer) -> Response {
 }
 
 /// The caller's devices (RFC 6750 bearer; a user token).
-#[utoipa::path(get, path = "/me/devices", tag = "me", params(Paging), security(("bearer" = [])),
+#[utoipa::path(get, path = crate::http::paths::ME_DEVICES, tag = "me", params(Paging), security(("bearer" = [])),
     responses((status = 200, body = portcullis_proto::DeviceList), (status = 401, body = portcullis_proto::ErrorBody)))]
 pub async fn devices(State(app): State<App>, bearer: Bearer, Query(paging): Query<Paging>) -> Response {
     let (sub, _) = match bearer.user() {
@@ -81,7 +86,7 @@ pub async fn devices(State(app): State<App>, bearer: Bearer, Query(paging): Quer
 }
 
 /// Ends every session of one of the caller's devices (signing out a lost phone, say).
-#[utoipa::path(delete, path = "/me/devices/{device_id}", tag = "me", params(("device_id" = String, Path)),
+#[utoipa::path(delete, path = crate::http::paths::ME_DEVICE, tag = "me", params(("device_id" = String, Path)),
     security(("bearer" = [])),
     responses((status = 204, description = "signed out"), (status = 401, body = portcullis_proto::ErrorBody),
         (status = 404, body = portcullis_proto::ErrorBody)))]
@@ -98,4 +103,37 @@ pub async fn forget_device(State(app): State<App>, bearer: Bearer, Path(device_i
         }
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// `POST /me/password`: the caller's password; every other device session ends, and every
+/// browser login. Wrong current passwords count against the same limits as the password grant.
+#[utoipa::path(post, path = crate::http::paths::ME_PASSWORD, tag = "me", request_body = portcullis_proto::PasswordChange, security(("bearer" = [])),
+    responses((status = 204, description = "changed"), (status = 400, body = portcullis_proto::ErrorBody),
+        (status = 401, body = portcullis_proto::ErrorBody), (status = 403, body = portcullis_proto::ErrorBody),
+        (status = 429, description = "too many wrong passwords for this user or address; see Retry-After", body = portcullis_proto::ErrorBody)))]
+pub async fn change_password(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    bearer: crate::http::bearer::Bearer,
+    body: Result<Json<portcullis_proto::PasswordChange>, JsonRejection>,
+) -> Result<Response, Response> {
+    let (sub, sid) = bearer.user().map_err(IntoResponse::into_response)?;
+    let req = json_body(body).map_err(IntoResponse::into_response)?;
+    let (Ok(uid), Ok(sid)) = (UserId::parse(sub), SessionId::parse(sid)) else {
+        return Err(ApiError::internal(Cause::msg("a live token names a malformed user or session")).into_response());
+    };
+    let ctx = crate::http::oauth::token::context(peer, &headers);
+    app.control()
+        .change_password(
+            &uid,
+            Secret::new(req.current_password),
+            Secret::new(req.new_password),
+            &sid,
+            &bearer.0.client_id,
+            &ctx,
+        )
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

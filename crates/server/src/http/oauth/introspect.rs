@@ -7,15 +7,15 @@ use axum::response::{IntoResponse, Response};
 use oxide_auth_axum::{OAuthRequest, WebError};
 use portcullis_oauth::FormRequest;
 
-use super::error::OAuthErrorResponse;
 use super::token::bad_form;
 use crate::app::App;
+use crate::http::error::OAuthErrorResponse;
 
 /// Says whether an access token is live, and its claims if so. For resource servers only
 /// (clients registered with `--resource-server`).
 #[utoipa::path(
     post,
-    path = "/oauth2/introspect",
+    path = crate::http::paths::INTROSPECT,
     tag = "oauth2",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token=…, client authenticated"),
     responses(

@@ -5,19 +5,16 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use portcullis_domain::audit::AuditKind;
 use portcullis_domain::client::{Client, ClientSpec};
 use portcullis_domain::grant::GrantType;
 use portcullis_domain::ids::ClientId;
-use portcullis_domain::ports::AuditFilter;
 use portcullis_domain::scope::Scope;
-use portcullis_proto::{AuditEventView, AuditList, ClientList, ClientView, CreatedClient, ErrorCode, NewClient};
-use serde::Deserialize;
+use portcullis_proto::{ClientList, ClientView, CreatedClient, ErrorCode, NewClient};
 
-use super::admin::Admin;
-use super::error::{ApiError, json_body};
-use super::paging::Paging;
+use super::Admin;
 use crate::app::App;
+use crate::http::error::{ApiError, json_body};
+use crate::http::paging::Paging;
 use crate::ops::OpError;
 
 fn view(c: &Client) -> ClientView {
@@ -33,12 +30,12 @@ fn view(c: &Client) -> ClientView {
     }
 }
 
-fn bad(m: impl Into<String>) -> ApiError {
+pub(super) fn bad(m: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, m)
 }
 
 /// Registers a client; the secret is in this answer only.
-#[utoipa::path(post, path = "/admin/clients", tag = "admin", request_body = NewClient, security(("bearer" = ["admin"])),
+#[utoipa::path(post, path = crate::http::paths::ADMIN_CLIENTS, tag = "admin", request_body = NewClient, security(("bearer" = ["admin"])),
     responses((status = 201, body = CreatedClient), (status = 400, body = portcullis_proto::ErrorBody)))]
 pub async fn create(
     State(app): State<App>,
@@ -72,7 +69,7 @@ pub async fn create(
 }
 
 /// Lists clients.
-#[utoipa::path(get, path = "/admin/clients", tag = "admin", params(Paging), security(("bearer" = ["admin"])),
+#[utoipa::path(get, path = crate::http::paths::ADMIN_CLIENTS, tag = "admin", params(Paging), security(("bearer" = ["admin"])),
     responses((status = 200, body = ClientList)))]
 pub async fn list(
     State(app): State<App>,
@@ -87,60 +84,10 @@ pub async fn list(
 /// Deletes a client: it can no longer authenticate (at once on this node, within
 /// `clients.cache_ttl` on others), every device session it opened ends, and every token it was
 /// issued is revoked at once on every node and at every resource server.
-#[utoipa::path(delete, path = "/admin/clients/{client_id}", tag = "admin", params(("client_id" = String, Path)),
+#[utoipa::path(delete, path = crate::http::paths::ADMIN_CLIENT, tag = "admin", params(("client_id" = String, Path)),
     security(("bearer" = ["admin"])), responses((status = 204, description = "deleted"), (status = 404, body = portcullis_proto::ErrorBody)))]
 pub async fn delete(State(app): State<App>, admin: Admin, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
     let id = ClientId::parse(&raw).map_err(|_| OpError::NotFound("client"))?;
     app.control().delete_client(&id, admin.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Filters of `GET /admin/audit`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-pub struct AuditQuery {
-    pub user_id: Option<String>,
-    pub client_id: Option<String>,
-    /// An event kind, e.g. `login_failed`, `refresh_reuse_detected`.
-    pub kind: Option<String>,
-    pub limit: Option<usize>,
-    pub cursor: Option<String>,
-}
-
-/// Security events, newest first.
-#[utoipa::path(get, path = "/admin/audit", tag = "admin", params(AuditQuery), security(("bearer" = ["admin"])),
-    responses((status = 200, body = AuditList), (status = 400, body = portcullis_proto::ErrorBody)))]
-pub async fn audit(
-    State(app): State<App>,
-    _admin: Admin,
-    Query(q): Query<AuditQuery>,
-) -> Result<Json<AuditList>, ApiError> {
-    let paging = Paging { limit: q.limit, cursor: q.cursor.clone() };
-    let (limit, cursor) = paging.checked()?;
-    let before = cursor.map(|c| c.parse::<i64>().map_err(|_| bad("cursor is malformed"))).transpose()?;
-    if let Some(k) = &q.kind
-        && AuditKind::parse(k).is_none()
-    {
-        return Err(bad(format!("unknown event kind {k:?}")));
-    }
-    let bounded = |v: Option<String>| v.filter(|s| s.len() <= 128);
-    let filter = AuditFilter { user_id: bounded(q.user_id), client_id: bounded(q.client_id), kind: q.kind };
-    let page = app.directory().audit(&filter, before, limit).await?;
-    let next_cursor = page.next_cursor;
-    let events = page
-        .items
-        .into_iter()
-        .map(|(id, e)| AuditEventView {
-            id,
-            at: e.at.to_rfc3339(),
-            kind: e.kind.as_str().to_owned(),
-            actor: e.actor,
-            user_id: e.user_id,
-            client_id: e.client_id,
-            device_id: e.device_id,
-            ip: e.ip,
-            user_agent: e.user_agent,
-            detail: e.detail,
-        })
-        .collect();
-    Ok(Json(AuditList { events, next_cursor }))
 }

@@ -9,9 +9,9 @@ use portcullis_domain::error::Cause;
 use portcullis_domain::ids::{ClientId, UserId};
 use portcullis_proto::{ConsentList, ConsentView, ErrorCode};
 
-use super::bearer::Bearer;
-use super::error::ApiError;
 use crate::app::App;
+use crate::http::bearer::Bearer;
+use crate::http::error::ApiError;
 
 /// A live token whose `sub` does not parse: only a bug or a foreign key gets here.
 fn unavailable() -> Response {
@@ -19,7 +19,7 @@ fn unavailable() -> Response {
 }
 
 /// The apps the caller has allowed, with their scopes.
-#[utoipa::path(get, path = "/me/consents", tag = "me", security(("bearer" = [])),
+#[utoipa::path(get, path = crate::http::paths::ME_CONSENTS, tag = "me", security(("bearer" = [])),
     responses((status = 200, body = ConsentList), (status = 401, body = portcullis_proto::ErrorBody)))]
 pub async fn list(State(app): State<App>, bearer: Bearer) -> Response {
     let (sub, _) = match bearer.user() {
@@ -44,7 +44,7 @@ pub async fn list(State(app): State<App>, bearer: Bearer) -> Response {
 }
 
 /// Withdraws the caller's consent for one app and ends that app's device sessions of the caller.
-#[utoipa::path(delete, path = "/me/consents/{client_id}", tag = "me", params(("client_id" = String, Path)),
+#[utoipa::path(delete, path = crate::http::paths::ME_CONSENT, tag = "me", params(("client_id" = String, Path)),
     security(("bearer" = [])),
     responses((status = 204, description = "withdrawn"), (status = 401, body = portcullis_proto::ErrorBody),
         (status = 404, body = portcullis_proto::ErrorBody)))]

@@ -4,11 +4,11 @@ use axum::Json;
 use axum::extract::State;
 use portcullis_proto::ServerMetadata;
 
-use super::paths;
 use crate::app::App;
+use crate::http::paths;
 
 /// Authorization-server metadata.
-#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth2",
+#[utoipa::path(get, path = crate::http::paths::DISCOVERY, tag = "oauth2",
     responses((status = 200, description = "RFC 8414 metadata", body = ServerMetadata)))]
 pub async fn metadata(State(app): State<App>) -> Json<ServerMetadata> {
     Json(server_metadata(&app))

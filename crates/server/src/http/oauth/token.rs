@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use oxide_auth_axum::{OAuthRequest, WebError};
 use portcullis_oauth::{OAuthError, RequestContext};
 
-use super::error::OAuthErrorResponse;
 use crate::app::App;
+use crate::http::error::OAuthErrorResponse;
 
 /// The request's context: peer address, User-Agent, `X-Device-Id`.
-pub(super) fn context(peer: SocketAddr, headers: &HeaderMap) -> RequestContext {
+pub(crate) fn context(peer: SocketAddr, headers: &HeaderMap) -> RequestContext {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     RequestContext {
         ip: Some(peer.ip().to_string()),
@@ -33,7 +33,7 @@ pub(super) fn bad_form(e: WebError) -> Response {
 /// Issues tokens (RFC 6749 §3.2).
 #[utoipa::path(
     post,
-    path = "/oauth2/token",
+    path = crate::http::paths::TOKEN,
     tag = "oauth2",
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
         description = "grant_type=authorization_code|password|client_credentials|refresh_token with the grant's parameters (RFC 6749, RFC 7636)"),

@@ -6,14 +6,14 @@ use axum::response::{IntoResponse, Response};
 use oxide_auth_axum::{OAuthRequest, WebError};
 use portcullis_oauth::FormRequest;
 
-use super::error::OAuthErrorResponse;
 use super::token::bad_form;
 use crate::app::App;
+use crate::http::error::OAuthErrorResponse;
 
 /// Revokes a refresh token (its whole device session) or an access token. Unknown tokens: 200.
 #[utoipa::path(
     post,
-    path = "/oauth2/revoke",
+    path = crate::http::paths::REVOKE,
     tag = "oauth2",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token=…[&token_type_hint=…], client authenticated"),
     responses(

@@ -1,0 +1,21 @@
+//! Self-service (`/me/...`): what a user's own access token may see and end.
+
+mod account;
+mod consents;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::App;
+
+/// The self-service routes.
+pub(super) fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(account::me))
+        .routes(routes!(account::logout))
+        .routes(routes!(account::change_password))
+        .routes(routes!(account::devices))
+        .routes(routes!(account::forget_device))
+        .routes(routes!(consents::list))
+        .routes(routes!(consents::withdraw))
+}

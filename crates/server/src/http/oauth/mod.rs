@@ -1,0 +1,25 @@
+//! The OAuth 2.0 endpoints a client library speaks to: token, introspection, revocation, the
+//! revocation feed, the JWKS and the server metadata.
+
+mod discovery;
+pub mod feed;
+mod introspect;
+mod jwks;
+mod revoke;
+pub(super) mod token;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::App;
+
+/// The OAuth routes.
+pub(super) fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(token::token))
+        .routes(routes!(introspect::introspect))
+        .routes(routes!(revoke::revoke))
+        .routes(routes!(feed::feed))
+        .routes(routes!(jwks::jwks))
+        .routes(routes!(discovery::metadata))
+}

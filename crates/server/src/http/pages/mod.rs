@@ -1,0 +1,14 @@
+//! The pages a person sees: the authorization endpoint's login and consent pages.
+
+mod authorize;
+mod render;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::App;
+
+/// The page routes.
+pub(super) fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new().routes(routes!(authorize::authorize, authorize::submit))
+}
