@@ -69,7 +69,10 @@ async fn operations_endpoints() {
             let res = s.http.request(method.clone(), s.url(&concrete)).send().await.expect("answered");
             let status = res.status().as_u16();
             let body = res.text().await.unwrap_or_default();
-            assert!(status != 405 && !body.contains("no such endpoint"), "{method} {path} is documented, not served: {status}");
+            assert!(
+                status != 405 && !body.contains("no such endpoint"),
+                "{method} {path} is documented, not served: {status}"
+            );
         }
     }
     let form = &api["paths"]["/oauth2/authorize"]["post"]["requestBody"]["content"];
