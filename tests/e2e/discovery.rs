@@ -96,3 +96,23 @@ async fn unknown_paths_are_json_404() {
     assert_eq!(body["error"], "not_found");
     assert!(body["error_description"].is_string());
 }
+
+/// A query that does not parse (a repeated parameter, a limit that is not a number) gets the RFC
+/// JSON 400, not a plain-text rejection; so does a login form that is not a form.
+#[tokio::test]
+async fn malformed_queries_and_forms_get_a_clear_400() {
+    let s = TestServer::start().await;
+    let admin = s.admin_token().await;
+    for query in ["limit=5&limit=6", "limit=ten", "limit=0", "cursor=1&cursor=2"] {
+        let res =
+            s.http.get(s.url(&format!("/admin/users?{query}"))).bearer_auth(&admin).send().await.expect("answered");
+        assert_eq!(res.status(), 400, "{query}");
+        assert_eq!(res.headers()["content-type"], "application/json", "{query}");
+        let body: serde_json::Value = res.json().await.expect("JSON");
+        assert_eq!(body["error"], "invalid_request", "{query}: {body}");
+        assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{query}: {body}");
+    }
+    let res = s.http.post(s.url("/oauth2/authorize")).body("not a form").send().await.expect("answered");
+    assert_eq!(res.status(), 400);
+    assert!(res.headers()["content-type"].to_str().expect("ascii").starts_with("text/html"));
+}

@@ -9,15 +9,17 @@ use argon2::{Algorithm, Argon2, Params, Version};
 
 /// Shortest password accepted for a new account or a password change.
 pub const MIN_PASSWORD_LEN: usize = 8;
-/// Longest password accepted anywhere (bounds argon2's input).
+/// Longest password accepted anywhere, in characters.
 pub const MAX_PASSWORD_LEN: usize = 1024;
+/// The bytes `MAX_PASSWORD_LEN` characters can take: the bound on argon2's input and on what is read.
+pub const MAX_PASSWORD_BYTES: usize = 4 * MAX_PASSWORD_LEN;
 
 /// Why a new password was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordPolicyError {
     #[error("password must be at least {MIN_PASSWORD_LEN} characters")]
     TooShort,
-    #[error("password must be at most {MAX_PASSWORD_LEN} bytes")]
+    #[error("password must be at most {MAX_PASSWORD_LEN} characters")]
     TooLong,
 }
 
@@ -26,7 +28,7 @@ pub fn check_policy(password: &str) -> Result<(), PasswordPolicyError> {
     if password.chars().count() < MIN_PASSWORD_LEN {
         return Err(PasswordPolicyError::TooShort);
     }
-    if password.len() > MAX_PASSWORD_LEN {
+    if password.chars().count() > MAX_PASSWORD_LEN {
         return Err(PasswordPolicyError::TooLong);
     }
     Ok(())

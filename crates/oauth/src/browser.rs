@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use portcullis_domain::consent::{Consent, LOGIN_SECRET_PREFIX, LoginSession, login_ttl};
 use portcullis_domain::ids::{DeviceId, UserId};
-use portcullis_domain::password::MAX_PASSWORD_LEN;
+use portcullis_domain::password::MAX_PASSWORD_BYTES;
 use portcullis_domain::ports::{Authenticated, Opened, StoreError};
 use portcullis_domain::secret::{Secret, SecretHash};
 
@@ -36,7 +36,7 @@ impl TokenService {
         device: &DeviceId,
         ctx: &RequestContext,
     ) -> Result<BrowserLogin, OAuthError> {
-        if username.len() > MAX_PARAM_LEN || password.len() > MAX_PASSWORD_LEN {
+        if username.len() > MAX_PARAM_LEN || password.len() > MAX_PASSWORD_BYTES {
             return Err(OAuthError::InvalidGrant("wrong username or password".into()));
         }
         let who = Attempt { ctx, client_id, device_id: Some(device.as_str()) };

@@ -9,7 +9,7 @@
 use portcullis_domain::audit::{AuditEvent, AuditKind};
 use portcullis_domain::error::Cause;
 use portcullis_domain::ids::{ClientId, DeviceId, SessionId, UserId};
-use portcullis_domain::password::{MAX_PASSWORD_LEN, check_policy};
+use portcullis_domain::password::{MAX_PASSWORD_BYTES, check_policy};
 use portcullis_domain::ports::{CutOff, Ending, StoreError, UserChange};
 use portcullis_domain::revocation::Reason;
 use portcullis_domain::secret::Secret;
@@ -114,10 +114,10 @@ impl SessionControl<'_> {
     /// Bans: status `banned` and a user-wide cut-off in one transaction that also ends every
     /// session and browser login of the user; no grant succeeds until unbanned.
     pub async fn ban(&self, id: &UserId, reason: &str, actor: &str) -> Result<User, ControlError> {
-        let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > MAX_BAN_REASON {
+        if reason.chars().count() > MAX_BAN_REASON || reason.trim().is_empty() {
             return Err(ControlError::Invalid(format!("reason must be 1 to {MAX_BAN_REASON} characters")));
         }
+        let reason = reason.trim();
         let svc = self.svc;
         let cut = CutOff { user: id, change: UserChange::Ban { reason }, keep: None, reason: Reason::Banned, actor };
         let done = svc
@@ -159,7 +159,7 @@ impl SessionControl<'_> {
         let user = self.user(id).await?;
         let who = Attempt { ctx, client_id, device_id: None };
         let key = password::throttle(svc, user.username.as_str(), &who).await.map_err(refusal)?;
-        if current.expose().len() > MAX_PASSWORD_LEN {
+        if current.expose().len() > MAX_PASSWORD_BYTES {
             return Err(ControlError::Forbidden("the current password is wrong"));
         }
         let user = password::check_password(svc, Some(user), current, &who).await.map_err(refusal)?;

@@ -25,15 +25,43 @@ pub struct ClientList {
     pub next_cursor: Option<String>,
 }
 
+/// The grants a client may be allowed (documentation of `NewClient::grants`).
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum GrantName {
+    Password,
+    ClientCredentials,
+    RefreshToken,
+    AuthorizationCode,
+}
+
 /// `POST /admin/clients`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewClient {
+    /// 1 to 200 characters after trimming, no control characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+        )
+    )]
     pub name: String,
+    /// At least one of `password`, `client_credentials`, `refresh_token`, `authorization_code`.
+    /// A public client may not have `client_credentials`; `authorization_code` needs a redirect URI.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, inline, value_type = Vec<GrantName>))]
     pub grants: Vec<String>,
+    /// Space-separated RFC 6749 §3.3 scope tokens the client may ask for.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024, pattern = "^[ !#-\\[\\]-~]*$"))]
     pub scope: String,
+    /// https, http on a loopback IP literal, or a private-use scheme (RFC 8252); no fragment.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 20))]
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub public: bool,

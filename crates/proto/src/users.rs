@@ -26,7 +26,18 @@ pub struct UserList {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewUser {
+    /// 1 to 64 characters, no control characters, no surrounding spaces.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]([^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f])?$"
+        )
+    )]
     pub username: String,
+    /// 8 to 1024 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
     pub password: String,
 }
 
@@ -40,6 +51,8 @@ impl std::fmt::Debug for NewUser {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BanRequest {
+    /// Shown to admins; 1 to 500 characters, not only white space.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500, pattern = "\\S"))]
     pub reason: String,
 }
 
@@ -47,7 +60,10 @@ pub struct BanRequest {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PasswordChange {
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
     pub current_password: String,
+    /// 8 to 1024 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
     pub new_password: String,
 }
 

@@ -29,8 +29,10 @@ pub(crate) async fn run(
 ) -> Result<TokenResponse, OAuthError> {
     let username = req.required("username")?;
     let password = req.required("password")?;
-    if password.len() > MAX_PASSWORD_LEN {
-        return Err(OAuthError::InvalidRequest(format!("password is longer than {MAX_PASSWORD_LEN} bytes").into()));
+    if password.chars().count() > MAX_PASSWORD_LEN {
+        return Err(OAuthError::InvalidRequest(
+            format!("password is longer than {MAX_PASSWORD_LEN} characters").into(),
+        ));
     }
     let scope = super::requested_scope(req)?;
     let device_id = super::device_id(req, ctx)?.unwrap_or_else(DeviceId::generate);

@@ -3,7 +3,7 @@
 use std::io::{BufRead, Read};
 
 use clap::Subcommand;
-use portcullis_domain::password::MAX_PASSWORD_LEN;
+use portcullis_domain::password::MAX_PASSWORD_BYTES;
 use portcullis_domain::secret::Secret;
 use portcullis_oauth::PasswordVerifier;
 use serde_json::json;
@@ -41,7 +41,7 @@ pub async fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
 
 fn read_password() -> anyhow::Result<Secret> {
     let mut line = String::new();
-    std::io::stdin().lock().take(MAX_PASSWORD_LEN as u64 + 2).read_line(&mut line)?;
+    std::io::stdin().lock().take(MAX_PASSWORD_BYTES as u64 + 2).read_line(&mut line)?;
     let password = line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line);
     if password.is_empty() {
         anyhow::bail!("no password on standard input");

@@ -12,6 +12,7 @@ pub mod oauth;
 mod pages;
 pub(crate) mod paging;
 pub mod paths;
+pub(crate) mod query;
 
 use std::time::Duration;
 
@@ -38,7 +39,11 @@ fn surfaces() -> OpenApiRouter<App> {
 
 /// The OpenAPI document of every route, built once.
 pub fn openapi() -> &'static utoipa::openapi::OpenApi {
-    static DOC: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| surfaces().split_for_parts().1);
+    static DOC: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| {
+        let mut doc = surfaces().split_for_parts().1;
+        node::openapi::complete(&mut doc);
+        doc
+    });
     &DOC
 }
 

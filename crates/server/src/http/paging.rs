@@ -13,8 +13,10 @@ const MAX_CURSOR_LEN: usize = 256;
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct Paging {
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(max_length = 256)]
     pub cursor: Option<String>,
 }
 

@@ -1,7 +1,7 @@
 //! `GET /admin/audit`: security events, newest first.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use portcullis_domain::audit::AuditKind;
 use portcullis_domain::ports::AuditFilter;
 use portcullis_proto::{AuditEventView, AuditList};
@@ -12,6 +12,7 @@ use super::clients::bad;
 use crate::app::App;
 use crate::http::error::ApiError;
 use crate::http::paging::Paging;
+use crate::http::query::Query;
 
 /// Filters of `GET /admin/audit`.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -19,9 +20,22 @@ pub struct AuditQuery {
     pub user_id: Option<String>,
     pub client_id: Option<String>,
     /// An event kind, e.g. `login_failed`, `refresh_reuse_detected`.
+    #[param(schema_with = audit_kinds)]
     pub kind: Option<String>,
+    /// Events per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
+    /// `next_cursor` of the previous page (an event id).
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
+}
+
+/// The event kinds, as `kind` accepts them.
+fn audit_kinds() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(AuditKind::ALL.map(AuditKind::as_str)))
+        .build()
 }
 
 /// Security events, newest first.

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portcullis_domain::client::{Client, ClientSpec};
@@ -15,6 +15,7 @@ use super::Admin;
 use crate::app::App;
 use crate::http::error::{ApiError, json_body};
 use crate::http::paging::Paging;
+use crate::http::query::Query;
 use crate::ops::OpError;
 
 fn view(c: &Client) -> ClientView {

@@ -1,7 +1,7 @@
 //! `/admin/users/{user_id}/devices`: a user's devices, kicking one or all.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portcullis_domain::ids::UserId;
@@ -12,6 +12,7 @@ use super::Admin;
 use crate::app::App;
 use crate::http::error::ApiError;
 use crate::http::paging::Paging;
+use crate::http::query::Query;
 use crate::ops::OpError;
 
 /// The user named in the path, if it exists.

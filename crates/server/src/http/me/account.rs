@@ -4,7 +4,7 @@ use axum::Json;
 use std::net::SocketAddr;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,6 +18,7 @@ use crate::app::App;
 use crate::http::bearer::Bearer;
 use crate::http::error::{ApiError, json_body};
 use crate::http::paging::Paging;
+use crate::http::query::Query;
 use crate::ops::OpError;
 
 /// A live token whose `sub` or `sid` does not parse: only a bug or a foreign key gets here.

@@ -47,3 +47,68 @@ pub struct ApiDoc;
 pub async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
     Json(crate::http::openapi())
 }
+
+/// What every operation shares, added once the routes are in: the security schemes the
+/// operations name, and the refusals every operation can give (a 500 anywhere; 401 and 403 where
+/// a bearer token is required; 400 where a query or a body is parsed), each an RFC JSON body.
+pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::PartialSchema;
+    use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+    use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
+
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+    );
+    components.add_security_scheme("basic", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
+    let error = |why: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(why)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody"))).build(),
+                )
+                .build(),
+        )
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations =
+            [item.get.as_mut(), item.post.as_mut(), item.put.as_mut(), item.delete.as_mut(), item.patch.as_mut()];
+        for op in operations.into_iter().flatten() {
+            let bearer = op.security.as_ref().is_some_and(|reqs| !reqs.is_empty());
+            let parses = op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some();
+            let html = op.responses.responses.values().any(|r| match r {
+                RefOr::T(r) => r.content.contains_key("text/html"),
+                RefOr::Ref(_) => false,
+            });
+            let responses = &mut op.responses.responses;
+            if html {
+                // A page: its refusals are pages too.
+                let page = RefOr::T(
+                    ResponseBuilder::new()
+                        .description("an error page; the cause is logged")
+                        .content("text/html", ContentBuilder::new().schema(Some(String::schema())).build())
+                        .build(),
+                );
+                responses.entry("500".into()).or_insert(page);
+                continue;
+            }
+            if bearer {
+                responses
+                    .entry("401".into())
+                    .or_insert_with(|| error("no valid bearer token (RFC 6750 invalid_token)"));
+                responses
+                    .entry("403".into())
+                    .or_insert_with(|| error("the token lacks the scope or is not a user's (insufficient_scope)"));
+            }
+            if parses {
+                responses
+                    .entry("400".into())
+                    .or_insert_with(|| error("a malformed query, path or body (invalid_request)"));
+            }
+            responses.entry("500".into()).or_insert_with(|| error("server_error: the cause is logged, not shown"));
+        }
+    }
+}

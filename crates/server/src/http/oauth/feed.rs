@@ -7,7 +7,7 @@ use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +22,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use crate::app::App;
 use crate::feed_slots::FeedSlot;
 use crate::http::error::{ApiError, OAuthErrorResponse};
+use crate::http::query::Query;
 
 /// How long a follower waits before reconnecting after the stream ends.
 const RETRY: std::time::Duration = std::time::Duration::from_secs(1);

@@ -17,7 +17,7 @@ use crate::http::error::OAuthErrorResponse;
     post,
     path = crate::http::paths::INTROSPECT,
     tag = "oauth2",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token=…, client authenticated"),
+    request_body(content = super::forms::IntrospectForm, content_type = "application/x-www-form-urlencoded", description = "token=…, client authenticated"),
     responses(
         (status = 200, description = "RFC 7662 response", body = portcullis_proto::IntrospectionResponse),
         (status = 400, description = "invalid_request", body = portcullis_proto::ErrorBody),

@@ -8,7 +8,7 @@ use crate::app::App;
 
 /// The public keys whose tokens may still be live (RFC 7517).
 #[utoipa::path(get, path = crate::http::paths::JWKS, tag = "oauth2",
-    responses((status = 200, description = "JWK Set", body = portcullis_proto::JwkSet)))]
+    responses((status = 200, description = "JWK Set", body = portcullis_proto::JwkSet, content_type = "application/jwk-set+json")))]
 pub async fn jwks(State(app): State<App>) -> Response {
     let bytes = app.keys().current().jwks_json();
     let max_age = app.config().keys.jwks_max_age.as_secs();

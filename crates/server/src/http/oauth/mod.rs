@@ -3,6 +3,7 @@
 
 mod discovery;
 pub mod feed;
+mod forms;
 mod introspect;
 mod jwks;
 mod revoke;

@@ -15,9 +15,10 @@ use crate::http::error::OAuthErrorResponse;
     post,
     path = crate::http::paths::REVOKE,
     tag = "oauth2",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token=…[&token_type_hint=…], client authenticated"),
+    request_body(content = super::forms::TokenOnlyForm, content_type = "application/x-www-form-urlencoded", description = "token=…[&token_type_hint=…], client authenticated"),
     responses(
         (status = 200, description = "revoked, or nothing to revoke"),
+        (status = 400, description = "invalid_request", body = portcullis_proto::ErrorBody),
         (status = 401, description = "invalid_client", body = portcullis_proto::ErrorBody),
     )
 )]

@@ -35,12 +35,14 @@ pub(super) fn bad_form(e: WebError) -> Response {
     post,
     path = crate::http::paths::TOKEN,
     tag = "oauth2",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+    request_body(content = super::forms::TokenForm, content_type = "application/x-www-form-urlencoded",
         description = "grant_type=authorization_code|password|client_credentials|refresh_token with the grant's parameters (RFC 6749, RFC 7636)"),
     responses(
         (status = 200, description = "Tokens issued", body = portcullis_proto::TokenResponse),
         (status = 400, description = "RFC 6749 §5.2 error", body = portcullis_proto::ErrorBody),
         (status = 401, description = "invalid_client", body = portcullis_proto::ErrorBody),
+        (status = 429, description = "too many login attempts for this user or address (temporarily_unavailable); see Retry-After",
+            body = portcullis_proto::ErrorBody),
     )
 )]
 pub async fn token(

@@ -141,9 +141,9 @@ async fn logged_in(app: &App, browser: &Browser) -> Result<Option<(UserId, chron
         ("code_challenge_method" = Option<String>, Query, description = "S256"),
     ),
     responses(
-        (status = 200, description = "The login or consent page (HTML)"),
+        (status = 200, description = "The login or consent page", body = String, content_type = "text/html"),
         (status = 303, description = "Back to the client with code and state, or an RFC 6749 §4.1.2.1 error"),
-        (status = 400, description = "Unknown client or redirect URI: an HTML error page, never a redirect"),
+        (status = 400, description = "Unknown client or redirect URI: an error page, never a redirect", body = String, content_type = "text/html"),
     ))]
 pub async fn authorize(State(app): State<App>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     let req = AuthorizeRequest::from_query(query.as_deref().unwrap_or(""));
@@ -165,17 +165,20 @@ pub async fn authorize(State(app): State<App>, headers: HeaderMap, RawQuery(quer
     request_body(content = PageForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "Signed in: back to GET /oauth2/authorize; or, after allow or deny, to the client with code and state or an RFC 6749 §4.1.2.1 error"),
-        (status = 400, description = "Missing or wrong CSRF token, unknown action, or a bad client or redirect URI (HTML)"),
-        (status = 401, description = "Wrong username or password: the login page again, with the error (HTML)"),
-        (status = 429, description = "Too many failed sign-ins: the login page again, with the error (HTML)"),
+        (status = 400, description = "Missing or wrong CSRF token, unknown action, an unreadable form, or a bad client or redirect URI", body = String, content_type = "text/html"),
+        (status = 401, description = "Wrong username or password: the login page again, with the error", body = String, content_type = "text/html"),
+        (status = 429, description = "Too many failed sign-ins: the login page again, with the error", body = String, content_type = "text/html"),
     ))]
 pub async fn submit(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    Form(form): Form<PageForm>,
+    form: Result<Form<PageForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    let Ok(Form(form)) = form else {
+        return pages::error(StatusCode::BAD_REQUEST, "The form could not be read. Please go back and try again.");
+    };
     let req = AuthorizeRequest::from_query(query.as_deref().unwrap_or(""));
     let mut browser = Browser::read(&app, &headers);
     if !app.tokens().csrf_ok(&browser.csrf, browser.login.as_deref(), &form.csrf) {
