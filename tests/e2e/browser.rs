@@ -83,7 +83,7 @@ async fn setup() -> (TestServer, TestClient, String) {
 async fn text(b: &Browser, css: &str) -> String {
     b.client
         .wait()
-        .at_most(Duration::from_secs(20))
+        .at_most(Duration::from_secs(60))
         .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
@@ -93,7 +93,7 @@ async fn text(b: &Browser, css: &str) -> String {
 }
 
 async fn sign_in(b: &Browser, username: &str, password: &str) {
-    let form = b.client.wait().at_most(Duration::from_secs(20));
+    let form = b.client.wait().at_most(Duration::from_secs(60));
     let user = form.for_element(Locator::Css("#username")).await.expect("the login page");
     user.clear().await.expect("clear");
     user.send_keys(username).await.expect("type username");
@@ -125,7 +125,7 @@ async fn a_command_line_app_logs_its_user_in_through_a_real_browser() {
     sign_in(&b, "alice", PASSWORD).await;
 
     // The consent page: what the app asks for, and where the browser will be sent.
-    b.client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#allow")).await.expect("consent");
+    b.client.wait().at_most(Duration::from_secs(60)).for_element(Locator::Css("#allow")).await.expect("consent");
     assert_eq!(b.client.title().await.expect("title"), "Allow access · Portcullis");
     let scopes = text(&b, "ul.scopes").await;
     assert_eq!(scopes.trim(), "read", "only the scope the app asked for");
@@ -181,7 +181,7 @@ async fn denying_consent_in_the_browser_ends_the_apps_login_with_access_denied()
     let cli = CliLogin::start(&s, &app).await;
     b.client.goto(&cli.url).await.expect("open the authorization URL");
     sign_in(&b, "alice", PASSWORD).await;
-    b.client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#deny")).await.expect("consent");
+    b.client.wait().at_most(Duration::from_secs(60)).for_element(Locator::Css("#deny")).await.expect("consent");
     b.client.find(Locator::Css("#deny")).await.expect("deny").click().await.expect("click deny");
 
     let done = text(&b, "main p").await;

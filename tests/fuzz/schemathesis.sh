@@ -3,19 +3,21 @@
 # generated requests — valid and invalid — to every operation, with client, user and admin
 # credentials, and runs all its checks (no 5xx, status codes, content types, response schemas,
 # invalid data refused, valid data accepted). Usage: tests/fuzz/schemathesis.sh [PORTCULLIS_BIN]
-# Needs python3; installs schemathesis into target/fuzz-venv the first time.
+# Needs python3 and curl; installs schemathesis into the target folder's fuzz-venv the first time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=${1:-target/debug/portcullis}
+TARGET=${CARGO_TARGET_DIR:-target}
+BIN=${1:-$TARGET/debug/portcullis}
 PORT=${FUZZ_PORT:-18931}
 EXAMPLES=${FUZZ_EXAMPLES:-25}
 WORK=$(mktemp -d)
-trap 'kill "${PID:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+PID=
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 
-VENV=target/fuzz-venv
-if [ ! -x "$VENV/bin/st" ]; then
+VENV=$TARGET/fuzz-venv
+if [ ! -x "$VENV/bin/st" ] || [ "$("$VENV/bin/st" --version)" != "st, version 4.32.5" ]; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "schemathesis==4.*"
+  "$VENV/bin/pip" install -q "schemathesis==4.32.5"
 fi
 
 export PORTCULLIS_LISTEN=127.0.0.1:$PORT PORTCULLIS_DATABASE_URL="sqlite://$WORK/fuzz.db" \
@@ -30,12 +32,21 @@ echo "fuzz user's long password" | "$BIN" user create --username fuzzer --passwo
 "$BIN" serve >"$WORK/server.log" 2>&1 &
 PID=$!
 BASE=http://127.0.0.1:$PORT
-for _ in $(seq 1 100); do curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+up=
+for _ in $(seq 1 100); do curl -fsS "$BASE/healthz" >/dev/null 2>&1 && up=1 && break; sleep 0.1; done
+if [ -z "$up" ]; then
+  echo "the node did not come up:"; cat "$WORK/server.log"; exit 1
+fi
 
 ADMIN_ID=$(echo "$admin" | json client_id) ADMIN_SECRET=$(echo "$admin" | json client_secret)
 APP_ID=$(echo "$app" | json client_id) APP_SECRET=$(echo "$app" | json client_secret)
 RS_ID=$(echo "$rs" | json client_id) RS_SECRET=$(echo "$rs" | json client_secret)
-token() { curl -fsS "$BASE/oauth2/token" -u "$1:$2" "${@:3}" | json access_token; }
+token() { # prints an access token, or fails the script
+  local t
+  t=$(curl -fsS "$BASE/oauth2/token" -u "$1:$2" "${@:3}" | json access_token)
+  [ -n "$t" ] || { echo "no access token for $1" >&2; exit 1; }
+  echo "$t"
+}
 ADMIN_TOKEN=$(token "$ADMIN_ID" "$ADMIN_SECRET" -d grant_type=client_credentials -d scope=admin)
 
 run() { # a surface, its credentials
@@ -46,6 +57,12 @@ run() { # a surface, its credentials
 }
 user_token() { token "$APP_ID" "$APP_SECRET" -d grant_type=password -d username=fuzzer \
   --data-urlencode "password=fuzz user's long password" -d "device_id=fuzz-$1"; }
+# Every token is made before the runs (a failed substitution inside an argument would not stop
+# the script, and a run with an empty token would pass on 401s).
+ME_TOKEN=$(user_token me)
+DEVICE_TOKEN=$(user_token device)
+LOGOUT_TOKEN=$(user_token logout)
+LAST_ADMIN_TOKEN=$(token "$ADMIN_ID" "$ADMIN_SECRET" -d grant_type=client_credentials -d scope=admin)
 status=0
 # Where schema-valid requests are refused by design, the run drops only the check that says they
 # must be accepted (positive_data_acceptance), and says why:
@@ -67,17 +84,17 @@ run "the form endpoints" --include-path /oauth2/token --include-path /oauth2/aut
 # Logging out, or signing out a device the fuzzer learnt from the device list, ends the session
 # the token belongs to: those run last, each with a token of its own.
 run "self-service (a user's token)" --include-tag me --exclude-path /me/logout \
-  --exclude-path /me/devices/{device_id} -H "Authorization: Bearer $(user_token me)" || status=1
+  --exclude-path /me/devices/{device_id} -H "Authorization: Bearer $ME_TOKEN" || status=1
 run "self-service: signing out a device" --include-path /me/devices/{device_id} \
-  -H "Authorization: Bearer $(user_token device)" || status=1
-run "self-service: logout" --include-path /me/logout -H "Authorization: Bearer $(user_token logout)" || status=1
+  -H "Authorization: Bearer $DEVICE_TOKEN" || status=1
+run "self-service: logout" --include-path /me/logout -H "Authorization: Bearer $LOGOUT_TOKEN" || status=1
 # Deleting clients can delete the admin client itself (the fuzzer learns its id): last.
 run "admin (an admin token)" --include-tag admin --exclude-path /admin/clients/{client_id} \
   --exclude-path /admin/clients -H "Authorization: Bearer $ADMIN_TOKEN" || status=1
 run "admin: client registration" --include-path /admin/clients --exclude-checks positive_data_acceptance \
   -H "Authorization: Bearer $ADMIN_TOKEN" || status=1
 run "admin: client deletion" --include-path /admin/clients/{client_id} \
-  -H "Authorization: Bearer $(token "$ADMIN_ID" "$ADMIN_SECRET" -d grant_type=client_credentials -d scope=admin)" || status=1
+  -H "Authorization: Bearer $LAST_ADMIN_TOKEN" || status=1
 if grep -q '"level":"ERROR"' "$WORK/server.log"; then
   echo "the server logged errors:"; grep '"level":"ERROR"' "$WORK/server.log" | head -20; status=1
 fi

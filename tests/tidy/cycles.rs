@@ -114,12 +114,7 @@ pub fn circles(src: &Path) -> Vec<Vec<String>> {
     for file in &files {
         let here = module_of(src, file);
         let text = std::fs::read_to_string(file).unwrap_or_default();
-        let code: String = text
-            .lines()
-            .take_while(|l| l.trim() != "#[cfg(test)]")
-            .map(|l| l.split("//").next().unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let code = without_test_modules(&text);
         for target in references(&here, &code) {
             // The longest module the path names.
             let Some(target) = (0..=target.len()).rev().map(|n| target[..n].to_vec()).find(|m| modules.contains(m))
@@ -138,6 +133,27 @@ pub fn circles(src: &Path) -> Vec<Vec<String>> {
         .filter(|c| c.len() > 1)
         .map(|c| c.into_iter().map(|m| m.join("::")).collect())
         .collect()
+}
+
+/// `text` without comments and without `#[cfg(test)] mod … { … }` blocks (whose `super::` is
+/// the file's own module).
+fn without_test_modules(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut lines = text.lines().map(|l| l.split("//").next().unwrap_or_default()).peekable();
+    while let Some(line) = lines.next() {
+        if line.trim() == "#[cfg(test)]" && lines.peek().is_some_and(|n| n.trim_start().starts_with("mod ")) {
+            let mut depth = 0i32;
+            for l in lines.by_ref() {
+                depth += l.matches('{').count() as i32 - l.matches('}').count() as i32;
+                if depth <= 0 && l.contains('}') {
+                    break;
+                }
+            }
+            continue;
+        }
+        out.push(line);
+    }
+    out.join("\n")
 }
 
 /// Tarjan's strongly connected components.
@@ -206,7 +222,11 @@ fn finds_a_circle_and_ignores_parent_child_links() {
     std::fs::write(src.join("lib.rs"), "mod a; mod b; mod c; mod d;").expect("write");
     std::fs::write(src.join("a.rs"), "use crate::b::X;").expect("write");
     std::fs::write(src.join("b.rs"), "use crate::{c::Y, d};").expect("write");
-    std::fs::write(src.join("c.rs"), "use super::a::Z;\n#[cfg(test)]\nmod tests { use super::*; }").expect("write");
+    std::fs::write(
+        src.join("c.rs"),
+        "#[cfg(test)]\nmod tests {\n    use super::*;\n}\n#[cfg(test)]\nfn helper() {}\nuse super::a::Z;",
+    )
+    .expect("write");
     std::fs::create_dir(src.join("d")).expect("mkdir");
     std::fs::write(src.join("d/mod.rs"), "mod e; use self::e::W;").expect("write");
     std::fs::write(src.join("d/e.rs"), "use super::super::d::V; // crate::a::Q in a comment").expect("write");

@@ -43,7 +43,7 @@ impl TokenService {
         let key = password::throttle(self, username, &who).await?;
         let (user, at) = password::authenticate_user(self, username, Secret::new(password), &who).await?;
         if let Err(e) = self.deps.accounts.attempts.reset(&key).await {
-            tracing::warn!(error = %e, "could not clear the login attempt count");
+            tracing::warn!(error = %portcullis_domain::error::Chain(&e), "could not clear the login attempt count");
         }
         let secret = Secret::generate(LOGIN_SECRET_PREFIX);
         let login = LoginSession {

@@ -72,11 +72,13 @@ impl<'s> CodeAuthorizer<'s> {
         match self.svc.deps.issuance.sessions.find(&sid).await {
             Ok(Some(s)) => {
                 if let Err(e) = self.svc.end_session(&s, Reason::CodeReplayed, "policy").await {
-                    tracing::error!(error = %e, "could not end the session of a replayed code");
+                    tracing::error!(error = %portcullis_domain::error::Chain(&e), "could not end the session of a replayed code");
                 }
             }
             Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, "could not find the session of a replayed code"),
+            Err(e) => {
+                tracing::error!(error = %portcullis_domain::error::Chain(&e), "could not find the session of a replayed code")
+            }
         }
     }
 }

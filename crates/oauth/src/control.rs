@@ -164,7 +164,7 @@ impl SessionControl<'_> {
         }
         let user = password::check_password(svc, Some(user), current, &who).await.map_err(refusal)?;
         if let Err(e) = svc.deps.accounts.attempts.reset(&key).await {
-            tracing::warn!(error = %e, "could not clear the login attempt count");
+            tracing::warn!(error = %portcullis_domain::error::Chain(&e), "could not clear the login attempt count");
         }
         check_policy(new.expose()).map_err(|e| ControlError::Invalid(e.to_string()))?;
         let hash = svc

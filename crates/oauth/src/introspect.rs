@@ -6,6 +6,7 @@
 
 use oxide_auth_async::primitives::Registrar;
 use portcullis_domain::client::Client;
+use portcullis_domain::error::Cause;
 use portcullis_domain::grant::GrantType;
 use portcullis_proto::{AccessTokenClaims, IntrospectionResponse};
 use portcullis_tokens::{VerifyError, verify_access_token};
@@ -22,8 +23,9 @@ pub enum TokenRejected {
     Invalid(#[from] VerifyError),
     #[error("the token has been revoked")]
     Revoked,
+    /// The revocation state could not be read; the cause is for the edge's log.
     #[error("the server could not check the token")]
-    Unavailable,
+    Unavailable(Cause),
 }
 
 impl TokenService {
@@ -36,10 +38,7 @@ impl TokenService {
         match self.deps.revocations.is_revoked(&claims).await {
             Ok(false) => Ok(claims),
             Ok(true) => Err(TokenRejected::Revoked),
-            Err(e) => {
-                tracing::error!(error = %e, "revocation check failed");
-                Err(TokenRejected::Unavailable)
-            }
+            Err(e) => Err(TokenRejected::Unavailable(Cause::context("checking the revocation state", e))),
         }
     }
 
@@ -93,7 +92,7 @@ impl TokenService {
         let token = form.required("token")?;
         match self.live_claims(&token).await {
             Ok(claims) => Ok(IntrospectionResponse::active(claims)),
-            Err(TokenRejected::Unavailable) => Err(OAuthError::broken("the revocation state could not be read")),
+            Err(TokenRejected::Unavailable(cause)) => Err(OAuthError::Server(cause)),
             Err(_) => Ok(IntrospectionResponse::inactive()),
         }
     }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use oxide_auth::primitives::grant::Grant;
 use oxide_auth::primitives::issuer::{IssuedToken, RefreshedToken, TokenType};
 use oxide_auth_async::primitives::Issuer;
+use portcullis_domain::error::Cause;
 use portcullis_domain::ids::{ClientId, DeviceId, SessionId, UserId};
 use portcullis_domain::ports::{Authenticated, Opened};
 use portcullis_domain::secret::Secret;
@@ -138,6 +139,11 @@ impl<'s> JwtIssuer<'s> {
         Err(())
     }
 
+    fn fail_with<T>(&mut self, cause: Cause) -> Result<T, ()> {
+        self.failure = Some(OAuthError::Server(cause));
+        Err(())
+    }
+
     async fn issue_user(&mut self, grant: &Grant, device: DeviceContext, holder: Holder) -> Result<Issued, ()> {
         let svc = self.svc;
         let (Ok(user_id), Ok(client_id)) = (UserId::parse(&grant.owner_id), ClientId::parse(&grant.client_id)) else {
@@ -154,7 +160,10 @@ impl<'s> JwtIssuer<'s> {
             sid: Some(sid.as_str()),
             dfp: Some(device.fingerprint.as_str()),
         };
-        let Ok(minted) = svc.deps.issuance.minter.mint(&ring, input, now) else { return self.fail("minting failed") };
+        let minted = match svc.deps.issuance.minter.mint(&ring, input, now) {
+            Ok(minted) => minted,
+            Err(e) => return self.fail_with(Cause::context("minting an access token", e)),
+        };
         let policy = svc.deps.issuance.policy;
         let absolute = now + policy.session_absolute_ttl;
         let idle = (now + policy.refresh_idle_ttl).min(absolute);
@@ -240,7 +249,7 @@ impl Issuer for JwtIssuer<'_> {
                         device_id: None,
                         expires_in: self.svc.deps.issuance.minter.ttl.num_seconds().max(0) as u64,
                     },
-                    Err(_) => return self.fail("minting failed"),
+                    Err(e) => return self.fail_with(Cause::context("minting an access token", e)),
                 }
             }
         };

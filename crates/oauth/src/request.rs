@@ -12,6 +12,8 @@ use crate::error::OAuthError;
 
 /// Longest value of any single form parameter.
 pub const MAX_PARAM_LEN: usize = 4096;
+// A password parameter must fit any password the policy allows.
+const _: () = assert!(MAX_PARAM_LEN >= portcullis_domain::password::MAX_PASSWORD_BYTES);
 
 /// What the HTTP layer knows about the request besides its form.
 #[derive(Clone, Debug, Default)]

@@ -66,7 +66,7 @@ impl TokenService {
     /// Records an audit event; a failure to record is logged, not fatal to the request.
     pub(crate) async fn audit(&self, event: AuditEvent) {
         if let Err(e) = self.deps.audit.record(event).await {
-            tracing::error!(error = %e, "audit write failed");
+            tracing::error!(error = %portcullis_domain::error::Chain(&e), "audit write failed");
         }
     }
 

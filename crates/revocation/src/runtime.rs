@@ -121,11 +121,13 @@ impl Revocations {
                 if let Some(bell) = &self.doorbell
                     && let Err(e) = bell.ring(last).await
                 {
-                    tracing::warn!(error = %e, "cannot ring the revocation doorbell; other nodes poll");
+                    tracing::warn!(error = %portcullis_domain::error::Chain(&e), "cannot ring the revocation doorbell; other nodes poll");
                 }
             }
             Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, "reading the revocation log failed; the syncer retries"),
+            Err(e) => {
+                tracing::error!(error = %portcullis_domain::error::Chain(&e), "reading the revocation log failed; the syncer retries")
+            }
         }
     }
 
@@ -142,7 +144,7 @@ impl Revocations {
                 () = tokio::time::sleep(poll) => {}
             }
             if let Err(e) = self.sync().await {
-                tracing::warn!(error = %e, "reading the revocation log failed; retrying");
+                tracing::warn!(error = %portcullis_domain::error::Chain(&e), "reading the revocation log failed; retrying");
             }
         }
     }
@@ -169,7 +171,7 @@ impl Revocations {
             if let Some(id) = fresh.iter().map(|r| r.id).max() {
                 last = last.max(Some(id));
                 if let Err(e) = self.state.apply(&fresh, self.horizon, self.clock.now()).await {
-                    tracing::warn!(error = %e, "revocation state missed a write; checks use SQL until it is rebuilt");
+                    tracing::warn!(error = %portcullis_domain::error::Chain(&e), "revocation state missed a write; checks use SQL until it is rebuilt");
                     self.degraded.store(true, Ordering::Release);
                 }
                 for r in &fresh {
@@ -200,7 +202,7 @@ impl Revocations {
                 }
             }
             Err(e) => {
-                tracing::debug!(error = %e, "revocation state not rebuilt yet");
+                tracing::debug!(error = %portcullis_domain::error::Chain(&e), "revocation state not rebuilt yet");
                 self.degraded.store(true, Ordering::Release);
             }
         }

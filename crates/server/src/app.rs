@@ -286,7 +286,7 @@ impl App {
             Some(client) => match redis::aio::ConnectionManager::new(client.clone()).await {
                 Ok(conn) => Arc::new(RedisAttempts::new(conn, config.redis.key_prefix.clone())),
                 Err(e) => {
-                    tracing::warn!(error = %e, "Redis unreachable at start: login attempts are counted per node");
+                    tracing::warn!(error = %portcullis_domain::error::Chain(&e), "Redis unreachable at start: login attempts are counted per node");
                     Arc::new(LocalAttempts::default())
                 }
             },
@@ -354,7 +354,9 @@ impl App {
                     let revocations = self.revocations.clone();
                     tasks.push(tokio::spawn(bell.listen(move || revocations.wake())));
                 }
-                Err(e) => tracing::error!(error = %e, "cannot listen for revocations from other nodes; polling only"),
+                Err(e) => {
+                    tracing::error!(error = %portcullis_domain::error::Chain(&e), "cannot listen for revocations from other nodes; polling only")
+                }
             }
         }
         tasks
@@ -376,7 +378,9 @@ impl App {
                 tick.tick().await;
                 match manager.load().await {
                     Ok(ring) => keys.replace(ring),
-                    Err(e) => tracing::error!(error = %e, "reloading signing keys failed; keeping the previous set"),
+                    Err(e) => {
+                        tracing::error!(error = %portcullis_domain::error::Chain(&e), "reloading signing keys failed; keeping the previous set")
+                    }
                 }
             }
         })

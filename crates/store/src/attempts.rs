@@ -147,7 +147,7 @@ impl AttemptCounter for RedisAttempts {
         match self.hit_redis(key, window).await {
             Ok(counted) => Ok(counted),
             Err(e) => {
-                tracing::warn!(error = %redis_err(e), "login attempts counted in process while Redis is unreachable");
+                tracing::warn!(error = %portcullis_domain::error::Chain(&redis_err(e)), "login attempts counted in process while Redis is unreachable");
                 self.fallback.hit(key, window).await
             }
         }

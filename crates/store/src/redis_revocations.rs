@@ -110,7 +110,7 @@ impl RevocationState for RedisRevocations {
         let values: Vec<Option<String>> = match redis::cmd("MGET").arg(&keys).query_async(&mut conn).await {
             Ok(v) => v,
             Err(e) => {
-                tracing::warn!(error = %redis_err(e), "revocation check falls back to SQL: Redis unreachable");
+                tracing::warn!(error = %portcullis_domain::error::Chain(&redis_err(e)), "revocation check falls back to SQL: Redis unreachable");
                 return Verdict::Unknown;
             }
         };
@@ -192,9 +192,13 @@ impl RedisDoorbell {
                         }
                         tracing::warn!("revocation doorbell lost its Redis subscription; resubscribing");
                     }
-                    Err(e) => tracing::warn!(error = %redis_err(e), "cannot subscribe to the revocation doorbell"),
+                    Err(e) => {
+                        tracing::warn!(error = %portcullis_domain::error::Chain(&redis_err(e)), "cannot subscribe to the revocation doorbell")
+                    }
                 },
-                Err(e) => tracing::debug!(error = %redis_err(e), "revocation doorbell: Redis unreachable"),
+                Err(e) => {
+                    tracing::debug!(error = %portcullis_domain::error::Chain(&redis_err(e)), "revocation doorbell: Redis unreachable")
+                }
             }
             tokio::time::sleep(StdDuration::from_millis(250)).await;
         }

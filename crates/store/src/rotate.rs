@@ -177,7 +177,7 @@ async fn run(db: &DatabaseConnection, jobs: Vec<Job>) -> Vec<Job> {
             Vec::new()
         }
         Err(e) => {
-            tracing::warn!(error = %e, size = jobs.len(), "a rotation batch failed; rotating its refreshes one by one");
+            tracing::warn!(error = %portcullis_domain::error::Chain(&e), size = jobs.len(), "a rotation batch failed; rotating its refreshes one by one");
             for job in jobs {
                 let outcome = match rotate_batch(db, &[&job.req]).await {
                     Ok(mut outcomes) => outcomes

@@ -183,7 +183,7 @@ async fn end(svc: &TokenService, sid: &SessionId) {
     if let Ok(Some(s)) = svc.deps.issuance.sessions.find(sid).await
         && let Err(e) = svc.end_session(&s, Reason::CodeReplayed, "policy").await
     {
-        tracing::error!(error = %e, "could not end the session of a replayed code");
+        tracing::error!(error = %portcullis_domain::error::Chain(&e), "could not end the session of a replayed code");
     }
 }
 

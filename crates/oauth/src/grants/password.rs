@@ -63,7 +63,7 @@ pub(crate) async fn run(
     }
     let issued = issuer.take_issued().ok_or_else(|| OAuthError::broken("the password grant issued nothing"))?;
     if let Err(e) = svc.deps.accounts.attempts.reset(&user_key).await {
-        tracing::warn!(error = %e, "could not clear the login attempt count");
+        tracing::warn!(error = %portcullis_domain::error::Chain(&e), "could not clear the login attempt count");
     }
 
     let mut event = login_event(svc, AuditKind::LoginSucceeded, &who);
@@ -92,7 +92,7 @@ pub(crate) async fn throttle(svc: &TokenService, username: &str, who: &Attempt<'
         match svc.deps.accounts.attempts.hit(&key, policy.window).await {
             Ok((n, left)) => (n > limit).then_some(left),
             Err(e) => {
-                tracing::error!(error = %e, "login attempt counter failed");
+                tracing::error!(error = %portcullis_domain::error::Chain(&e), "login attempt counter failed");
                 None
             }
         }

@@ -69,12 +69,15 @@ impl FromRequestParts<App> for Bearer {
             })?;
         match app.tokens().live_claims(token).await {
             Ok(claims) => Ok(Bearer(claims)),
-            Err(TokenRejected::Unavailable) => Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::TemporarilyUnavailable,
-                "the token could not be checked; try again",
-            )
-            .into_response()),
+            Err(TokenRejected::Unavailable(cause)) => {
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::TemporarilyUnavailable,
+                    "the token could not be checked; try again",
+                );
+                e.cause = Some(cause);
+                Err(e.into_response())
+            }
             Err(e) => Err(BearerRejection::invalid(e.to_string()).into_response()),
         }
     }

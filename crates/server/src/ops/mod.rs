@@ -54,7 +54,7 @@ impl OpError {
 
 async fn record(audit: &dyn AuditLog, event: AuditEvent) {
     if let Err(e) = audit.record(event).await {
-        tracing::error!(error = %e, "audit write failed");
+        tracing::error!(error = %portcullis_domain::error::Chain(&e), "audit write failed");
     }
 }
 

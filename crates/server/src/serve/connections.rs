@@ -264,7 +264,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, mut st
                 Ok(a) => a,
                 Err(e) => {
                     // Out of descriptors or a transient error: wait a moment rather than spin.
-                    tracing::warn!(error = %e, "accept failed");
+                    tracing::warn!(error = %portcullis_domain::error::Chain(&e), "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -300,7 +300,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, mut st
                 tokio::select! {
                     result = conn.as_mut() => {
                         if let Err(e) = result {
-                            tracing::debug!(error = %e, "connection ended with an error");
+                            tracing::debug!(error = %portcullis_domain::error::Chain(e.as_ref()), "connection ended with an error");
                         }
                         break;
                     }

@@ -38,8 +38,10 @@ pub async fn me(State(app): State<App>, bearer: Bearer) -> Response {
     let gone = || ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "the user no longer exists");
     let (user, session) = match (app.directory().user(&uid).await, app.directory().session(&sid).await) {
         (Ok(u), Ok(Some(s))) => (u, s),
-        (Err(OpError::NotFound(_)), _) | (_, Ok(None)) => return gone().into_response(),
-        (Err(e), _) | (_, Err(e)) => return ApiError::from(e).into_response(),
+        (Err(e @ (OpError::Store(_) | OpError::Internal(_))), _) | (_, Err(e)) => {
+            return ApiError::from(e).into_response();
+        }
+        (Err(_), _) | (_, Ok(None)) => return gone().into_response(),
     };
     Json(Me {
         user_id: user.id.to_string(),

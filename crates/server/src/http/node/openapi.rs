@@ -49,8 +49,9 @@ pub async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
 }
 
 /// What every operation shares, added once the routes are in: the security schemes the
-/// operations name, and the refusals every operation can give (a 500 anywhere; 401 and 403 where
-/// a bearer token is required; 400 where a query or a body is parsed), each an RFC JSON body.
+/// operations name, and the refusals every operation can give (a 500 anywhere; 401, 403 and 503
+/// where a bearer token is required; 400 where a query or a body is parsed), each an RFC JSON
+/// body.
 pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::PartialSchema;
     use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -78,7 +79,9 @@ pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
             [item.get.as_mut(), item.post.as_mut(), item.put.as_mut(), item.delete.as_mut(), item.patch.as_mut()];
         for op in operations.into_iter().flatten() {
             let bearer = op.security.as_ref().is_some_and(|reqs| !reqs.is_empty());
-            let parses = op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some();
+            // Path parameters are any string: a bad id is a 404, never a 400.
+            let parses = op.request_body.is_some()
+                || op.parameters.iter().flatten().any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Query);
             let html = op.responses.responses.values().any(|r| match r {
                 RefOr::T(r) => r.content.contains_key("text/html"),
                 RefOr::Ref(_) => false,
@@ -102,6 +105,9 @@ pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
                 responses
                     .entry("403".into())
                     .or_insert_with(|| error("the token lacks the scope or is not a user's (insufficient_scope)"));
+                responses.entry("503".into()).or_insert_with(|| {
+                    error("the token could not be checked against revocations now (temporarily_unavailable); retry")
+                });
             }
             if parses {
                 responses

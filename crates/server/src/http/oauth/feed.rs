@@ -149,7 +149,7 @@ impl Follower {
                     match self.revocations.resume_overlap(after).await {
                         Ok(events) => self.queue(&events),
                         Err(e) => {
-                            tracing::error!(error = %e, "reading the revocation backlog failed; ending the stream");
+                            tracing::error!(error = %portcullis_domain::error::Chain(&e), "reading the revocation backlog failed; ending the stream");
                             return None;
                         }
                     }
@@ -160,7 +160,7 @@ impl Follower {
                         Ok(p) => p,
                         Err(e) => {
                             // The follower reconnects and resumes: nothing is lost.
-                            tracing::error!(error = %e, "reading the revocation backlog failed; ending the stream");
+                            tracing::error!(error = %portcullis_domain::error::Chain(&e), "reading the revocation backlog failed; ending the stream");
                             return None;
                         }
                     };

@@ -18,7 +18,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("error.html", include_str!("../../../templates/error.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
-            tracing::error!(error = %e, name, "template does not parse");
+            tracing::error!(error = %portcullis_domain::error::Chain(&e), name, "template does not parse");
         }
     }
     env
@@ -30,7 +30,7 @@ pub(super) fn render(status: StatusCode, name: &str, ctx: Value) -> Response {
     let mut res = match body {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
-            tracing::error!(error = %e, name, "template rendering failed");
+            tracing::error!(error = %portcullis_domain::error::Chain(&e), name, "template rendering failed");
             (StatusCode::INTERNAL_SERVER_ERROR, Html("<!doctype html><title>Error</title><p>Something went wrong.</p>"))
                 .into_response()
         }
