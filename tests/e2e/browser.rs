@@ -92,13 +92,25 @@ async fn text(b: &Browser, css: &str) -> String {
         .expect("text")
 }
 
+/// Clicks the element `css` and waits until its page has gone (the element is stale), so that
+/// what the test reads next is the page the click led to, not the one it left.
+async fn click_through(b: &Browser, css: &str) {
+    let el = b.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"));
+    el.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while el.tag_name().await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "the page of {css} never went away");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn sign_in(b: &Browser, username: &str, password: &str) {
     let form = b.client.wait().at_most(Duration::from_secs(60));
     let user = form.for_element(Locator::Css("#username")).await.expect("the login page");
     user.clear().await.expect("clear");
     user.send_keys(username).await.expect("type username");
     b.client.find(Locator::Css("#password")).await.expect("password field").send_keys(password).await.expect("type");
-    b.client.find(Locator::Css("#sign-in")).await.expect("sign-in button").click().await.expect("click");
+    click_through(b, "#sign-in").await;
 }
 
 #[tokio::test]
@@ -141,7 +153,7 @@ async fn a_command_line_app_logs_its_user_in_through_a_real_browser() {
         assert_eq!(c.same_site().map(|s| s.to_string()).as_deref(), Some("Lax"), "{name} is SameSite=Lax");
     }
 
-    b.client.find(Locator::Css("#allow")).await.expect("allow").click().await.expect("click allow");
+    click_through(&b, "#allow").await;
 
     // Back at the app's loopback listener, which has the code.
     let done = text(&b, "main p").await;
@@ -182,7 +194,7 @@ async fn denying_consent_in_the_browser_ends_the_apps_login_with_access_denied()
     b.client.goto(&cli.url).await.expect("open the authorization URL");
     sign_in(&b, "alice", PASSWORD).await;
     b.client.wait().at_most(Duration::from_secs(60)).for_element(Locator::Css("#deny")).await.expect("consent");
-    b.client.find(Locator::Css("#deny")).await.expect("deny").click().await.expect("click deny");
+    click_through(&b, "#deny").await;
 
     let done = text(&b, "main p").await;
     assert!(done.contains("not completed"), "{done}");
