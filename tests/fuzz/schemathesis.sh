@@ -15,7 +15,9 @@ PID=
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 
 VENV=$TARGET/fuzz-venv
-if [ ! -x "$VENV/bin/st" ] || [ "$("$VENV/bin/st" --version)" != "st, version 4.32.5" ]; then
+# A venv is not relocatable: one copied or moved (a restored cache) is made anew.
+if [ "$("$VENV/bin/st" --version 2>/dev/null)" != "st, version 4.32.5" ]; then
+  rm -rf "$VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q "schemathesis==4.32.5"
 fi
