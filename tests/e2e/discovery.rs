@@ -112,6 +112,10 @@ async fn malformed_queries_and_forms_get_a_clear_400() {
         assert_eq!(body["error"], "invalid_request", "{query}: {body}");
         assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{query}: {body}");
     }
+    // The cursor's bound is in characters, as the document says (the fuzzer found it in bytes).
+    let wide = "é".repeat(256);
+    let res = s.http.get(s.url("/admin/users")).query(&[("cursor", &wide)]).bearer_auth(&admin).send().await;
+    assert_eq!(res.expect("answered").status(), 200, "256 characters are a valid cursor");
     let res = s.http.post(s.url("/oauth2/authorize")).body("not a form").send().await.expect("answered");
     assert_eq!(res.status(), 400);
     assert!(res.headers()["content-type"].to_str().expect("ascii").starts_with("text/html"));

@@ -3,6 +3,8 @@
 # generated requests — valid and invalid — to every operation, with client, user and admin
 # credentials, and runs all its checks (no 5xx, status codes, content types, response schemas,
 # invalid data refused, valid data accepted). Usage: tests/fuzz/schemathesis.sh [PORTCULLIS_BIN]
+# FUZZ_SEED fixes the generated data (CI does, so that a run is repeatable); unset, every run
+# explores anew — run it so locally now and then.
 # Needs python3 and curl; installs schemathesis into the target folder's fuzz-venv the first time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -55,6 +57,7 @@ run() { # a surface, its credentials
   local what=$1; shift
   echo "== $what"
   "$VENV/bin/st" run "$BASE/openapi.json" --checks all --max-examples "$EXAMPLES" --phases examples,coverage,fuzzing \
+    ${FUZZ_SEED:+--seed "$FUZZ_SEED"} \
     --request-timeout 10 --no-color --suppress-health-check all "$@"
 }
 user_token() { token "$APP_ID" "$APP_SECRET" -d grant_type=password -d username=fuzzer \

@@ -31,7 +31,7 @@ impl Paging {
                 format!("limit must be 1 to {MAX_LIMIT}"),
             ));
         }
-        if self.cursor.as_ref().is_some_and(|c| c.len() > MAX_CURSOR_LEN) {
+        if self.cursor.as_ref().is_some_and(|c| c.chars().count() > MAX_CURSOR_LEN) {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, "cursor is malformed"));
         }
         Ok((limit, self.cursor.as_deref()))
