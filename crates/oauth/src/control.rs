@@ -10,7 +10,7 @@ use portcullis_domain::audit::{AuditEvent, AuditKind};
 use portcullis_domain::error::Cause;
 use portcullis_domain::ids::{ClientId, DeviceId, SessionId, UserId};
 use portcullis_domain::password::{MAX_PASSWORD_BYTES, check_policy};
-use portcullis_domain::ports::{CutOff, Ending, StoreError, UserChange};
+use portcullis_domain::ports::{CutOff, CutOffDone, Ending, StoreError, UserChange};
 use portcullis_domain::revocation::Reason;
 use portcullis_domain::secret::Secret;
 use portcullis_domain::user::User;
@@ -65,6 +65,13 @@ impl SessionControl<'_> {
         self.svc.deps.accounts.users.find(id).await?.ok_or(ControlError::NotFound("user"))
     }
 
+    /// A user-wide cut-off (kick-all, ban, password change): one store transaction; `NotFound`
+    /// when there is no such user.
+    async fn cut_off(&self, cut: &CutOff<'_>) -> Result<CutOffDone, ControlError> {
+        let svc = self.svc;
+        svc.deps.accounts.users.cut_off(cut, svc.deps.clock.as_ref()).await?.ok_or(ControlError::NotFound("user"))
+    }
+
     async fn audit(&self, kind: AuditKind, user: Option<&UserId>, actor: &str, detail: Option<String>) {
         let mut e = AuditEvent::new(self.svc.now(), kind);
         e.actor = Some(actor.to_owned());
@@ -98,13 +105,7 @@ impl SessionControl<'_> {
             }
             None => {
                 let cut = CutOff { user, change: UserChange::Nothing, keep: None, reason, actor };
-                svc.deps
-                    .accounts
-                    .users
-                    .cut_off(&cut, svc.deps.clock.as_ref())
-                    .await?
-                    .ok_or(ControlError::NotFound("user"))?
-                    .sessions_ended
+                self.cut_off(&cut).await?.sessions_ended
             }
         };
         svc.deps.revocations.recorded().await;
@@ -120,13 +121,7 @@ impl SessionControl<'_> {
         let reason = reason.trim();
         let svc = self.svc;
         let cut = CutOff { user: id, change: UserChange::Ban { reason }, keep: None, reason: Reason::Banned, actor };
-        let done = svc
-            .deps
-            .accounts
-            .users
-            .cut_off(&cut, svc.deps.clock.as_ref())
-            .await?
-            .ok_or(ControlError::NotFound("user"))?;
+        let done = self.cut_off(&cut).await?;
         svc.deps.revocations.recorded().await;
         let detail = format!("sessions={} {}", done.sessions_ended, reason.chars().take(180).collect::<String>());
         self.audit(AuditKind::UserBanned, Some(id), actor, Some(detail)).await;
@@ -181,13 +176,7 @@ impl SessionControl<'_> {
             reason: Reason::PasswordChanged,
             actor: user.id.as_str(),
         };
-        let done = svc
-            .deps
-            .accounts
-            .users
-            .cut_off(&cut, svc.deps.clock.as_ref())
-            .await?
-            .ok_or(ControlError::NotFound("user"))?;
+        let done = self.cut_off(&cut).await?;
         svc.deps.revocations.recorded().await;
         let detail = format!("kept sid={keep} sessions={}", done.sessions_ended);
         self.audit(AuditKind::PasswordChanged, Some(id), id.as_str(), Some(detail)).await;
