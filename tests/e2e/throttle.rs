@@ -36,7 +36,8 @@ async fn fifty_parallel_guesses_check_only_the_allowed_five() {
     let db = s.store.connection();
     let sql = "SELECT COUNT(*) FROM audit_events WHERE kind = 'login_failed' AND detail = $1";
     assert_eq!(portcullis_e2e::db::scalar(db, sql, vec!["wrong_password".into()]).await, 5, "five passwords checked");
-    assert_eq!(portcullis_e2e::db::scalar(db, sql, vec!["throttled".into()]).await, 45);
+    // One row for the key and window, however many were refused: a flood does not fill the table.
+    assert_eq!(portcullis_e2e::db::scalar(db, sql, vec!["throttled".into()]).await, 1);
 
     // Locked out for the window, even with the right password; other users are not.
     let res = s

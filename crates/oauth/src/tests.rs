@@ -177,6 +177,10 @@ async fn the_password_grant_counts_before_it_checks_and_audits_every_refusal() {
     let e = k.token(&c, &wrong).await.expect_err("throttled");
     assert_eq!(e.status(), 429);
     assert_eq!(k.mem.audits(AuditKind::LoginFailed), 4, "three wrong passwords and one throttled attempt");
+    for _ in 0..5 {
+        assert_eq!(k.token(&c, &wrong).await.expect_err("throttled").status(), 429);
+    }
+    assert_eq!(k.mem.audits(AuditKind::LoginFailed), 4, "one audit row per key and window, not per refusal");
     // The window passes on the manual clock, not by waiting.
     k.clock.advance(Duration::minutes(16));
     let t = k.login(&c, "ivy", "laptop").await;

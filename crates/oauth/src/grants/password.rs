@@ -90,7 +90,8 @@ pub(crate) async fn throttle(svc: &TokenService, username: &str, who: &Attempt<'
     let policy = svc.deps.accounts.throttle;
     let over = |key: String, limit: u32| async move {
         match svc.deps.accounts.attempts.hit(&key, policy.window).await {
-            Ok((n, left)) => (n > limit).then_some(left),
+            // The attempt that first passes the limit is the one the audit trail records.
+            Ok((n, left)) => (n > limit).then_some((left, n == limit.saturating_add(1))),
             Err(e) => {
                 tracing::error!(error = %portcullis_domain::error::Chain(&e), "login attempt counter failed");
                 None
@@ -103,11 +104,15 @@ pub(crate) async fn throttle(svc: &TokenService, username: &str, who: &Attempt<'
     if refused.is_none() {
         refused = over(user_key.clone(), policy.per_user).await;
     }
-    if let Some(retry_after) = refused {
+    if let Some((retry_after, first)) = refused {
         metrics::counter!("portcullis_logins_throttled_total").increment(1);
-        let mut event = login_event(svc, AuditKind::LoginFailed, who);
-        event.detail = Some("throttled".to_owned());
-        svc.audit(event).await;
+        // One audit row per key and window, however long the flood: the rest are counted in
+        // the metric above, not written (a flood must not fill the database).
+        if first {
+            let mut event = login_event(svc, AuditKind::LoginFailed, who);
+            event.detail = Some("throttled".to_owned());
+            svc.audit(event).await;
+        }
         return Err(OAuthError::TooManyAttempts { retry_after });
     }
     Ok(user_key)
