@@ -18,6 +18,7 @@ mod oauth2_library;
 mod password;
 mod process;
 mod refresh;
+mod retention;
 mod revocation;
 mod session_control;
 mod snapshots;

@@ -267,6 +267,12 @@ impl TestServer {
         self.shutdown_now().await;
     }
 
+    /// Stops serving (and the node's background tasks) but keeps the database, for a test that
+    /// looks at what a node that died left behind.
+    pub async fn halt(&mut self) {
+        self.shutdown_now().await;
+    }
+
     async fn shutdown_now(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

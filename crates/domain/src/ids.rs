@@ -31,7 +31,7 @@ fn parse_token(what: &'static str, s: &str, max: usize) -> Result<String, Invali
 }
 
 /// 128 random bits as 22 base64url characters.
-fn random_id() -> String {
+pub fn random_id() -> String {
     use base64::Engine;
     let mut b = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut b);

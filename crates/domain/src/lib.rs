@@ -12,6 +12,7 @@ pub mod ids;
 pub mod password;
 pub mod policy;
 pub mod ports;
+pub mod retention;
 pub mod revocation;
 pub mod rotation;
 pub mod scope;

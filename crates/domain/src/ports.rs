@@ -312,3 +312,29 @@ pub trait LoginSessionRepo: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Option<(UserId, DateTime<Utc>)>, StoreError>;
 }
+
+/// Forgetting history (`crate::retention`): batched deletes and the lease that lets one node at
+/// a time run them.
+#[async_trait]
+pub trait RetentionStore: Send + Sync + 'static {
+    /// Takes or renews the lease `name` for `holder` until `until`; false while another holder's
+    /// lease is unexpired at `now`.
+    async fn lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Deletes at most `batch` rows of `table` older than `horizon` (the table's rule in
+    /// `crate::retention`), in one short transaction that skips rows another holds; returns how
+    /// many went.
+    async fn prune(
+        &self,
+        table: crate::retention::Table,
+        horizon: DateTime<Utc>,
+        batch: u64,
+    ) -> Result<u64, StoreError>;
+    /// When the oldest row of `table` was written (a session: when it began), if any.
+    async fn oldest(&self, table: crate::retention::Table) -> Result<Option<DateTime<Utc>>, StoreError>;
+}

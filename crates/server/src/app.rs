@@ -9,6 +9,7 @@ use portcullis_domain::clock::{Clock, SystemClock};
 use portcullis_domain::password::{PasswordCost, PasswordHasher};
 use portcullis_domain::policy::TokenPolicy;
 use portcullis_domain::ports::{AuditLog, ClientRepo, SessionRepo, SigningKeyRepo, UserRepo};
+use portcullis_domain::retention::RetentionPolicy;
 use portcullis_domain::secret::SecretHasher;
 use portcullis_domain::throttle::{AttemptCounter, ThrottlePolicy};
 use portcullis_oauth::service::{Accounts, BrowserStores, Issuance};
@@ -48,6 +49,8 @@ pub struct AppState {
     revocations: Arc<Revocations>,
     readiness: Readiness,
     metrics: Metrics,
+    /// Prunes history no rule needs any more (on the node holding the lease).
+    janitor: Arc<ops::retention::Janitor>,
     /// The revocation-feed streams open on this node, per client.
     feeds: Arc<crate::feed_slots::FeedConnections>,
     /// Turns true when the node starts shutting down.
@@ -319,6 +322,19 @@ impl App {
         }));
         // The parser takes a moment to build; do it before the first login, not during it.
         tokio::task::spawn_blocking(portcullis_fingerprint::UserAgentFamilies::warm_up);
+        let r = &config.retention;
+        let janitor = Arc::new(ops::retention::Janitor::new(ops::retention::JanitorParts {
+            store: Arc::new(store.clone()),
+            clock: backend.clock.clone(),
+            policy: RetentionPolicy {
+                sessions: chrono_duration(r.sessions),
+                audit: chrono_duration(r.audit),
+                revocation_margin: chrono_duration(r.revocation_margin),
+            },
+            tokens: policy,
+            batch: r.batch_size,
+            interval: r.interval,
+        }));
         let directory = Directory::new(ops::DirectoryParts {
             users,
             clients,
@@ -338,6 +354,7 @@ impl App {
             revocations,
             readiness: Readiness { store, redis },
             metrics,
+            janitor,
             feeds: Arc::default(),
             shutdown: tokio::sync::watch::channel(false).0,
         })))
@@ -365,6 +382,11 @@ impl App {
     /// Tells long-lived responses (the revocation feed) to end: the server is stopping.
     pub fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
+    }
+
+    /// Prunes history every `retention.interval` (only the node holding the lease does work).
+    pub fn spawn_janitor(&self) -> tokio::task::JoinHandle<()> {
+        self.janitor.clone().spawn(self.config.retention.interval)
     }
 
     /// Re-reads the key records every `keys.reload_interval`, so a rotation made by

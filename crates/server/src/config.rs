@@ -48,6 +48,7 @@ pub struct Config {
     pub login: LoginConfig,
     pub redis: RedisConfig,
     pub revocation: RevocationConfig,
+    pub retention: RetentionConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
 }
@@ -149,6 +150,38 @@ impl Default for RevocationConfig {
     }
 }
 
+/// How long history is kept, and how the janitor prunes it (docs/decisions/0013).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// How often a node sweeps (the node holding the lease; the others only try to take it).
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Rows deleted per statement.
+    pub batch_size: u64,
+    /// Ended and expired device sessions are kept this long after they ended.
+    #[serde(with = "humantime_serde")]
+    pub sessions: Duration,
+    /// Audit events are kept this long.
+    #[serde(with = "humantime_serde")]
+    pub audit: Duration,
+    /// A revocation event is kept this long after the last token it affects has expired.
+    #[serde(with = "humantime_serde")]
+    pub revocation_margin: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(60),
+            batch_size: 1000,
+            sessions: Duration::from_secs(30 * 24 * 3600),
+            audit: Duration::from_secs(90 * 24 * 3600),
+            revocation_margin: Duration::from_secs(3600),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -195,6 +228,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             redis: RedisConfig::default(),
             revocation: RevocationConfig::default(),
+            retention: RetentionConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
         }
@@ -329,6 +363,9 @@ impl Config {
         }
         if self.tokens.access_ttl.is_zero() || self.refresh.idle_ttl.is_zero() || self.refresh.absolute_ttl.is_zero() {
             return bad("token lifetimes must be positive");
+        }
+        if self.retention.interval.is_zero() || self.retention.batch_size == 0 {
+            return bad("retention.interval and retention.batch_size must be positive");
         }
         if self.refresh.reuse_grace > Duration::from_secs(60) {
             return bad("refresh.reuse_grace may be at most 60s");

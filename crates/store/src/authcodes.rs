@@ -35,12 +35,6 @@ impl AuthCodeRepo for SqlStore {
             replayed_at: Set(None),
             session_id: Set(None),
         };
-        // Expired codes are worthless; clear them as new ones arrive.
-        code::Entity::delete_many()
-            .filter(code::Column::ExpiresAt.lt(c.created_at - chrono::Duration::hours(1)))
-            .exec(&self.db)
-            .await
-            .map_err(store_err)?;
         code::Entity::insert(row).exec_without_returning(&self.db).await.map_err(store_err)?;
         Ok(())
     }

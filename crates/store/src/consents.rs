@@ -115,11 +115,6 @@ impl LoginSessionRepo for SqlStore {
             txn.rollback().await.map_err(store_err)?;
             return Ok(Opened::Refused);
         }
-        login_session::Entity::delete_many()
-            .filter(login_session::Column::ExpiresAt.lt(login.created_at))
-            .exec(&txn)
-            .await
-            .map_err(store_err)?;
         let row = login_session::ActiveModel {
             secret_hash: Set(login.secret_hash.as_str().to_owned()),
             user_id: Set(login.user_id.to_string()),

@@ -13,6 +13,7 @@ mod error;
 mod json_params;
 mod keys;
 mod redis_revocations;
+mod retention;
 mod revocations;
 mod rotate;
 mod sessions;

@@ -5,6 +5,7 @@
 pub mod devices;
 mod directory;
 pub mod keys;
+pub mod retention;
 pub mod users;
 
 use portcullis_domain::audit::AuditEvent;

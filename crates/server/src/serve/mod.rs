@@ -46,6 +46,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let mut tasks = self.app.spawn_revocation_sync();
         tasks.push(self.app.spawn_key_reloader());
+        tasks.push(self.app.spawn_janitor());
         let cfg = &self.app.config().http;
         let limits = connections::Limits {
             max_connections: cfg.max_connections,
