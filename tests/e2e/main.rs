@@ -15,6 +15,7 @@ mod jwt;
 mod keys;
 mod multinode;
 mod oauth2_library;
+mod overload;
 mod password;
 mod process;
 mod refresh;

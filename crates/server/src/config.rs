@@ -200,6 +200,9 @@ pub struct HttpConfig {
     /// Connections open at once; past it new ones wait to be accepted and idle ones are closed
     /// first. Lowered at start to fit the open-file limit.
     pub max_connections: usize,
+    /// Requests handled at once; past it a request is answered 503 with `Retry-After` at once
+    /// rather than queued (probes and metrics excepted).
+    pub max_in_flight: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -299,6 +302,7 @@ impl Default for HttpConfig {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
+            max_in_flight: 256,
         }
     }
 }
@@ -363,6 +367,9 @@ impl Config {
         }
         if self.tokens.access_ttl.is_zero() || self.refresh.idle_ttl.is_zero() || self.refresh.absolute_ttl.is_zero() {
             return bad("token lifetimes must be positive");
+        }
+        if self.http.max_in_flight == 0 {
+            return bad("http.max_in_flight must be positive");
         }
         if self.retention.interval.is_zero() || self.retention.batch_size == 0 {
             return bad("retention.interval and retention.batch_size must be positive");

@@ -9,6 +9,7 @@ pub mod error;
 mod me;
 mod node;
 pub mod oauth;
+mod overload;
 mod pages;
 pub(crate) mod paging;
 pub mod paths;
@@ -51,9 +52,14 @@ pub fn openapi() -> &'static utoipa::openapi::OpenApi {
 pub fn router(app: App) -> Router {
     let body_limit = app.config().http.max_body_bytes;
     let timeout: Duration = app.config().http.request_timeout;
+    let in_flight = app.config().http.max_in_flight;
     let (routes, _) = surfaces().split_for_parts();
     routes
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            overload::Gate { in_flight: overload::InFlight::new(in_flight), body_limit },
+            overload::shed,
+        ))
         .layer(axum::middleware::from_fn(telemetry::track))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
