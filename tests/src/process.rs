@@ -98,6 +98,8 @@ impl Sandbox {
     pub fn serve(&self, extra_env: &[(&str, &str)], log_filter: &str) -> ServeProcess {
         let mut cmd = self.command(&["serve"]);
         cmd.env("PORTCULLIS_LISTEN", "127.0.0.1:0").env("PORTCULLIS_LOG__FORMAT", "json").env("RUST_LOG", log_filter);
+        // As in `test_config`: a loaded box is not an overloaded node.
+        cmd.env("PORTCULLIS_HTTP__MAX_QUEUE_DELAY", "10s");
         for (k, v) in extra_env {
             cmd.env(k, v);
         }

@@ -203,6 +203,10 @@ pub struct HttpConfig {
     /// Requests handled at once; past it a request is answered 503 with `Retry-After` at once
     /// rather than queued (probes and metrics excepted).
     pub max_in_flight: usize,
+    /// A request is answered 503 likewise while the runtime is this far behind (ready work
+    /// waits this long for a worker: the CPU is saturated).
+    #[serde(with = "humantime_serde")]
+    pub max_queue_delay: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -303,6 +307,7 @@ impl Default for HttpConfig {
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
             max_in_flight: 256,
+            max_queue_delay: Duration::from_millis(50),
         }
     }
 }

@@ -72,7 +72,9 @@ pub async fn track(req: Request, next: Next) -> Response {
     .increment(1);
     metrics::histogram!("portcullis_http_request_duration_seconds", "route" => route.clone())
         .record(elapsed.as_secs_f64());
-    if status >= 500 {
+    // A 503 is a node shedding load (or a dependency it waits for being down, which is logged
+    // where it is noticed): one error line per shed request would add to the overload.
+    if status >= 500 && status != 503 {
         tracing::error!(%method, %route, status, elapsed_ms = elapsed.as_millis() as u64, "request failed");
     } else {
         tracing::debug!(%method, %route, status, elapsed_ms = elapsed.as_millis() as u64, "request");

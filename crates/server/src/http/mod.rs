@@ -57,7 +57,12 @@ pub fn router(app: App) -> Router {
     routes
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(
-            overload::Gate { in_flight: overload::InFlight::new(in_flight), body_limit },
+            overload::Gate {
+                in_flight: overload::InFlight::new(in_flight),
+                lag: overload::Lag::start(),
+                max_lag: app.config().http.max_queue_delay,
+                body_limit,
+            },
             overload::shed,
         ))
         .layer(axum::middleware::from_fn(telemetry::track))

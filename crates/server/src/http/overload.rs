@@ -1,13 +1,23 @@
-//! Load shedding: past `http.max_in_flight` requests at once a node answers 503
-//! `temporarily_unavailable` with `Retry-After` at once, instead of queueing without bound
-//! (where every request would wait longer than its client does). The requests it accepts keep
-//! a latency of about `max_in_flight ÷ throughput`, and it recovers the moment the load drops.
+//! Load shedding: a node answers 503 `temporarily_unavailable` with `Retry-After` at once,
+//! instead of queueing without bound (where every request would wait longer than its client
+//! does), when either
+//! - `http.max_in_flight` requests are being handled (work waiting on the database, the argon2
+//!   queue), or
+//! - the runtime is `http.max_queue_delay` behind: a request that is ready waits that long
+//!   before a worker runs it. That is how CPU saturation shows: a CPU-bound request (a
+//!   signature) runs start to finish in one go, so few are ever "in flight" while hundreds wait
+//!   to be read at all. [`Lag`] measures it with a task that sleeps a few milliseconds and
+//!   notes how late it wakes.
+//!
+//! Shedding is cheap (no signature, no database), so the backlog drains, the accepted requests
+//! keep a latency near the bound, and the node recovers the moment the load drops.
 //!
 //! Probes and metrics are never shed (a load balancer must not take a busy node for a dead
 //! one), and a revocation-feed stream counts only until its response starts.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -53,6 +63,40 @@ impl InFlight {
     }
 }
 
+/// How far behind the runtime is: how late a task that asked to wake after [`TICK`] woke, the
+/// last time it did. Sampled by a task of its own; it stops when the `Lag` is dropped.
+#[derive(Debug, Default)]
+pub struct Lag {
+    micros: AtomicU64,
+}
+
+/// The sampling task's sleep.
+const TICK: Duration = Duration::from_millis(5);
+
+impl Lag {
+    /// Starts sampling on the current runtime.
+    pub fn start() -> Arc<Self> {
+        let lag = Arc::new(Self::default());
+        let weak = Arc::downgrade(&lag);
+        let gauge = metrics::gauge!("portcullis_runtime_lag_seconds");
+        tokio::spawn(async move {
+            loop {
+                let due = tokio::time::Instant::now() + TICK;
+                tokio::time::sleep_until(due).await;
+                let late = due.elapsed();
+                let Some(lag) = weak.upgrade() else { return };
+                lag.micros.store(late.as_micros() as u64, Ordering::Relaxed);
+                gauge.set(late.as_secs_f64());
+            }
+        });
+        lag
+    }
+
+    pub fn now(&self) -> Duration {
+        Duration::from_micros(self.micros.load(Ordering::Relaxed))
+    }
+}
+
 /// One request's place; given back when dropped (the response is ready, or the client left).
 struct Slot(Arc<InFlight>, bool);
 
@@ -80,6 +124,9 @@ fn never_shed(path: &str) -> bool {
 #[derive(Clone, Debug)]
 pub struct Gate {
     pub in_flight: Arc<InFlight>,
+    pub lag: Arc<Lag>,
+    /// `http.max_queue_delay`.
+    pub max_lag: Duration,
     /// `http.max_body_bytes`.
     pub body_limit: usize,
 }
@@ -96,7 +143,9 @@ pub async fn shed(State(gate): State<Gate>, req: Request, next: Next) -> Respons
     let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let too_large = || {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
+            // 400 as before this middleware read bodies (RFC 6749 §5.2 `invalid_request`), not
+            // 413, which OAuth clients and the documented responses do not expect.
+            StatusCode::BAD_REQUEST,
             ErrorCode::InvalidRequest,
             format!("the request body is larger than {} bytes, or was cut off", gate.body_limit),
         )
@@ -109,7 +158,8 @@ pub async fn shed(State(gate): State<Gate>, req: Request, next: Next) -> Respons
         return too_large();
     };
     let req = Request::from_parts(parts, Body::from(bytes));
-    let Some(_slot) = gate.in_flight.enter() else {
+    let slot = gate.in_flight.enter().filter(|_| gate.lag.now() <= gate.max_lag);
+    let Some(_slot) = slot else {
         metrics::counter!("portcullis_http_shed_total").increment(1);
         let mut e = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -125,6 +175,20 @@ pub async fn shed(State(gate): State<Gate>, req: Request, next: Next) -> Respons
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn lag_is_how_long_a_ready_task_waits_for_a_worker() {
+        let lag = Lag::start();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(lag.now() < Duration::from_millis(20), "an idle runtime is not behind: {:?}", lag.now());
+        // The one worker is busy for 80 ms: the sampler, due meanwhile, runs that much late.
+        tokio::spawn(async { std::thread::sleep(Duration::from_millis(80)) }).await.expect("join");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        tokio::task::yield_now().await;
+        assert!(lag.now() >= Duration::from_millis(50), "{:?}", lag.now());
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(lag.now() < Duration::from_millis(20), "and it recovers: {:?}", lag.now());
+    }
 
     #[test]
     fn slots_run_out_and_come_back() {
