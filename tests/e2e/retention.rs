@@ -25,8 +25,14 @@ struct History {
 }
 
 async fn history() -> History {
+    history_keeping_sessions(Duration::from_secs(30 * 24 * 3600)).await
+}
+
+/// `history`, ended sessions kept `sessions`.
+async fn history_keeping_sessions(sessions: Duration) -> History {
     let clock = Arc::new(ManualClock::from_system());
     let s = TestServer::start_with_clock_and(clock, |c| {
+        c.retention.sessions = sessions;
         c.retention.interval = Duration::from_millis(100);
         // Small batches: a sweep must loop to finish a table.
         c.retention.batch_size = 2;
@@ -188,6 +194,22 @@ async fn history_goes_while_live_sessions_and_events_in_force_stay() {
         assert!(n >= 1.0, "{line}");
         assert!(text.contains(&format!("portcullis_retention_oldest_row_age_seconds{{table=\"{table}\"}}")));
     }
+}
+
+#[tokio::test]
+async fn a_pruned_session_takes_its_unexpired_tokens_with_it() {
+    // Sessions kept a day: the kicked one goes while its tokens (14 days) are unexpired, and
+    // they go with it (the foreign key cascades, on both databases).
+    let h = history_keeping_sessions(Duration::from_secs(24 * 3600)).await;
+    let kicked = h.login("kicked").await;
+    let sid = sid_of(&kicked);
+    h.kick("kicked").await;
+    assert_eq!(h.count(&tokens_of(&sid)).await, 1);
+    h.advance(Span::days(2));
+    h.until(&sessions_of(&sid), 0).await;
+    assert_eq!(h.count(&tokens_of(&sid)).await, 0);
+    let (status, body) = h.refresh(&kicked, "kicked").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
 }
 
 #[tokio::test]

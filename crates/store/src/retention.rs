@@ -1,7 +1,8 @@
 //! `RetentionStore`: history deleted in small batches, and the lease that lets one node at a time
 //! do it (`portcullis_domain::retention`, docs/decisions/0013).
 //!
-//! Each batch is one short statement or transaction of at most `batch` rows. On PostgreSQL the
+//! Each batch is one short statement of at most `batch` rows (a session's refresh tokens go
+//! with it: the foreign key cascades, on both databases). On PostgreSQL the
 //! rows are picked `FOR UPDATE SKIP LOCKED`, so a batch never waits for a rotation, a kick or a
 //! login and, holding only rows nothing live needs, is never waited for long; on SQLite a batch
 //! is one write transaction of a few milliseconds among the others.
@@ -10,11 +11,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::ports::{RetentionStore, StoreError};
 use portcullis_domain::retention::Table;
-use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
 use crate::SqlStore;
 use crate::error::store_err;
-use crate::json_params;
 
 /// Which rows of a table are old, as a condition on `$1` (the horizon).
 fn old_rows(table: Table) -> &'static str {
@@ -69,49 +69,6 @@ fn oldest_sql(table: Table) -> &'static str {
     }
 }
 
-impl SqlStore {
-    /// Device sessions go with their refresh tokens (the foreign key), in one transaction.
-    async fn prune_sessions(&self, horizon: DateTime<Utc>, batch: u64) -> Result<u64, StoreError> {
-        let backend = self.db.get_database_backend();
-        let txn = self.db.begin().await.map_err(store_err)?;
-        let ids: Vec<String> = txn
-            .query_all_raw(Statement::from_sql_and_values(
-                backend,
-                pick(Table::DeviceSessions, backend),
-                [Value::from(horizon), Value::from(batch as i64)],
-            ))
-            .await
-            .map_err(store_err)?
-            .iter()
-            .map(|r| r.try_get_by_index::<String>(0))
-            .collect::<Result<_, _>>()
-            .map_err(store_err)?;
-        if ids.is_empty() {
-            txn.rollback().await.map_err(store_err)?;
-            return Ok(0);
-        }
-        let list = || [json_params::list(ids.iter().map(String::as_str))];
-        let within = json_params::in_list(backend, 1);
-        for sql in [
-            format!("DELETE FROM refresh_tokens WHERE session_id {within}"),
-            format!("UPDATE authorization_codes SET session_id = NULL WHERE session_id {within}"),
-        ] {
-            txn.execute_raw(Statement::from_sql_and_values(backend, sql, list())).await.map_err(store_err)?;
-        }
-        let gone = txn
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                format!("DELETE FROM device_sessions WHERE id {within}"),
-                list(),
-            ))
-            .await
-            .map_err(store_err)?
-            .rows_affected();
-        txn.commit().await.map_err(store_err)?;
-        Ok(gone)
-    }
-}
-
 #[async_trait]
 impl RetentionStore for SqlStore {
     async fn lease(
@@ -134,9 +91,6 @@ impl RetentionStore for SqlStore {
     }
 
     async fn prune(&self, table: Table, horizon: DateTime<Utc>, batch: u64) -> Result<u64, StoreError> {
-        if table == Table::DeviceSessions {
-            return self.prune_sessions(horizon, batch).await;
-        }
         let backend = self.db.get_database_backend();
         let mut sql = format!("DELETE FROM {} WHERE {} IN ({})", table.as_str(), key(table), pick(table, backend));
         if table == Table::AuditEvents {

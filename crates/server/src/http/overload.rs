@@ -53,13 +53,12 @@ impl InFlight {
 
     /// A slot, or `None` when every one is taken.
     fn enter(self: &Arc<Self>) -> Option<Slot> {
-        let before = self.now.fetch_add(1, Ordering::AcqRel);
-        let slot = Slot(self.clone(), false);
-        let admitted = before < self.max;
-        if admitted {
-            self.gauge.increment(1.0);
+        if self.now.fetch_add(1, Ordering::AcqRel) >= self.max {
+            self.now.fetch_sub(1, Ordering::AcqRel);
+            return None;
         }
-        slot.admitted(admitted)
+        self.gauge.increment(1.0);
+        Some(Slot(self.clone()))
     }
 }
 
@@ -98,21 +97,12 @@ impl Lag {
 }
 
 /// One request's place; given back when dropped (the response is ready, or the client left).
-struct Slot(Arc<InFlight>, bool);
-
-impl Slot {
-    fn admitted(mut self, yes: bool) -> Option<Self> {
-        self.1 = yes;
-        yes.then_some(self)
-    }
-}
+struct Slot(Arc<InFlight>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.now.fetch_sub(1, Ordering::AcqRel);
-        if self.1 {
-            self.0.gauge.decrement(1.0);
-        }
+        self.0.gauge.decrement(1.0);
     }
 }
 
@@ -158,7 +148,7 @@ pub async fn shed(State(gate): State<Gate>, req: Request, next: Next) -> Respons
         return too_large();
     };
     let req = Request::from_parts(parts, Body::from(bytes));
-    let slot = gate.in_flight.enter().filter(|_| gate.lag.now() <= gate.max_lag);
+    let slot = if gate.lag.now() <= gate.max_lag { gate.in_flight.enter() } else { None };
     let Some(_slot) = slot else {
         metrics::counter!("portcullis_http_shed_total").increment(1);
         let mut e = ApiError::new(
