@@ -87,3 +87,56 @@ async fn a_slowly_sent_body_holds_no_slot() {
     assert_eq!(res.json::<Value>().await.expect("json")["error"], "invalid_request");
     drop(drips);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_password_guesses_cannot_take_every_slot() {
+    // One argon2 check at a time, and slow: guesses from many names pile up behind it. Past the
+    // checks' own queue (16 per permit) they are refused at once, so they never hold all 24 of
+    // the node's slots and other clients' tokens are still served.
+    let s = TestServer::start_with(|c| {
+        c.http.max_in_flight = 24;
+        c.passwords.max_concurrent = 1;
+        c.passwords.memory_kib = 16 * 1024;
+        c.passwords.iterations = 8;
+        c.login.max_attempts_per_ip = 10_000;
+    })
+    .await;
+    let c = s.client(&[Password, ClientCredentials], "").await;
+    let guesses: Vec<_> = (0..48)
+        .map(|i| {
+            let (http, url, c) = (s.http.clone(), s.url("/oauth2/token"), c.clone());
+            tokio::spawn(async move {
+                let name = format!("nobody-{i}");
+                let form = [("grant_type", "password"), ("username", name.as_str()), ("password", "a guess at it")];
+                let res = http.post(url).basic_auth(&c.id, c.secret.as_deref()).form(&form).send().await.expect("send");
+                let retry = res.headers().get("retry-after").map(|v| v.to_str().expect("ascii").to_owned());
+                let body: Value = res.json().await.unwrap_or_default();
+                res_status(&body, retry)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // While the guesses wait for argon2, another client's token is served.
+    let res = s.token_request(&[("grant_type", "client_credentials")], Some(&c)).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
+    let mut busy = 0;
+    for g in guesses {
+        match g.await.expect("join") {
+            ("invalid_grant", _) => {}
+            ("temporarily_unavailable", Some(retry)) => {
+                assert_eq!(retry, "1");
+                busy += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(busy > 0, "past the queue, guesses are refused at once");
+}
+
+fn res_status(body: &Value, retry: Option<String>) -> (&'static str, Option<String>) {
+    match body["error"].as_str() {
+        Some("invalid_grant") => ("invalid_grant", retry),
+        Some("temporarily_unavailable") => ("temporarily_unavailable", retry),
+        _ => ("other", Some(body.to_string())),
+    }
+}

@@ -35,6 +35,9 @@ pub enum ControlError {
     /// Too many wrong passwords for this user or address: 429 with `Retry-After`.
     #[error("too many attempts; wait and try again (see Retry-After)")]
     Throttled { retry_after: u64 },
+    /// The node cannot check a password now (the checks are queued full): 503 with `Retry-After`.
+    #[error("too busy checking passwords; retry after Retry-After")]
+    Busy { retry_after: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A failure of ours; the cause is logged at the edge, never shown.
@@ -225,6 +228,7 @@ impl SessionControl<'_> {
 fn refusal(e: OAuthError) -> ControlError {
     match e {
         OAuthError::TooManyAttempts { retry_after } => ControlError::Throttled { retry_after },
+        OAuthError::Busy { retry_after } => ControlError::Busy { retry_after },
         OAuthError::InvalidGrant(_) => ControlError::Forbidden("the current password is wrong"),
         OAuthError::Server(cause) => ControlError::Internal(cause),
         other => ControlError::Internal(Cause::msg(format!("an unexpected refusal: {other}"))),

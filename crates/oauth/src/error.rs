@@ -31,6 +31,10 @@ pub enum OAuthError {
     /// Too many login attempts for this username or address: 429 with `Retry-After`.
     #[error("temporarily_unavailable: too many attempts")]
     TooManyAttempts { retry_after: u64 },
+    /// The node cannot take this request now (the password checks are queued full): 503 with
+    /// `Retry-After`.
+    #[error("temporarily_unavailable: too busy")]
+    Busy { retry_after: u64 },
     /// The server failed. The cause is logged once, at the edge, and never shown.
     #[error("server_error: {0}")]
     Server(Cause),
@@ -45,17 +49,19 @@ impl OAuthError {
             Self::UnauthorizedClient(_) | Self::NotResourceServer => ErrorCode::UnauthorizedClient,
             Self::UnsupportedGrantType(_) => ErrorCode::UnsupportedGrantType,
             Self::InvalidScope(_) => ErrorCode::InvalidScope,
-            Self::TooManyAttempts { .. } => ErrorCode::TemporarilyUnavailable,
+            Self::TooManyAttempts { .. } | Self::Busy { .. } => ErrorCode::TemporarilyUnavailable,
             Self::Server(_) => ErrorCode::ServerError,
         }
     }
 
-    /// HTTP status: 401 for client authentication, 500 for our own failures, else 400.
+    /// HTTP status: 401 for client authentication, 429 and 503 when it must wait, 500 for our own
+    /// failures, else 400.
     pub fn status(&self) -> u16 {
         match self {
             Self::InvalidClient { .. } => 401,
             Self::NotResourceServer => 403,
             Self::TooManyAttempts { .. } => 429,
+            Self::Busy { .. } => 503,
             Self::Server(_) => 500,
             _ => 400,
         }
@@ -73,6 +79,7 @@ impl OAuthError {
                 "this client is not registered as a resource server (client create --resource-server)"
             }
             Self::TooManyAttempts { .. } => "too many login attempts; wait and try again (see Retry-After)",
+            Self::Busy { .. } => "the server is too busy checking passwords; retry after Retry-After",
             Self::Server(_) => "the server could not complete the request",
         }
     }
@@ -88,7 +95,7 @@ impl OAuthError {
     /// Seconds for `Retry-After`, when the client should wait.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::TooManyAttempts { retry_after } => Some(*retry_after),
+            Self::TooManyAttempts { retry_after } | Self::Busy { retry_after } => Some(*retry_after),
             _ => None,
         }
     }

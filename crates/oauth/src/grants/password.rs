@@ -17,6 +17,7 @@ use portcullis_proto::TokenResponse;
 
 use crate::error::OAuthError;
 use crate::issuer::{DeviceContext, Holder, JwtIssuer};
+use crate::passwords::VerifyError;
 use crate::request::{RequestContext, TokenRequest};
 use crate::service::TokenService;
 
@@ -173,13 +174,10 @@ pub(crate) async fn check_password(
     who: &Attempt<'_>,
 ) -> Result<User, OAuthError> {
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let matches = svc
-        .deps
-        .accounts
-        .passwords
-        .verify(password, stored)
-        .await
-        .map_err(|e| OAuthError::server("verifying a password", e))?;
+    let matches = svc.deps.accounts.passwords.verify(password, stored).await.map_err(|e| match e {
+        VerifyError::Busy => OAuthError::Busy { retry_after: 1 },
+        VerifyError::Failed(e) => OAuthError::server("verifying a password", e),
+    })?;
     let failure = match (&user, matches) {
         (None, _) => Some(("unknown_user", OAuthError::InvalidGrant(BAD_CREDENTIALS.into()))),
         (Some(_), false) => Some(("wrong_password", OAuthError::InvalidGrant(BAD_CREDENTIALS.into()))),

@@ -100,6 +100,15 @@ impl From<portcullis_oauth::ControlError> for ApiError {
             E::Throttled { retry_after } => {
                 Self::throttled(retry_after, "too many wrong passwords; wait and try again (see Retry-After)")
             }
+            E::Busy { retry_after } => {
+                let mut e = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::TemporarilyUnavailable,
+                    "the server is too busy checking passwords; retry after Retry-After",
+                );
+                e.retry_after = Some(retry_after);
+                e
+            }
             E::Store(e) => Self::internal(Cause::new(e)),
             E::Internal(cause) => Self::internal(cause),
         }

@@ -237,6 +237,7 @@ async fn login(
         Err(e) => {
             let status = match &e {
                 OAuthError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+                OAuthError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::UNAUTHORIZED,
             };
             let username: String = form.username.chars().take(256).collect();
