@@ -36,6 +36,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use portcullis_domain::audit::{AuditEvent, AuditKind};
@@ -88,7 +89,7 @@ impl RotationQueue {
 
     pub(crate) async fn rotate(&self, req: RotateRequest<'_>) -> Result<RotateOutcome, StoreError> {
         let (reply, outcome) = oneshot::channel();
-        let job = Job { req: Request::from(req), reply };
+        let job = Job { req: Request::from(req), reply, queued: Instant::now() };
         self.jobs.send(job).await.map_err(|_| StoreError::malformed("the rotation workers have stopped"))?;
         outcome.await.map_err(|_| StoreError::malformed("a rotation worker stopped mid-batch"))?
     }
@@ -130,6 +131,8 @@ impl From<RotateRequest<'_>> for Request {
 struct Job {
     req: Request,
     reply: oneshot::Sender<Result<RotateOutcome, StoreError>>,
+    /// When it joined the queue: the wait for a worker is half of a refresh's latency.
+    queued: Instant,
 }
 
 async fn work(db: DatabaseConnection, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
@@ -156,7 +159,14 @@ async fn work(db: DatabaseConnection, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
 async fn run(db: &DatabaseConnection, jobs: Vec<Job>) -> Vec<Job> {
     let requests: Vec<&Request> = jobs.iter().map(|j| &j.req).collect();
     metrics::histogram!("portcullis_refresh_batch_size").record(requests.len() as f64);
-    match rotate_batch(db, &requests).await {
+    let started = Instant::now();
+    for job in &jobs {
+        metrics::histogram!("portcullis_refresh_queue_wait_seconds")
+            .record(started.saturating_duration_since(job.queued).as_secs_f64());
+    }
+    let result = rotate_batch(db, &requests).await;
+    metrics::histogram!("portcullis_refresh_batch_seconds").record(started.elapsed().as_secs_f64());
+    match result {
         Ok(outcomes) => {
             let mut later = Vec::new();
             for (job, outcome) in jobs.into_iter().zip(outcomes) {
