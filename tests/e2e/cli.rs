@@ -99,3 +99,182 @@ async fn bad_input_is_one_line_nonzero_and_writes_nothing() {
     let out = sb.run(&["--config", "nope.toml", "migrate"], "");
     assert!(!out.status.success());
 }
+
+/// The admin operations from the command line, against a serving node: each `--json` answer,
+/// and that the node sees what the command did (a kicked device's refresh fails, a banned user
+/// gets no token, a deleted client's grant fails).
+#[tokio::test]
+async fn user_and_client_admin_commands_act_through_session_control() {
+    let db = TestDb::new().await;
+    let sb = Sandbox::migrated(&db.url);
+    let (id, secret) = sb.client(&["password", "refresh_token", "client_credentials"]);
+    let alice =
+        sb.run_json(&["user", "create", "--username", "alice", "--password-stdin", "--json"], "alice's password\n");
+    sb.run_json(&["user", "create", "--username", "bob", "--password-stdin", "--json"], "bob's long password\n");
+    let server = sb.serve(&[("PORTCULLIS_CLIENTS__CACHE_TTL", "0s")], "info");
+    let http = reqwest::Client::new();
+    let token = |form: Vec<(&'static str, String)>| {
+        let req = http.post(server.url("/oauth2/token")).basic_auth(&id, Some(&secret)).form(&form);
+        async move {
+            let res = req.send().await.expect("token request");
+            let status = res.status().as_u16();
+            (status, res.json::<serde_json::Value>().await.expect("json"))
+        }
+    };
+    let login = |user: &'static str, password: &'static str, device: &'static str| {
+        token(vec![
+            ("grant_type", "password".into()),
+            ("username", user.into()),
+            ("password", password.into()),
+            ("device_id", device.into()),
+        ])
+    };
+    let refresh = |t: &serde_json::Value| {
+        token(vec![
+            ("grant_type", "refresh_token".into()),
+            ("refresh_token", t["refresh_token"].as_str().expect("rt").into()),
+            ("device_id", t["device_id"].as_str().expect("device").into()),
+        ])
+    };
+    let (s, phone) = login("alice", "alice's password", "dev_phone").await;
+    assert_eq!(s, 200, "{phone}");
+    let (_, laptop) = login("alice", "alice's password", "dev_laptop").await;
+
+    let users = sb.run_json(&["user", "list", "--json"], "");
+    let names: Vec<&str> =
+        users["users"].as_array().expect("users").iter().map(|u| u["username"].as_str().expect("name")).collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&"alice") && names.contains(&"bob"), "{users}");
+
+    let by_name = sb.run_json(&["user", "show", "alice", "--json"], "");
+    let by_id = sb.run_json(&["user", "show", alice["user_id"].as_str().expect("id"), "--json"], "");
+    assert_eq!(by_name, by_id);
+    assert_eq!(by_name["user_id"], alice["user_id"]);
+    assert_eq!(by_name["status"], "active");
+
+    let sessions = sb.run_json(&["user", "sessions", "alice", "--json"], "");
+    assert_eq!(sessions["user_id"], alice["user_id"]);
+    let devices = sessions["devices"].as_array().expect("devices");
+    assert_eq!(devices.len(), 2, "{sessions}");
+    assert!(devices.iter().all(|d| d["active"] == true), "{sessions}");
+
+    // Kick one device: its refresh fails at once, the other device's works.
+    let kicked = sb.run_json(&["user", "kick", "alice", "dev_phone", "--json"], "");
+    assert_eq!(kicked, serde_json::json!({"user_id": alice["user_id"], "device_id": "dev_phone", "sessions_ended": 1}));
+    let (s, body) = refresh(&phone).await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    let (s, laptop) = refresh(&laptop).await;
+    assert_eq!(s, 200, "{laptop}");
+    let sessions = sb.run_json(&["user", "sessions", "alice", "--json"], "");
+    let active: Vec<&str> = sessions["devices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .filter(|d| d["active"] == true)
+        .map(|d| d["device_id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(active, ["dev_laptop"]);
+
+    // Kick all.
+    let all = sb.run_json(&["user", "kick", "alice", "--json"], "");
+    assert_eq!(all["device_id"], serde_json::Value::Null);
+    assert_eq!(all["sessions_ended"], 1);
+    let (s, _) = refresh(&laptop).await;
+    assert_eq!(s, 400);
+
+    // Ban and unban.
+    let banned = sb.run_json(&["user", "ban", "bob", "--reason", "chargeback", "--json"], "");
+    assert_eq!((banned["status"].as_str(), banned["ban_reason"].as_str()), (Some("banned"), Some("chargeback")));
+    let (s, body) = login("bob", "bob's long password", "dev_bob").await;
+    assert_eq!(s, 400, "a banned user gets no token: {body}");
+    let unbanned = sb.run_json(&["user", "unban", "bob", "--json"], "");
+    assert_eq!(unbanned["status"], "active");
+    let (s, body) = login("bob", "bob's long password", "dev_bob").await;
+    assert_eq!(s, 200, "{body}");
+
+    // Clients: listed without secrets; deleting one ends its grants.
+    let clients = sb.run_json(&["client", "list", "--json"], "");
+    let listed = clients["clients"].as_array().expect("clients");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["client_id"], id.as_str());
+    assert!(listed[0].get("client_secret").is_none() && !clients.to_string().contains(&secret));
+    let deleted = sb.run_json(&["client", "delete", &id, "--json"], "");
+    assert_eq!(deleted["client_id"], id.as_str());
+    assert_eq!(deleted["deleted"], true);
+    assert_eq!(deleted["sessions_ended"], 1, "bob's session went with the client");
+    let (s, body) = token(vec![("grant_type", "client_credentials".into())]).await;
+    assert_eq!((s, body["error"].as_str()), (401, Some("invalid_client")), "{body}");
+    assert_eq!(sb.run_json(&["client", "list", "--json"], ""), serde_json::json!({"clients": []}));
+
+    // Each mistake: one line on stderr, a non-zero exit, nothing on stdout.
+    for args in [
+        vec!["user", "show", "nobody", "--json"],
+        vec!["user", "kick", "alice", "dev_never", "--json"],
+        vec!["user", "ban", "nobody", "--json"],
+        vec!["client", "delete", &id, "--json"],
+        vec!["client", "delete", "not a client id", "--json"],
+    ] {
+        let out = sb.run(&args, "");
+        let err = String::from_utf8(out.stderr).expect("utf8");
+        assert!(!out.status.success() && out.stdout.is_empty(), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err:?}");
+        assert!(err.starts_with("error: no ") || err.starts_with("error: the user has no device"), "{args:?}: {err}");
+    }
+    // And the audit trail names the command line as the actor.
+    let audit = portcullis_e2e::db::scalar(
+        &Database::connect(&db.url).await.expect("connect"),
+        "SELECT COUNT(*) FROM audit_events WHERE actor = 'cli' AND kind IN ('session_revoked', 'user_banned', 'user_unbanned', 'client_deleted')",
+        vec![],
+    )
+    .await;
+    assert!(audit >= 4, "{audit} audit rows by the cli");
+}
+
+/// Run from the wrong folder (or with a variable unset), a command must not quietly make a new
+/// database or keys folder: the node would never see what it registers.
+#[tokio::test]
+async fn commands_other_than_serve_and_migrate_refuse_to_create_state() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let missing_db = format!("sqlite://{}/elsewhere/portcullis.db", scratch.path().display());
+    let sb = Sandbox::new(&missing_db);
+    for args in [
+        vec!["client", "create", "--name", "x", "--json"],
+        vec!["user", "list", "--json"],
+        vec!["keys", "list", "--json"],
+    ] {
+        let out = sb.run(&args, "");
+        let err = String::from_utf8(out.stderr).expect("utf8");
+        assert!(!out.status.success() && out.stdout.is_empty(), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err:?}");
+        assert!(err.contains("elsewhere/portcullis.db") && err.contains("PORTCULLIS_DATABASE_URL"), "{err}");
+    }
+    assert!(!scratch.path().join("elsewhere").exists(), "no folder was made for the database");
+    assert!(!sb.keys_dir().exists(), "no keys folder was made");
+
+    // A database that exists, with the keys folder pointed elsewhere.
+    let db = TestDb::new().await;
+    let good = Sandbox::migrated(&db.url);
+    let mut lost = Sandbox::new(&db.url);
+    let wrong_keys = scratch.path().join("keys-typo");
+    lost.env.retain(|(k, _)| k != "PORTCULLIS_KEYS_DIR");
+    lost.env.push(("PORTCULLIS_KEYS_DIR".into(), wrong_keys.display().to_string()));
+    let out = lost.run(&["client", "create", "--name", "x", "--json"], "");
+    let err = String::from_utf8(out.stderr).expect("utf8");
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("keys-typo") && err.contains("PORTCULLIS_KEYS_DIR"), "{err}");
+    assert!(!wrong_keys.exists());
+    assert_eq!(count(&db.url, "clients").await, 0);
+    // With the right folder it works.
+    good.client(&["client_credentials"]);
+
+    // A database no node has migrated: refused with the command that fixes it.
+    let fresh = TestDb::new().await;
+    if fresh.is_postgres() {
+        let sb = Sandbox::new(&fresh.url);
+        std::fs::create_dir_all(sb.keys_dir()).expect("keys dir");
+        std::fs::copy(good.keys_dir().join("pepper"), sb.keys_dir().join("pepper")).expect("pepper");
+        let out = sb.run(&["user", "list", "--json"], "");
+        let err = String::from_utf8(out.stderr).expect("utf8");
+        assert!(!out.status.success() && err.contains("portcullis migrate"), "{err}");
+    }
+}

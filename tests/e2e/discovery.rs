@@ -120,3 +120,32 @@ async fn malformed_queries_and_forms_get_a_clear_400() {
     assert_eq!(res.status(), 400);
     assert!(res.headers()["content-type"].to_str().expect("ascii").starts_with("text/html"));
 }
+
+#[tokio::test]
+async fn scopes_supported_are_the_registered_clients_scopes() {
+    use portcullis_domain::grant::GrantType::ClientCredentials;
+    let s = TestServer::start().await;
+    s.client(&[ClientCredentials], "orders:read orders:write").await;
+    s.client(&[ClientCredentials], "orders:read profile").await;
+    let (_, _, m) = s.get_json("/.well-known/oauth-authorization-server").await;
+    assert_eq!(m["scopes_supported"], serde_json::json!(["orders:read", "orders:write", "profile"]));
+}
+
+/// Every JSON body ends with a newline (what `curl` users expect), the success bodies and the
+/// error bodies alike, and its Content-Length counts it.
+#[tokio::test]
+async fn json_bodies_end_with_a_newline() {
+    let s = TestServer::start().await;
+    for path in ["/readyz", "/healthz", "/.well-known/jwks.json", "/.well-known/oauth-authorization-server", "/nope"] {
+        let res = s.http.get(s.url(path)).send().await.expect("sent");
+        let length = res.content_length();
+        let body = res.bytes().await.expect("body");
+        assert!(body.ends_with(b"}\n"), "{path}: {:?}", String::from_utf8_lossy(&body));
+        if let Some(length) = length {
+            assert_eq!(length as usize, body.len(), "{path}");
+        }
+    }
+    let res = s.post_form("/oauth2/token", &[("grant_type", "nope")], None, &[]).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.bytes().await.expect("body").ends_with(b"}\n"));
+}

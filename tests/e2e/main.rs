@@ -2,6 +2,7 @@
 
 mod admin;
 mod authorization_code;
+mod backup;
 mod browser;
 mod cli;
 mod client_credentials;
@@ -18,6 +19,7 @@ mod oauth2_library;
 mod overload;
 mod password;
 mod process;
+mod proxies;
 mod refresh;
 mod retention;
 mod revocation;

@@ -41,7 +41,7 @@ async fn cluster(redis_via: impl FnOnce(&str) -> String) -> Option<Cluster> {
         return None;
     };
     let db = TestDb::new().await;
-    let sandbox = Sandbox::new(&db.url);
+    let sandbox = Sandbox::migrated(&db.url);
     let prefix = format!("pc-multi-{}:", uuid::Uuid::new_v4().simple());
     let node_redis = redis_via(&redis_url);
     let env = [

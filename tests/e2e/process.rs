@@ -10,7 +10,7 @@ use serde_json::Value;
 #[tokio::test]
 async fn first_start_makes_a_private_key_and_logs_no_secret() {
     let db = TestDb::new().await;
-    let sb = Sandbox::new(&db.url);
+    let sb = Sandbox::migrated(&db.url);
     let (id, secret) = sb.resource_client(&["client_credentials", "password", "refresh_token"]);
     let password = "p4ssw0rd-that-must-never-be-logged";
     sb.run_json(&["user", "create", "--username", "gina", "--password-stdin", "--json"], &format!("{password}\n"));
@@ -100,7 +100,7 @@ async fn first_start_makes_a_private_key_and_logs_no_secret() {
 #[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish() {
     let db = TestDb::new().await;
-    let sb = Sandbox::new(&db.url);
+    let sb = Sandbox::migrated(&db.url);
     let (id, secret) = sb.client(&["password"]);
     // A deliberately slow password hash (its cost is stored in the hash) makes the login
     // take a while.
@@ -137,7 +137,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_racing_refreshes_keep_one_live_token() {
     let db = TestDb::new().await;
-    let sb = Sandbox::new(&db.url);
+    let sb = Sandbox::migrated(&db.url);
     let (id, secret) = sb.client(&["password", "refresh_token"]);
     sb.run_json(&["user", "create", "--username", "kim", "--password-stdin", "--json"], "kim's long password\n");
     let a = sb.serve(&[("PORTCULLIS_REFRESH__REUSE_GRACE", "30s")], "warn,portcullis_server=info");
@@ -188,7 +188,7 @@ async fn two_processes_racing_refreshes_keep_one_live_token() {
 #[tokio::test]
 async fn sigterm_ends_open_feed_streams() {
     let db = TestDb::new().await;
-    let sb = Sandbox::new(&db.url);
+    let sb = Sandbox::migrated(&db.url);
     let (id, secret) = sb.resource_client(&["client_credentials"]);
     let mut server = sb.serve(&[], "info");
     let mut follower =
@@ -202,7 +202,7 @@ async fn sigterm_ends_open_feed_streams() {
 #[tokio::test]
 async fn a_restarted_node_still_refuses_revoked_tokens() {
     let db = TestDb::new().await;
-    let sb = Sandbox::new(&db.url);
+    let sb = Sandbox::migrated(&db.url);
     let (id, secret) = sb.resource_client(&["password"]);
     sb.run_json(&["user", "create", "--username", "ida", "--password-stdin", "--json"], "ida's long password\n");
     let issuer = [("PORTCULLIS_ISSUER", "http://portcullis.test")];
@@ -232,4 +232,95 @@ async fn a_restarted_node_still_refuses_revoked_tokens() {
     assert_eq!(body["active"], false, "the logout survives a restart");
     let body: Value = active(&kept).await.expect("introspect").json().await.expect("json");
     assert_eq!(body["active"], true);
+}
+
+/// Nodes of a new version starting at once on a database that needs migrations take turns:
+/// on PostgreSQL each migrates under one advisory lock, in one transaction. Held here by the
+/// test, the lock keeps a node's migration waiting; released, the node migrates and serves, and
+/// a second node started meanwhile finds nothing left to do.
+#[tokio::test]
+async fn migrations_wait_for_the_one_in_progress() {
+    use sea_orm::{ConnectOptions, ConnectionTrait, Database};
+    let db = TestDb::new().await;
+    if !db.is_postgres() {
+        // A SQLite file belongs to one node.
+        return;
+    }
+    let mut one = ConnectOptions::new(db.url.clone());
+    one.max_connections(1).min_connections(1);
+    let holder = Database::connect(one).await.expect("connect");
+    let lock = portcullis_store::MIGRATION_LOCK;
+    holder.execute_unprepared(&format!("SELECT pg_advisory_lock({lock})")).await.expect("lock");
+    let sb = Sandbox::new(&db.url);
+    let mut first = sb.spawn(&["migrate", "--json"]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(first.try_wait().expect("wait").is_none(), "the migration waits for the lock's holder");
+    let applied = "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'users'";
+    assert_eq!(portcullis_e2e::db::scalar(&holder, applied, vec![]).await, 0, "nothing applied meanwhile");
+    // A node started meanwhile waits too.
+    let second = std::thread::spawn({
+        let env = sb.env.clone();
+        move || {
+            let sb = Sandbox { dir: tempfile::tempdir().expect("tempdir"), env };
+            let node = sb.serve(&[], "info");
+            (sb, node)
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!second.is_finished(), "the node's start waits for the lock too");
+    holder.execute_unprepared(&format!("SELECT pg_advisory_unlock({lock})")).await.expect("unlock");
+    let out = first.wait_with_output().expect("migrate");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(portcullis_e2e::db::scalar(&holder, applied, vec![]).await, 1);
+    let (_sb, node) = second.join().expect("the second node starts");
+    let res = reqwest::get(node.url("/readyz")).await.expect("readyz");
+    assert_eq!(res.status(), 200, "{}", node.logs());
+    node.terminate();
+}
+
+/// At the default level, one line per request: method, route template, status and latency —
+/// never the query string; probes stay at debug.
+#[tokio::test]
+async fn each_request_is_one_info_line() {
+    let db = TestDb::new().await;
+    let sb = Sandbox::migrated(&db.url);
+    let (id, secret) = sb.client(&["client_credentials"]);
+    let server = sb.serve(&[], "info");
+    let http = reqwest::Client::new();
+    let res = http
+        .post(server.url("/oauth2/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200);
+    let res = http.get(server.url("/admin/users/some-user?cursor=secret-looking-value")).send().await.expect("send");
+    assert_eq!(res.status(), 401);
+    http.get(server.url("/healthz")).send().await.expect("send");
+    let requests = || -> Vec<Value> {
+        server
+            .logs()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["fields"]["message"] == "request")
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while requests().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let lines = requests();
+    assert_eq!(lines.len(), 2, "one line each for the token and the admin request, none for the probe: {lines:?}");
+    let token = &lines[0];
+    assert_eq!(token["level"], "INFO");
+    let f = &token["fields"];
+    assert_eq!(
+        (f["method"].as_str(), f["route"].as_str(), f["status"].as_u64()),
+        (Some("POST"), Some("/oauth2/token"), Some(200))
+    );
+    assert!(f["elapsed_ms"].is_u64());
+    assert_eq!(lines[1]["fields"]["route"], "/admin/users/{user_id}");
+    assert!(!server.logs().contains("secret-looking-value"));
+    server.terminate();
 }

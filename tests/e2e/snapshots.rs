@@ -15,6 +15,9 @@ fn issuer_neutral(s: &TestServer, value: &Value) -> Value {
 #[tokio::test]
 async fn the_discovery_document() {
     let s = TestServer::start().await;
+    // `scopes_supported` lists what the registered clients may ask for.
+    s.client(&[ClientCredentials], "write read").await;
+    s.client(&[ClientCredentials], "admin").await;
     let (status, _, doc) = s.get_json("/.well-known/oauth-authorization-server").await;
     assert_eq!(status, 200);
     insta::assert_json_snapshot!("discovery", issuer_neutral(&s, &doc));

@@ -29,6 +29,8 @@ export PORTCULLIS_LISTEN=127.0.0.1:$PORT PORTCULLIS_DATABASE_URL="sqlite://$WORK
   PORTCULLIS_LOGIN__MAX_ATTEMPTS_PER_IP=1000000 PORTCULLIS_LOGIN__MAX_ATTEMPTS_PER_USER=1000000 \
   PORTCULLIS_LOG__FORMAT=json
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
+# The database and keys a node makes on first start (the other commands refuse to make them).
+"$BIN" migrate >/dev/null
 admin=$("$BIN" client create --name fuzz-admin --grant client_credentials --scope admin --json)
 app=$("$BIN" client create --name fuzz-app --grant password --grant refresh_token --scope read --json)
 rs=$("$BIN" client create --name fuzz-rs --grant client_credentials --resource-server --json)

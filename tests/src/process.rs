@@ -36,6 +36,14 @@ impl Sandbox {
         Self { dir, env }
     }
 
+    /// [`Sandbox::new`], then `portcullis migrate`: the database and the keys folder exist, as
+    /// after a node's first start, so the other commands may run (they refuse to create them).
+    pub fn migrated(db_url: &str) -> Self {
+        let sb = Self::new(db_url);
+        sb.run_json(&["migrate", "--json"], "");
+        sb
+    }
+
     pub fn keys_dir(&self) -> PathBuf {
         self.dir.path().join("keys")
     }
@@ -47,6 +55,11 @@ impl Sandbox {
             cmd.env(k, v);
         }
         cmd
+    }
+
+    /// Starts a command without waiting for it (no stdin; output captured).
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn")
     }
 
     /// Runs a CLI command to completion, feeding `stdin`.

@@ -48,6 +48,9 @@ pub trait ClientRepo: Send + Sync + 'static {
     async fn find(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
     /// Live clients with ids after `after`, in id order, at most `limit`.
     async fn list(&self, after: Option<&str>, limit: u64) -> Result<Vec<Client>, StoreError>;
+    /// Every scope some live client may ask for, each once, in order (what the discovery
+    /// metadata advertises).
+    async fn scopes(&self) -> Result<std::collections::BTreeSet<String>, StoreError>;
     /// Deletes a client (its id is never reused) and, in the same transaction, ends every device
     /// session it opened, drops the consents given to it and records a client-wide revocation
     /// (`Target::Client`: every token it was issued). Returns the sessions ended; `None` (and

@@ -151,6 +151,9 @@ async fn redis_ping(client: &redis::Client) -> bool {
 pub struct Parts {
     pub clock: Option<Arc<dyn Clock>>,
     pub store: Option<SqlStore>,
+    /// A one-shot command: open only what a node made (see [`Backend::open_existing`]), make
+    /// no signing key and leave the User-Agent parser unbuilt.
+    pub one_shot: bool,
 }
 
 /// The storage side of the app, for CLI commands that need no HTTP.
@@ -167,7 +170,39 @@ impl Backend {
         Self::open_with(config, Parts::default()).await
     }
 
+    /// Opens the database and the keys folder a node made, for every command but `serve` and
+    /// `migrate`: a command run from the wrong folder must not quietly make an empty database
+    /// and a new pepper there (its clients would be unknown to the node, its hashes foreign).
+    /// No migration is applied either: a schema older than this build is an error.
+    pub async fn open_existing(config: &Config) -> anyhow::Result<Self> {
+        Self::open_with(config, Parts { one_shot: true, ..Parts::default() }).await
+    }
+
+    /// Refuses, in one line naming the path and the variable, what [`Backend::open_existing`]
+    /// would have to create.
+    fn check_existing(config: &Config) -> anyhow::Result<()> {
+        if let Some(file) = portcullis_store::sqlite_file(&config.database_url.0)
+            && !file.exists()
+        {
+            anyhow::bail!(
+                "no database at {} (run this where `portcullis serve` runs, or set PORTCULLIS_DATABASE_URL)",
+                file.display()
+            );
+        }
+        let pepper = config.keys_dir.join(portcullis_tokens::pepper::PEPPER_FILE);
+        if !config.keys_dir.is_dir() || !pepper.exists() {
+            anyhow::bail!(
+                "no keys folder at {} (run this where `portcullis serve` runs, or set PORTCULLIS_KEYS_DIR)",
+                config.keys_dir.display()
+            );
+        }
+        Ok(())
+    }
+
     async fn open_with(config: &Config, parts: Parts) -> anyhow::Result<Self> {
+        if parts.one_shot {
+            Self::check_existing(config)?;
+        }
         let store = match parts.store {
             Some(store) => store,
             None => SqlStore::new(
@@ -176,11 +211,23 @@ impl Backend {
                     .context("cannot open the database")?,
             ),
         };
-        portcullis_store::migrate(store.connection()).await.context("cannot apply migrations")?;
         let keys_dir = config.keys_dir.clone();
-        let hasher = tokio::task::spawn_blocking(move || portcullis_tokens::pepper::load_or_create(&keys_dir))
-            .await
-            .context("pepper task")??;
+        let hasher = if parts.one_shot {
+            let pending = portcullis_store::pending_migrations(store.connection())
+                .await
+                .context("cannot read the database's migrations")?;
+            if pending > 0 {
+                anyhow::bail!(
+                    "the database is {pending} migration(s) behind this build (run `portcullis migrate`, or point PORTCULLIS_DATABASE_URL at the node's database)"
+                );
+            }
+            portcullis_tokens::pepper::load(&keys_dir)?
+        } else {
+            portcullis_store::migrate(store.connection()).await.context("cannot apply migrations")?;
+            tokio::task::spawn_blocking(move || portcullis_tokens::pepper::load_or_create(&keys_dir))
+                .await
+                .context("pepper task")??
+        };
         let clock: Arc<dyn Clock> = parts.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let key_manager = Arc::new(KeyManager::new(
             Arc::new(store.clone()) as Arc<dyn SigningKeyRepo>,
@@ -252,13 +299,27 @@ impl App {
     /// Builds the app for a node bound to `bound`: database, keys (making the first one if
     /// needed), services.
     pub async fn build(config: Config, bound: SocketAddr, metrics: Metrics, parts: Parts) -> anyhow::Result<Self> {
+        let one_shot = parts.one_shot;
         let backend = Backend::open_with(&config, parts).await?;
-        if let Some(record) = backend.key_manager.ensure_key().await.context("cannot create the first signing key")? {
+        // A one-shot command signs nothing and creates nothing.
+        if !one_shot
+            && let Some(record) =
+                backend.key_manager.ensure_key().await.context("cannot create the first signing key")?
+        {
             tracing::info!(kid = %record.kid, "created the first signing key");
             let kind = portcullis_domain::audit::AuditKind::KeyCreated;
             ops::audit_key(&backend.store, backend.clock.as_ref(), kind, &record.kid, "serve").await;
         }
-        let ring = backend.key_manager.load().await.context("cannot load the signing keys")?;
+        let ring = match backend.key_manager.load().await {
+            Ok(ring) => ring,
+            // A one-shot command signs nothing: `migrate` made the database, no node has served yet.
+            Err(portcullis_tokens::KeyError::NoActiveKey) if one_shot => portcullis_tokens::KeyRing::build(
+                Vec::new(),
+                backend.clock.now(),
+                chrono_duration(config.tokens.access_ttl),
+            ),
+            Err(e) => return Err(e).context("cannot load the signing keys"),
+        };
         let keys = Arc::new(SharedKeyRing::new(ring));
         let issuer: Arc<str> = config.issuer_for(bound).into();
         let passwords = PasswordVerifier::new(Backend::password_hasher(&config)?, config.passwords.max_concurrent);
@@ -321,7 +382,9 @@ impl App {
             clock: backend.clock.clone(),
         }));
         // The parser takes a moment to build; do it before the first login, not during it.
-        tokio::task::spawn_blocking(portcullis_fingerprint::UserAgentFamilies::warm_up);
+        if !one_shot {
+            tokio::task::spawn_blocking(portcullis_fingerprint::UserAgentFamilies::warm_up);
+        }
         let r = &config.retention;
         let janitor = Arc::new(ops::retention::Janitor::new(ops::retention::JanitorParts {
             store: Arc::new(store.clone()),

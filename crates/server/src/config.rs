@@ -207,6 +207,57 @@ pub struct HttpConfig {
     /// waits this long for a worker: the CPU is saturated).
     #[serde(with = "humantime_serde")]
     pub max_queue_delay: Duration,
+    /// Peers whose forwarded client address is believed (addresses or CIDRs). From anyone
+    /// else the forwarding headers are ignored and the client is the TCP peer.
+    pub trusted_proxies: Vec<ProxyNet>,
+    /// Which header trusted proxies put the client in.
+    pub forwarded_header: ForwardedHeader,
+}
+
+/// An address or a CIDR block in `http.trusted_proxies`: `10.1.2.3`, `10.0.0.0/8`, `::1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProxyNet(pub ipnet::IpNet);
+
+impl ProxyNet {
+    pub fn contains(&self, ip: &std::net::IpAddr) -> bool {
+        // An IPv4 peer may arrive as an IPv4-mapped IPv6 address on a dual-stack socket.
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(*ip),
+            v4 => *v4,
+        };
+        self.0.contains(&ip)
+    }
+}
+
+impl TryFrom<String> for ProxyNet {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let s = s.trim();
+        s.parse::<ipnet::IpNet>()
+            .map(|n| n.trunc())
+            .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map(ProxyNet)
+            .map_err(|_| format!("http.trusted_proxies: {s:?} is neither an IP address nor a CIDR block"))
+    }
+}
+
+impl From<ProxyNet> for String {
+    fn from(n: ProxyNet) -> String {
+        n.0.to_string()
+    }
+}
+
+/// The header a trusted proxy writes the client's address into.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx, HAProxy, most load balancers).
+    #[default]
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    #[serde(rename = "forwarded")]
+    Forwarded,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -308,6 +359,8 @@ impl Default for HttpConfig {
             max_connections: 4096,
             max_in_flight: 256,
             max_queue_delay: Duration::from_millis(50),
+            trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
         }
     }
 }
@@ -452,6 +505,22 @@ mod tests {
             Ok(())
         });
         assert!(matches!(Config::load(Some(Path::new("/nonexistent.toml"))), Err(ConfigError::MissingFile(_))));
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_the_environment_as_a_toml_array() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PORTCULLIS_HTTP__TRUSTED_PROXIES", r#"["10.0.0.0/8", "192.0.2.7", "::1"]"#);
+            jail.set_env("PORTCULLIS_HTTP__FORWARDED_HEADER", "forwarded");
+            let c = Config::load(None).expect("loads");
+            let nets: Vec<String> = c.http.trusted_proxies.iter().map(|n| String::from(*n)).collect();
+            assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "::1/128"]);
+            assert_eq!(c.http.forwarded_header, ForwardedHeader::Forwarded);
+            jail.set_env("PORTCULLIS_HTTP__TRUSTED_PROXIES", r#"["proxy.internal"]"#);
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("proxy.internal") && e.contains("trusted_proxies"), "{e}");
+            Ok(())
+        });
     }
 
     #[test]

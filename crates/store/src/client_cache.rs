@@ -46,6 +46,10 @@ impl ClientRepo for CachedClients {
         self.inner.list(after, limit).await
     }
 
+    async fn scopes(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        self.inner.scopes().await
+    }
+
     async fn delete(&self, id: &ClientId, now: DateTime<Utc>, actor: &str) -> Result<Option<u64>, StoreError> {
         let deleted = self.inner.delete(id, now, actor).await?;
         self.invalidate(id);

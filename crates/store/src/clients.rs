@@ -70,6 +70,19 @@ impl ClientRepo for SqlStore {
         q.all(&self.db).await.map_err(store_err)?.into_iter().map(to_domain).collect()
     }
 
+    async fn scopes(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let lists: Vec<String> = client::Entity::find()
+            .select_only()
+            .column(client::Column::Scope)
+            .distinct()
+            .filter(client::Column::DeletedAt.is_null())
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(store_err)?;
+        Ok(lists.iter().flat_map(|l| l.split_whitespace()).map(str::to_owned).collect())
+    }
+
     async fn delete(&self, id: &ClientId, now: DateTime<Utc>, actor: &str) -> Result<Option<u64>, StoreError> {
         let txn = self.db.begin().await.map_err(store_err)?;
         let done = client::Entity::update_many()

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use portcullis_migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait,
+};
 
 /// Which database a URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,11 +71,8 @@ async fn check_read_committed(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// it holds hashes, the audit trail and every session); SQLite's `-wal` and `-shm` files take
 /// the database file's mode.
 fn prepare_sqlite_file(url: &mut String) -> Result<(), DbErr> {
-    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    let path = rest.split('?').next().unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
-        return Ok(());
-    }
+    let Some(file) = sqlite_file(url) else { return Ok(()) };
+    let Some(path) = file.to_str() else { return Ok(()) };
     if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", parent.display())))?;
@@ -104,9 +103,36 @@ fn prepare_sqlite_file(url: &mut String) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Applies every pending migration.
+/// The file a `sqlite:` URL names; `None` for an in-memory database or another backend.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if Backend::of_url(url) != Some(Backend::Sqlite) {
+        return None;
+    }
+    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| path.into())
+}
+
+/// How many migrations this build knows that the database has not applied.
+pub async fn pending_migrations(db: &DatabaseConnection) -> Result<usize, DbErr> {
+    Ok(Migrator::get_pending_migrations(db).await?.len())
+}
+
+/// The key of the advisory lock that migrations run under on PostgreSQL ("pcmigrat").
+pub const MIGRATION_LOCK: i64 = 0x7063_6d69_6772_6174;
+
+/// Applies every pending migration. On PostgreSQL they run in one transaction under an advisory
+/// lock: nodes starting at once take turns (the second finds nothing left to do instead of
+/// failing on a table the first just made), and a migration that fails leaves nothing behind
+/// (PostgreSQL's DDL is transactional). A SQLite file has one node.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    let txn = db.begin().await?;
+    txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")).await?;
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
 }
 
 #[cfg(test)]

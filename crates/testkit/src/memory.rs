@@ -180,6 +180,15 @@ impl ClientRepo for Memory {
         Ok(self.lock().clients.get(id).filter(|(_, deleted)| !deleted).map(|(c, _)| c.clone()))
     }
 
+    async fn scopes(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let s = self.lock();
+        Ok(s.clients
+            .values()
+            .filter(|(_, deleted)| !deleted)
+            .flat_map(|(c, _)| c.scope.to_string().split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .collect())
+    }
+
     async fn list(&self, after: Option<&str>, limit: u64) -> Result<Vec<Client>, StoreError> {
         let s = self.lock();
         Ok(s.clients

@@ -21,18 +21,28 @@ pub enum PepperError {
     Malformed(String),
 }
 
+/// Reads the pepper, which must exist.
+pub fn load(dir: &Path) -> Result<SecretHasher, PepperError> {
+    let path = dir.join(PEPPER_FILE);
+    let shown = path.display().to_string();
+    let text = fs::read_to_string(&path).map_err(|e| PepperError::Io(shown.clone(), e))?;
+    parse(&text, shown)
+}
+
+fn parse(text: &str, shown: String) -> Result<SecretHasher, PepperError> {
+    let bytes = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| PepperError::Malformed(shown.clone()))?;
+    if bytes.len() < 32 {
+        return Err(PepperError::Malformed(shown));
+    }
+    Ok(SecretHasher::new(&bytes))
+}
+
 /// Reads the pepper, creating it on first use.
 pub fn load_or_create(dir: &Path) -> Result<SecretHasher, PepperError> {
     let path = dir.join(PEPPER_FILE);
     let shown = path.display().to_string();
     match fs::read_to_string(&path) {
-        Ok(text) => {
-            let bytes = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| PepperError::Malformed(shown.clone()))?;
-            if bytes.len() < 32 {
-                return Err(PepperError::Malformed(shown));
-            }
-            Ok(SecretHasher::new(&bytes))
-        }
+        Ok(text) => parse(&text, shown),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let bytes = SecretHasher::generate_pepper();
             crate::keyfile::private_dir(dir).map_err(|e| PepperError::Io(shown.clone(), e))?;

@@ -1,14 +1,16 @@
-//! `portcullis client create`.
+//! `portcullis client create|list|delete`: the admin API's client operations, through the same
+//! directory and session-control code.
 
 use clap::Subcommand;
 use portcullis_domain::client::ClientSpec;
 use portcullis_domain::grant::GrantType;
+use portcullis_domain::ids::ClientId;
 use portcullis_domain::scope::Scope;
 use serde_json::json;
 
-use crate::app::Backend;
+use super::{ACTOR, PAGE, one_shot_app};
 use crate::config::Config;
-use portcullis_oauth::PasswordVerifier;
+use crate::ops::clients::view;
 
 #[derive(Subcommand, Debug)]
 pub enum ClientCommand {
@@ -33,33 +35,84 @@ pub enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List every client (never a secret).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client: every session it holds ends and its tokens stop working at once.
+    Delete {
+        client: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(command: ClientCommand, config: &Config) -> anyhow::Result<()> {
-    let ClientCommand::Create { name, grants, scope, redirect_uris, public, resource_server, json } = command;
-    let grants = grants
-        .iter()
-        .map(|g| {
-            g.parse::<GrantType>().map_err(|_| {
-                anyhow::anyhow!(
-                    "unknown grant {g:?}: use password, client_credentials, refresh_token or authorization_code"
-                )
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let grants = if grants.is_empty() { vec![GrantType::ClientCredentials] } else { grants };
-    let scope: Scope = scope.parse().map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
-    let spec = ClientSpec { name, grants, scope, redirect_uris, public, resource_server }.checked()?;
-    let backend = Backend::open(config).await?;
-    let passwords = PasswordVerifier::new(Backend::password_hasher(config)?, 1);
-    let created = backend.directory(passwords).create_client(spec, "cli").await?;
-    let id = created.client.id.to_string();
-    match &created.secret {
-        Some(secret) => {
-            let human = format!("client_id: {id}\nclient_secret: {}\n(the secret is shown once)", secret.expose());
-            super::print(json, &json!({"client_id": id, "client_secret": secret.expose()}), &human);
+    match command {
+        ClientCommand::Create { name, grants, scope, redirect_uris, public, resource_server, json } => {
+            let grants = grants
+                .iter()
+                .map(|g| {
+                    g.parse::<GrantType>().map_err(|_| {
+                        anyhow::anyhow!(
+                            "unknown grant {g:?}: use password, client_credentials, refresh_token or authorization_code"
+                        )
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let grants = if grants.is_empty() { vec![GrantType::ClientCredentials] } else { grants };
+            let scope: Scope = scope.parse().map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
+            let spec = ClientSpec { name, grants, scope, redirect_uris, public, resource_server }.checked()?;
+            let app = one_shot_app(config).await?;
+            let created = app.directory().create_client(spec, ACTOR).await?;
+            let id = created.client.id.to_string();
+            match &created.secret {
+                Some(secret) => {
+                    let human =
+                        format!("client_id: {id}\nclient_secret: {}\n(the secret is shown once)", secret.expose());
+                    super::print(json, &json!({"client_id": id, "client_secret": secret.expose()}), &human);
+                }
+                None => super::print(json, &json!({"client_id": id}), &format!("client_id: {id} (public client)")),
+            }
         }
-        None => super::print(json, &json!({"client_id": id}), &format!("client_id: {id} (public client)")),
+        ClientCommand::List { json } => {
+            let app = one_shot_app(config).await?;
+            let mut clients = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = app.directory().clients(cursor.as_deref(), PAGE).await?;
+                clients.extend(page.items.iter().map(view));
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            let human = if clients.is_empty() {
+                "no clients yet".to_owned()
+            } else {
+                clients
+                    .iter()
+                    .map(|c| format!("{}  {}  {}  scope {:?}", c.client_id, c.name, c.grants.join(","), c.scope))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            super::print(json, &json!({ "clients": clients }), &human);
+        }
+        ClientCommand::Delete { client, json } => {
+            let no_client = || anyhow::anyhow!("no client {client:?}");
+            let id = ClientId::parse(&client).map_err(|_| no_client())?;
+            let app = one_shot_app(config).await?;
+            let ended = app.control().delete_client(&id, ACTOR).await.map_err(|e| match e {
+                portcullis_oauth::ControlError::NotFound(_) => no_client(),
+                e => e.into(),
+            })?;
+            super::print(
+                json,
+                &json!({ "client_id": id.to_string(), "deleted": true, "sessions_ended": ended }),
+                &format!("deleted client {id}: {ended} session(s) ended"),
+            );
+        }
     }
     Ok(())
 }

@@ -23,7 +23,7 @@ pub enum KeysCommand {
 }
 
 pub async fn run(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
-    let backend = Backend::open(config).await?;
+    let backend = Backend::open_existing(config).await?;
     match command {
         KeysCommand::List { json } => {
             let keys = ops::list_keys(&backend.key_manager, backend.clock.as_ref()).await?;

@@ -3,6 +3,7 @@
 
 mod client;
 mod keys;
+mod token;
 mod user;
 
 use std::path::PathBuf;
@@ -41,6 +42,21 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Check tokens as a resource server does.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+}
+
+/// Who the audit trail says acted, for every command.
+const ACTOR: &str = "cli";
+/// Rows read per page when a command lists everything.
+const PAGE: usize = 100;
+
+/// The node's services over the database and keys a node made (refusing to create either),
+/// for a command that runs once: the same directory and session-control code as the admin API.
+async fn one_shot_app(config: &Config) -> anyhow::Result<crate::app::App> {
+    let parts = crate::app::Parts { one_shot: true, ..Default::default() };
+    crate::app::App::build(config.clone(), config.listen, crate::telemetry::Metrics::install(), parts).await
 }
 
 /// Parses arguments, runs, and turns any error into one stderr line and exit code 1.
@@ -103,6 +119,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Client(c) => client::run(c, &config).await,
         Command::User(c) => user::run(c, &config).await,
         Command::Keys(c) => keys::run(c, &config).await,
+        Command::Token(c) => token::run(c, &config).await,
     }
 }
 

@@ -1,15 +1,21 @@
-//! `portcullis user create`.
+//! `portcullis user create|list|show|ban|unban|sessions|kick`: the admin API's user operations,
+//! through the same directory and session-control code.
 
 use std::io::{BufRead, Read};
 
 use clap::Subcommand;
+use portcullis_domain::ids::{UserId, Username};
 use portcullis_domain::password::MAX_PASSWORD_BYTES;
+use portcullis_domain::revocation::Reason;
 use portcullis_domain::secret::Secret;
-use portcullis_oauth::PasswordVerifier;
+use portcullis_domain::user::User;
+use portcullis_proto::{DeviceView, UserView};
 use serde_json::json;
 
-use crate::app::Backend;
+use super::{ACTOR, PAGE, one_shot_app};
+use crate::app::App;
 use crate::config::Config;
+use crate::ops::{OpError, users::view};
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
@@ -23,20 +29,178 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List every user.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one user (USER: a user id or a username).
+    Show {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ban a user: every session ends at once and no grant succeeds until unbanned.
+    Ban {
+        user: String,
+        #[arg(long, default_value = "banned by an operator")]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lift a ban (sessions ended by it stay ended).
+    Unban {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a user's devices and their sessions.
+    Sessions {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// End the sessions of one device of the user, or of every device without DEVICE.
+    Kick {
+        user: String,
+        device: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
-    let UserCommand::Create { username, password_stdin: _, json } = command;
+    if let UserCommand::Create { username, password_stdin: _, json } = command {
+        return create(&username, json, config).await;
+    }
+    let app = one_shot_app(config).await?;
+    match command {
+        UserCommand::Create { .. } => unreachable!("handled above"),
+        UserCommand::List { json } => {
+            let mut users = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = app.directory().users(cursor.as_deref(), PAGE).await?;
+                users.extend(page.items.iter().map(view));
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            let human = if users.is_empty() {
+                "no users yet".to_owned()
+            } else {
+                users.iter().map(line).collect::<Vec<_>>().join("\n")
+            };
+            super::print(json, &json!({ "users": users }), &human);
+        }
+        UserCommand::Show { user, json } => {
+            let u = view(&find(&app, &user).await?);
+            super::print(json, &serde_json::to_value(&u)?, &details(&u));
+        }
+        UserCommand::Ban { user, reason, json } => {
+            let id = find(&app, &user).await?.id;
+            let u = view(&app.control().ban(&id, &reason, ACTOR).await?);
+            super::print(json, &serde_json::to_value(&u)?, &format!("banned {}; every session has ended", line(&u)));
+        }
+        UserCommand::Unban { user, json } => {
+            let id = find(&app, &user).await?.id;
+            let u = view(&app.control().unban(&id, ACTOR).await?);
+            super::print(json, &serde_json::to_value(&u)?, &format!("unbanned {}", line(&u)));
+        }
+        UserCommand::Sessions { user, json } => {
+            let id = find(&app, &user).await?.id;
+            let mut devices: Vec<DeviceView> = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = app.directory().devices(&id, cursor.as_deref(), PAGE).await?;
+                devices.extend(page.devices);
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            let human = if devices.is_empty() {
+                "no devices".to_owned()
+            } else {
+                devices.iter().map(device_line).collect::<Vec<_>>().join("\n")
+            };
+            super::print(json, &json!({ "user_id": id.to_string(), "devices": devices }), &human);
+        }
+        UserCommand::Kick { user, device, json } => {
+            let id = find(&app, &user).await?.id;
+            let kicked =
+                app.control().kick(&id, device.as_deref(), Reason::Kicked, ACTOR).await.map_err(|e| match e {
+                    portcullis_oauth::ControlError::NotFound(_) => {
+                        anyhow::anyhow!("the user has no device {:?}", device.as_deref().unwrap_or_default())
+                    }
+                    e => e.into(),
+                })?;
+            let what = device.as_deref().map_or("every device".to_owned(), |d| format!("device {d}"));
+            super::print(
+                json,
+                &json!({ "user_id": id.to_string(), "device_id": device, "sessions_ended": kicked.sessions }),
+                &format!("kicked {what}: {} session(s) ended", kicked.sessions),
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn create(username: &str, json: bool, config: &Config) -> anyhow::Result<()> {
     let password = read_password()?;
     // Refuse bad input before touching the database or the keys folder.
-    portcullis_domain::ids::Username::parse(&username)?;
+    Username::parse(username)?;
     portcullis_domain::password::check_policy(password.expose())?;
-    let backend = Backend::open(config).await?;
-    let passwords = PasswordVerifier::new(Backend::password_hasher(config)?, 1);
-    let user = backend.directory(passwords).create_user(&username, password, "cli").await?;
+    let app = one_shot_app(config).await?;
+    let user = app.directory().create_user(username, password, ACTOR).await?;
     let id = user.id.to_string();
     super::print(json, &json!({"user_id": id}), &format!("user_id: {id}"));
     Ok(())
+}
+
+/// The user a USER argument names: a user id, else a username.
+async fn find(app: &App, raw: &str) -> anyhow::Result<User> {
+    if let Ok(id) = UserId::parse(raw) {
+        match app.directory().user(&id).await {
+            Ok(user) => return Ok(user),
+            Err(OpError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let not_found = || anyhow::anyhow!("no user {raw:?} (give a user id or a username)");
+    let Ok(name) = Username::parse(raw) else { return Err(not_found()) };
+    match app.directory().user_named(&name).await {
+        Ok(user) => Ok(user),
+        Err(OpError::NotFound(_)) => Err(not_found()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn line(u: &UserView) -> String {
+    format!("{}  {}  {}", u.user_id, u.username, u.status)
+}
+
+fn details(u: &UserView) -> String {
+    let mut text =
+        format!("user_id: {}\nusername: {}\nstatus: {}\ncreated_at: {}", u.user_id, u.username, u.status, u.created_at);
+    if let Some(reason) = &u.ban_reason {
+        text.push_str(&format!("\nban_reason: {reason}"));
+    }
+    text
+}
+
+fn device_line(d: &DeviceView) -> String {
+    format!(
+        "{}  {}  {} / {} / {}  last seen {} from {}",
+        d.device_id,
+        if d.active { "active" } else { "ended" },
+        d.browser,
+        d.os,
+        d.device,
+        d.last_seen,
+        d.last_ip.as_deref().unwrap_or("?")
+    )
 }
 
 fn read_password() -> anyhow::Result<Secret> {

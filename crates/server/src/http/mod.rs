@@ -5,8 +5,10 @@
 
 mod admin;
 pub mod bearer;
+pub(crate) mod client_addr;
 pub mod error;
 mod me;
+mod newline;
 mod node;
 pub mod oauth;
 mod overload;
@@ -14,6 +16,7 @@ mod pages;
 pub(crate) mod paging;
 pub mod paths;
 pub(crate) mod query;
+mod track;
 
 use std::time::Duration;
 
@@ -26,7 +29,6 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::App;
-use crate::telemetry;
 
 /// Every surface's routes, with the document they describe.
 fn surfaces() -> OpenApiRouter<App> {
@@ -65,7 +67,15 @@ pub fn router(app: App) -> Router {
             },
             overload::shed,
         ))
-        .layer(axum::middleware::from_fn(telemetry::track))
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(client_addr::TrustedProxies::new(
+                app.config().http.trusted_proxies.clone(),
+                app.config().http.forwarded_header,
+            )),
+            client_addr::resolve,
+        ))
+        .layer(axum::middleware::from_fn(newline::end_json_with_newline))
+        .layer(axum::middleware::from_fn(track::track))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
         .with_state(app)

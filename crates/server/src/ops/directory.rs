@@ -34,7 +34,13 @@ pub struct DirectoryParts {
 /// See the module documentation.
 pub struct Directory {
     parts: DirectoryParts,
+    /// The advertised scopes and when they were read (discovery is fetched often; clients
+    /// change rarely).
+    scopes: std::sync::Mutex<Option<(std::time::Instant, Vec<String>)>>,
 }
+
+/// How long the advertised scopes are served from memory.
+const SCOPES_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A registered client and its secret, shown once.
 #[derive(Debug)]
@@ -51,7 +57,20 @@ pub struct Page<T> {
 
 impl Directory {
     pub fn new(parts: DirectoryParts) -> Self {
-        Self { parts }
+        Self { parts, scopes: std::sync::Mutex::new(None) }
+    }
+
+    /// The scopes registered clients may ask for, for the discovery metadata (at most
+    /// [`SCOPES_TTL`] old).
+    pub async fn advertised_scopes(&self) -> Result<Vec<String>, OpError> {
+        if let Some((at, scopes)) = &*self.scopes.lock().unwrap_or_else(|e| e.into_inner())
+            && at.elapsed() < SCOPES_TTL
+        {
+            return Ok(scopes.clone());
+        }
+        let scopes: Vec<String> = self.parts.clients.scopes().await?.into_iter().collect();
+        *self.scopes.lock().unwrap_or_else(|e| e.into_inner()) = Some((std::time::Instant::now(), scopes.clone()));
+        Ok(scopes)
     }
 
     /// Registers a client; its secret (for a confidential client) is returned once and stored
@@ -115,6 +134,16 @@ impl Directory {
     /// The user, or `NotFound`.
     pub async fn user(&self, id: &UserId) -> Result<User, OpError> {
         self.parts.users.find(id).await?.ok_or(OpError::NotFound("user"))
+    }
+
+    /// The user with `username`.
+    pub async fn user_named(&self, username: &Username) -> Result<User, OpError> {
+        self.parts.users.find_by_username(username).await?.ok_or(OpError::NotFound("user"))
+    }
+
+    /// The client with `id`.
+    pub async fn client(&self, id: &ClientId) -> Result<Client, OpError> {
+        self.parts.clients.find(id).await?.ok_or(OpError::NotFound("client"))
     }
 
     /// The device session, if it still exists.

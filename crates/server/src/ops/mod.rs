@@ -2,6 +2,7 @@
 //! clients, devices and audit events (read, and create with an audit row), and signing keys.
 //! Operations that end sessions live in `portcullis_oauth::SessionControl`.
 
+pub mod clients;
 pub mod devices;
 mod directory;
 pub mod keys;

@@ -5,11 +5,11 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use portcullis_domain::client::{Client, ClientSpec};
+use portcullis_domain::client::ClientSpec;
 use portcullis_domain::grant::GrantType;
 use portcullis_domain::ids::ClientId;
 use portcullis_domain::scope::Scope;
-use portcullis_proto::{ClientList, ClientView, CreatedClient, ErrorCode, NewClient};
+use portcullis_proto::{ClientList, CreatedClient, ErrorCode, NewClient};
 
 use super::Admin;
 use crate::app::App;
@@ -17,19 +17,6 @@ use crate::http::error::{ApiError, json_body};
 use crate::http::paging::Paging;
 use crate::http::query::Query;
 use crate::ops::OpError;
-
-fn view(c: &Client) -> ClientView {
-    ClientView {
-        client_id: c.id.to_string(),
-        name: c.name.clone(),
-        grants: c.grants.iter().map(|g| g.as_str().to_owned()).collect(),
-        scope: c.scope.to_string(),
-        redirect_uris: c.redirect_uris.clone(),
-        public: c.is_public(),
-        resource_server: c.resource_server,
-        created_at: c.created_at.to_rfc3339(),
-    }
-}
 
 pub(super) fn bad(m: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, m)
@@ -64,7 +51,7 @@ pub async fn create(
     let body = CreatedClient {
         client_id: created.client.id.to_string(),
         client_secret: created.secret.map(|s| s.expose().to_owned()),
-        client: view(&created.client),
+        client: crate::ops::clients::view(&created.client),
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -79,7 +66,10 @@ pub async fn list(
 ) -> Result<Json<ClientList>, ApiError> {
     let (limit, cursor) = paging.checked()?;
     let page = app.directory().clients(cursor, limit).await?;
-    Ok(Json(ClientList { clients: page.items.iter().map(view).collect(), next_cursor: page.next_cursor }))
+    Ok(Json(ClientList {
+        clients: page.items.iter().map(crate::ops::clients::view).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Deletes a client: it can no longer authenticate (at once on this node, within

@@ -1,10 +1,10 @@
 //! `GET /me`, `POST /me/logout`, `POST /me/password` and the caller's devices.
 
 use axum::Json;
-use std::net::SocketAddr;
 
+use axum::Extension;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -116,7 +116,7 @@ pub async fn forget_device(State(app): State<App>, bearer: Bearer, Path(device_i
         (status = 429, description = "too many wrong passwords for this user or address; see Retry-After", body = portcullis_proto::ErrorBody)))]
 pub async fn change_password(
     State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(client): Extension<crate::http::client_addr::ClientAddr>,
     headers: HeaderMap,
     bearer: crate::http::bearer::Bearer,
     body: Result<Json<portcullis_proto::PasswordChange>, JsonRejection>,
@@ -126,7 +126,7 @@ pub async fn change_password(
     let (Ok(uid), Ok(sid)) = (UserId::parse(sub), SessionId::parse(sid)) else {
         return Err(ApiError::internal(Cause::msg("a live token names a malformed user or session")).into_response());
     };
-    let ctx = crate::http::oauth::token::context(peer, &headers);
+    let ctx = crate::http::oauth::token::context(client, &headers);
     app.control()
         .change_password(
             &uid,

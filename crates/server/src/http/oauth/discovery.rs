@@ -5,16 +5,19 @@ use axum::extract::State;
 use portcullis_proto::ServerMetadata;
 
 use crate::app::App;
+use crate::http::error::ApiError;
 use crate::http::paths;
 
 /// Authorization-server metadata.
 #[utoipa::path(get, path = crate::http::paths::DISCOVERY, tag = "oauth2",
     responses((status = 200, description = "RFC 8414 metadata", body = ServerMetadata)))]
-pub async fn metadata(State(app): State<App>) -> Json<ServerMetadata> {
-    Json(server_metadata(&app))
+pub async fn metadata(State(app): State<App>) -> Result<Json<ServerMetadata>, ApiError> {
+    let scopes = app.directory().advertised_scopes().await?;
+    Ok(Json(server_metadata(&app, scopes)))
 }
 
-pub fn server_metadata(app: &App) -> ServerMetadata {
+/// The metadata, advertising `scopes` (those of the registered clients).
+pub fn server_metadata(app: &App, scopes: Vec<String>) -> ServerMetadata {
     let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     let auth_methods = strings(&["client_secret_basic", "client_secret_post", "none"]);
     ServerMetadata {
@@ -31,6 +34,6 @@ pub fn server_metadata(app: &App) -> ServerMetadata {
         revocation_endpoint_auth_methods_supported: auth_methods,
         introspection_endpoint_auth_methods_supported: strings(&["client_secret_basic", "client_secret_post"]),
         code_challenge_methods_supported: strings(&["S256"]),
-        scopes_supported: strings(&["admin"]),
+        scopes_supported: scopes,
     }
 }

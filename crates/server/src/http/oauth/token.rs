@@ -1,22 +1,22 @@
 //! `POST /oauth2/token`.
 
-use std::net::SocketAddr;
-
+use axum::Extension;
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use oxide_auth_axum::{OAuthRequest, WebError};
 use portcullis_oauth::{OAuthError, RequestContext};
 
 use crate::app::App;
+use crate::http::client_addr::ClientAddr;
 use crate::http::error::OAuthErrorResponse;
 
-/// The request's context: peer address, User-Agent, `X-Device-Id`.
-pub(crate) fn context(peer: SocketAddr, headers: &HeaderMap) -> RequestContext {
+/// The request's context: client address, User-Agent, `X-Device-Id`.
+pub(crate) fn context(client: ClientAddr, headers: &HeaderMap) -> RequestContext {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     RequestContext {
-        ip: Some(peer.ip().to_string()),
+        ip: Some(client.0.to_string()),
         user_agent: text(header::USER_AGENT.as_str()).map(|ua| ua.chars().take(512).collect()),
         device_id_header: text("x-device-id"),
     }
@@ -47,7 +47,7 @@ pub(super) fn bad_form(e: WebError) -> Response {
 )]
 pub async fn token(
     State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
     req: Result<OAuthRequest, WebError>,
 ) -> Response {
@@ -55,7 +55,7 @@ pub async fn token(
         Ok(r) => r,
         Err(e) => return bad_form(e),
     };
-    match app.tokens().token(&mut req, &context(peer, &headers)).await {
+    match app.tokens().token(&mut req, &context(client, &headers)).await {
         Ok(body) => {
             let mut res = Json(body).into_response();
             let h = res.headers_mut();

@@ -5,10 +5,9 @@
 //! browser's device id). On an https issuer each is `__Host-` prefixed and `Secure`, so no
 //! other host (a sibling subdomain, say) can set or read one.
 
-use std::net::SocketAddr;
-
+use axum::Extension;
 use axum::Form;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
@@ -171,7 +170,7 @@ pub async fn authorize(State(app): State<App>, headers: HeaderMap, RawQuery(quer
     ))]
 pub async fn submit(
     State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(client): Extension<crate::http::client_addr::ClientAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     form: Result<Form<PageForm>, axum::extract::rejection::FormRejection>,
@@ -190,7 +189,7 @@ pub async fn submit(
         return browser.finish(res);
     }
     let res = match form.action.as_str() {
-        "login" => login(&app, &mut browser, &req, query.as_deref(), &form, &context(peer, &headers)).await,
+        "login" => login(&app, &mut browser, &req, query.as_deref(), &form, &context(client, &headers)).await,
         "allow" | "deny" => {
             let decision = if form.action == "allow" { Decision::Allow } else { Decision::Deny };
             match logged_in(&app, &browser).await {
