@@ -4,7 +4,9 @@
 //! - no crate declares a dependency its code never names (as cargo-machete does);
 //! - no two sibling modules of a crate import each other, directly or round a circle;
 //! - every third-party licence is on the allowed list, and no crate is duplicated in the build
-//!   beyond the reviewed list in `tests/tidy/duplicates.txt` (cargo-deny's offline checks).
+//!   beyond the reviewed list in `tests/tidy/duplicates.txt` (cargo-deny's offline checks);
+//! - README's tour is `examples/tour/tour.sh` (which `.ci/run` runs, checking every output),
+//!   less its check lines, and no document links to a file outside the repository.
 //!
 //! Reads `cargo metadata --offline` and the sources; needs no network.
 
@@ -306,4 +308,54 @@ fn no_unreviewed_duplicate_crates() {
     let gone: Vec<_> = reviewed.difference(&duplicated).collect();
     assert!(new.is_empty(), "crates now built in two versions (unify them, or review and list them): {new:?}");
     assert!(gone.is_empty(), "no longer duplicated: take them off tests/tidy/duplicates.txt: {gone:?}");
+}
+
+/// The steps of README's tour (its fenced block from the line starting `# 1.`), or of
+/// `examples/tour/tour.sh` less the lines that only check (`expect …`, `tour_…`).
+fn tour_steps(text: &str, checks: bool) -> Vec<String> {
+    let lines = text.lines().skip_while(|l| !l.starts_with("# 1. "));
+    lines
+        .take_while(|l| !l.starts_with("```"))
+        .filter(|l| !checks || !(l.starts_with("expect ") || l.starts_with("tour_")))
+        .map(|l| l.trim_end().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_readme_tour_is_the_tour_script() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let tour = readme.split("## A five-minute tour").nth(1).expect("README has its tour");
+    let script = std::fs::read_to_string(root().join("examples/tour/tour.sh")).expect("examples/tour/tour.sh");
+    let (shown, run) = (tour_steps(tour, false), tour_steps(&script, true));
+    assert!(run.len() > 50, "the script's tour was found: {} lines", run.len());
+    for (i, (a, b)) in shown.iter().zip(&run).enumerate() {
+        assert_eq!(a, b, "README's tour and examples/tour/tour.sh differ at step line {}", i + 1);
+    }
+    assert_eq!(shown.len(), run.len(), "README's tour and examples/tour/tour.sh differ in length");
+}
+
+#[test]
+fn documents_link_only_inside_the_repository() {
+    let mut docs = vec![root().join("README.md")];
+    for dir in ["docs", "docs/decisions", "examples/orders", "examples/cli-login", "tests"] {
+        for entry in std::fs::read_dir(root().join(dir)).into_iter().flatten().flatten() {
+            if entry.path().extension().is_some_and(|e| e == "md") {
+                docs.push(entry.path());
+            }
+        }
+    }
+    for doc in docs {
+        let text = std::fs::read_to_string(&doc).expect("readable");
+        assert!(!text.contains("../shared"), "{} points outside the repository (../shared)", doc.display());
+    }
+}
+
+/// docs/contract.md is the contract this version meets, kept in the repository for those who
+/// clone it alone; where the shared original sits beside the repository, the two agree.
+#[test]
+fn the_contract_in_the_repository_is_the_shared_one() {
+    let shared = root().join("../shared/contract.md");
+    let Ok(original) = std::fs::read_to_string(&shared) else { return };
+    let copy = std::fs::read_to_string(root().join("docs/contract.md")).expect("docs/contract.md");
+    assert!(copy == original, "docs/contract.md differs from {}: copy it", shared.display());
 }
