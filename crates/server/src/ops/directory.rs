@@ -61,7 +61,7 @@ impl Directory {
     }
 
     /// The scopes registered clients may ask for, for the discovery metadata (at most
-    /// [`SCOPES_TTL`] old).
+    /// 10 s old: `SCOPES_TTL`).
     pub async fn advertised_scopes(&self) -> Result<Vec<String>, OpError> {
         if let Some((at, scopes)) = &*self.scopes.lock().unwrap_or_else(|e| e.into_inner())
             && at.elapsed() < SCOPES_TTL
