@@ -18,7 +18,9 @@
 #   bash crates/server/benches/load.sh latency         # client_credentials, password, JWKS, refresh:
 #                                                      # closed-loop peak at c=64, then p50/p99 open
 #                                                      # loop at half of it (RATE=N: at N/s instead),
-#                                                      # corrected for coordinated omission
+#                                                      # corrected for coordinated omission; then the
+#                                                      # peer's client_credentials and JWKS the same
+#                                                      # way, at half of its own peak (SKIP_PEER=1: not)
 #   BENCH_DATABASE_URL=… bash crates/server/benches/load.sh history
 #                                                      # refresh rate (c=64) and open-loop p99 at half
 #                                                      # of it, on an empty database and then on one
@@ -309,7 +311,9 @@ if [ "$MODE" = latency ]; then
     esac
     log "# $op closed loop c=64 $DUR"
     if [ "$op" = refresh ]; then
+      curl -s "$BASE/metrics" >"$OUT/metrics-refresh-0.txt"
       closed=$(run_gen BENCH_CONCURRENCY=64 BENCH_FAMILIES=256)
+      curl -s "$BASE/metrics" >"$OUT/metrics-refresh-1.txt"
     else
       closed=$(run_oha "$op" 64 "${args[@]}")
     fi
@@ -317,6 +321,7 @@ if [ "$MODE" = latency ]; then
     log "# $op open loop at $rate/s $DUR"
     if [ "$op" = refresh ]; then
       open=$(run_gen BENCH_RATE="$rate" BENCH_FAMILIES="$OPEN_FAMILIES")
+      curl -s "$BASE/metrics" >"$OUT/metrics-refresh-2.txt"
     else
       open=$(run_oha_open "$op" "$rate" "$OPEN_CONC" "${args[@]}")
     fi
@@ -335,6 +340,53 @@ for line in open(sys.argv[1]):
           f"c64_p99_ms={c['p99_ms']:.2f}{extra}")
 PY
   echo "rss idle_mb=$RSS_IDLE peak_mb_after_client_credentials=$HWM_TOKEN peak_mb_end=$(status_mb VmHWM) threads=$(threads)"
+  # Where refresh time went, closed loop and open loop apart: waiting for a rotation worker, or
+  # in the batch's transaction (the server's histograms, differenced between the runs).
+  python3 - "$OUT"/metrics-refresh-{0,1,2}.txt <<'PY'
+import re, sys
+snaps = [open(f).read() for f in sys.argv[1:]]
+def hist(text, name):
+    b = {m.group(1): float(m.group(2)) for m in re.finditer(name + r'_bucket\{le="([^"]+)"\} ([0-9.e+]+)', text)}
+    s = re.search(name + r"_sum ([0-9.e+-]+)", text)
+    return b, float(s.group(1)) if s else 0.0
+for phase, (a, b) in (("closed c=64", (0, 1)), ("open at half", (1, 2))):
+    for name in ("portcullis_refresh_queue_wait_seconds", "portcullis_refresh_batch_seconds", "portcullis_refresh_batch_size"):
+        (b0, s0), (b1, s1) = hist(snaps[a], name), hist(snaps[b], name)
+        rows = sorted(((float(le) if le != "+Inf" else float("inf")), b1[le] - b0.get(le, 0.0)) for le in b1)
+        if not rows or rows[-1][1] == 0:
+            continue
+        n = rows[-1][1]
+        q = lambda p: next(le for le, c in rows if c >= p * n)
+        print(f"{phase}: {name} n={n:.0f} mean={(s1 - s0) / n:.4f} p50<={q(0.5)} p90<={q(0.9)} p99<={q(0.99)}")
+PY
+  if [ -z "${SKIP_PEER:-}" ]; then
+    # The peer, the same way: its own peak at c=64, then the open loop at half of it, for the
+    # operations it has (client_credentials and JWKS). Portcullis stops first: one server at a time.
+    kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+    PEER_BASE=http://127.0.0.1:${PEER_PORT:-3100}
+    (cd "$PEER_DIR/oidc-provider" && { [ -d node_modules/oidc-provider ] || npm ci --no-audit --no-fund >"$OUT/npm-ci.log" 2>&1; } \
+      && NODE_ENV=production PEER_PORT=${PEER_PORT:-3100} exec node server.mjs) >"$OUT/peer-server.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 300); do curl -sf -o /dev/null "$PEER_BASE/.well-known/openid-configuration" && break; sleep 0.2; done
+    PEER_TOKEN=(-m POST -a "bench-client:bench-secret-0123456789abcdef0123456789abcdef" -T application/x-www-form-urlencoded
+      -d 'grant_type=client_credentials&scope=api%3Aread')
+    oha --no-tui --output-format json -z "$WARMUP" -w -c 16 "${PEER_TOKEN[@]}" "$PEER_BASE/token" >/dev/null
+    for op in client_credentials jwks; do
+      case $op in
+        client_credentials) args=("${PEER_TOKEN[@]}" "$PEER_BASE/token") ;;
+        jwks) args=("$PEER_BASE/jwks") ;;
+      esac
+      closed=$(run_oha "peer-$op" 64 "${args[@]}")
+      rate=${RATE:-$(half "$(json_field "$closed" ok_200_rps)")}
+      open=$(run_oha_open "peer-$op" "$rate" "$OPEN_CONC" "${args[@]}")
+      python3 - "$op" "$closed" "$open" "$rate" <<'PY'
+import json, sys
+op, c, o, rate = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
+print(f"peer {op} peak_rps_c64={c['ok_200_rps']:.0f} p50_ms_at_half={o['p50_ms']:.2f} "
+      f"p99_ms_at_half={o['p99_ms']:.2f} | offered_rps={rate} ok_rps={o['ok_200_rps']:.0f}")
+PY
+    done
+  fi
   log "# raw results: $OUT"
   exit 0
 fi
