@@ -192,6 +192,24 @@ async fn user_and_client_admin_commands_act_through_session_control() {
     let (s, body) = login("bob", "bob's long password", "dev_bob").await;
     assert_eq!(s, 200, "{body}");
 
+    // `token verify`: a valid token's claims as one JSON object; a bad one, one line.
+    let base = server.url("");
+    let issuer = base.trim_end_matches('/');
+    let (_, fresh) = login("alice", "alice's password", "dev_again").await;
+    let at = fresh["access_token"].as_str().expect("at");
+    let claims = sb.run_json(&["token", "verify", at, "--issuer", issuer, "--json"], "");
+    assert_eq!((claims["sub"].as_str(), claims["aud"].as_str()), (alice["user_id"].as_str(), Some("api")));
+    let tampered = format!("{}x", &at[..at.len() - 1]);
+    for (token, why) in [(tampered.as_str(), "invalid token"), ("not-a-jwt", "invalid token")] {
+        let out = sb.run(&["token", "verify", token, "--issuer", issuer, "--json"], "");
+        let err = String::from_utf8(out.stderr).expect("utf8");
+        assert!(!out.status.success() && out.stdout.is_empty(), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err:?}");
+        assert!(err.starts_with(&format!("error: {why}")), "{err}");
+    }
+    let out = sb.run(&["token", "verify", at, "--issuer", issuer, "--audience", "billing", "--json"], "");
+    assert!(!out.status.success(), "a token for another audience is refused");
+
     // Clients: listed without secrets; deleting one ends its grants.
     let clients = sb.run_json(&["client", "list", "--json"], "");
     let listed = clients["clients"].as_array().expect("clients");
@@ -201,7 +219,7 @@ async fn user_and_client_admin_commands_act_through_session_control() {
     let deleted = sb.run_json(&["client", "delete", &id, "--json"], "");
     assert_eq!(deleted["client_id"], id.as_str());
     assert_eq!(deleted["deleted"], true);
-    assert_eq!(deleted["sessions_ended"], 1, "bob's session went with the client");
+    assert_eq!(deleted["sessions_ended"], 2, "bob's and alice's new sessions went with the client");
     let (s, body) = token(vec![("grant_type", "client_credentials".into())]).await;
     assert_eq!((s, body["error"].as_str()), (401, Some("invalid_client")), "{body}");
     assert_eq!(sb.run_json(&["client", "list", "--json"], ""), serde_json::json!({"clients": []}));
@@ -211,6 +229,8 @@ async fn user_and_client_admin_commands_act_through_session_control() {
         vec!["user", "show", "nobody", "--json"],
         vec!["user", "kick", "alice", "dev_never", "--json"],
         vec!["user", "ban", "nobody", "--json"],
+        vec!["user", "unban", "nobody", "--json"],
+        vec!["user", "sessions", "nobody", "--json"],
         vec!["client", "delete", &id, "--json"],
         vec!["client", "delete", "not a client id", "--json"],
     ] {
