@@ -175,7 +175,7 @@ expect "$ORDER"
 #     Kick the tablet: the token has not expired, yet orders refuses it (a kick from the CLI
 #     reaches the server within revocation.poll_interval, 1 s; the admin API's at once).
 $PC user kick alice alice-tablet
-sleep 2
+sleep 3
 REFUSED=$(curl -s -H "Authorization: Bearer $TABLET" $OS/orders)
 echo "$REFUSED"
 # {"error":"invalid_token","error_description":"the access token has been revoked"}

@@ -4,6 +4,11 @@ use portcullis_e2e::TestDb;
 use portcullis_e2e::process::Sandbox;
 use sea_orm::Database;
 
+async fn count_sql(url: &str, sql: &str) -> i64 {
+    let db = Database::connect(url).await.expect("connect");
+    portcullis_e2e::db::scalar(&db, sql, vec![]).await
+}
+
 async fn count(url: &str, table: &str) -> i64 {
     let db = Database::connect(url).await.expect("connect");
     portcullis_e2e::db::scalar(&db, &format!("SELECT COUNT(*) FROM {table}"), vec![]).await
@@ -296,5 +301,7 @@ async fn commands_other_than_serve_and_migrate_refuse_to_create_state() {
         let out = sb.run(&["user", "list", "--json"], "");
         let err = String::from_utf8(out.stderr).expect("utf8");
         assert!(!out.status.success() && err.contains("portcullis migrate"), "{err}");
+        let made = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'";
+        assert_eq!(count_sql(&fresh.url, made).await, 0, "the refusal wrote nothing, not even the migrations' table");
     }
 }

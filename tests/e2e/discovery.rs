@@ -131,6 +131,27 @@ async fn scopes_supported_are_the_registered_clients_scopes() {
     assert_eq!(m["scopes_supported"], serde_json::json!(["orders:read", "orders:write", "profile"]));
 }
 
+/// Discovery is what a resource server's guard reads at start: a database that is down does not
+/// fail it (the last list of scopes is served), and many requests at once read the scopes once.
+#[tokio::test]
+async fn discovery_survives_a_dead_database() {
+    use portcullis_domain::grant::GrantType::ClientCredentials;
+    let clock = std::sync::Arc::new(portcullis_domain::clock::ManualClock::from_system());
+    let s = TestServer::start_with_clock(clock).await;
+    s.client(&[ClientCredentials], "orders:read").await;
+    let fetches = (0..20).map(|_| s.get_json("/.well-known/oauth-authorization-server"));
+    for (status, _, m) in futures::future::join_all(fetches).await {
+        assert_eq!(status, 200);
+        assert_eq!(m["scopes_supported"], serde_json::json!(["orders:read"]));
+    }
+    s.store.connection().clone().close().await.expect("close pool");
+    // Past the cache's 10 s: the scopes must be read again, and cannot be.
+    s.manual_clock().advance(chrono::Duration::seconds(11));
+    let (status, _, m) = s.get_json("/.well-known/oauth-authorization-server").await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["scopes_supported"], serde_json::json!(["orders:read"]), "the last list");
+}
+
 /// Every JSON body ends with a newline (what `curl` users expect), the success bodies and the
 /// error bodies alike, and its Content-Length counts it.
 #[tokio::test]

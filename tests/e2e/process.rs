@@ -23,6 +23,9 @@ async fn first_start_makes_a_private_key_and_logs_no_secret() {
         .filter(|e| e.path().extension().is_some_and(|x| x == "pem"))
         .collect();
     assert_eq!(pems.len(), 1, "one key made at first start");
+    // The binary gives freed memory back at once (crates/alloc, decision 0015).
+    let serving = server.logs().lines().find(|l| l.contains("portcullis is serving")).map(str::to_owned);
+    assert!(serving.as_deref().is_some_and(|l| l.contains(r#""allocator_purge_delay_ms":0"#)), "{serving:?}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -359,3 +359,17 @@ fn the_contract_in_the_repository_is_the_shared_one() {
     let copy = std::fs::read_to_string(root().join("docs/contract.md")).expect("docs/contract.md");
     assert!(copy == original, "docs/contract.md differs from {}: copy it", shared.display());
 }
+
+/// On PostgreSQL the migrations run in one transaction under the migration lock
+/// (`portcullis_store::migrate`); a migration that must run outside a transaction
+/// (`use_transaction` false, for `CREATE INDEX CONCURRENTLY`, say) would fail there: it needs
+/// that function changed first.
+#[test]
+fn no_migration_asks_to_run_outside_a_transaction() {
+    let mut files = Vec::new();
+    rust_files(&root().join("migrations/src"), &mut files);
+    for f in files {
+        let code = std::fs::read_to_string(&f).expect("readable");
+        assert!(!code.contains("fn use_transaction"), "{} overrides use_transaction", f.display());
+    }
+}

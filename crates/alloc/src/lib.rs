@@ -22,17 +22,31 @@ const PURGE_DELAY: c_int = 15;
 #[cfg(test)]
 const OS_TAG: c_int = 18;
 
-/// Sets the process's allocator options; call first thing in `main`, before other threads run.
-pub fn give_memory_back_promptly() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
-        return;
+/// Sets the process's allocator options, if the process has one thread yet (mimalloc's option
+/// table is plain memory: setting it while another thread allocates would be a data race).
+/// Call first thing in `main`; returns whether the options were set. An operator's
+/// `MIMALLOC_PURGE_DELAY` (or its old name `MIMALLOC_RESET_DELAY`) wins.
+pub fn give_memory_back_promptly() -> bool {
+    if ["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY"].iter().any(|v| std::env::var_os(v).is_some()) {
+        return false;
+    }
+    if threads() != Some(1) {
+        return false;
     }
     #[allow(unsafe_code)]
-    // SAFETY: `mi_option_set` writes one entry of mimalloc's option table. It is not thread
-    // safe, and main calls this before starting any thread; the index is in range (the test).
+    // SAFETY: `mi_option_set` writes one entry of mimalloc's option table, which is not thread
+    // safe: the process has one thread (checked above), so nothing reads it meanwhile; the index
+    // is in range (the test pins it).
     unsafe {
         libmimalloc_sys::mi_option_set(PURGE_DELAY, 0)
     };
+    true
+}
+
+/// The process's thread count, where the system tells it (Linux: `/proc/self/status`).
+fn threads() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|n| n.trim().parse().ok())
 }
 
 /// The current value of mimalloc option `option`.
@@ -56,13 +70,21 @@ mod tests {
 
     #[test]
     fn the_option_indices_are_mimalloc_v3s() {
-        // Defaults of mimalloc v3 (src/options.c): os_tag 100; purge_delay 1000 unless this
-        // process was told otherwise. A bundled mimalloc with another enum layout fails here.
+        // Defaults of mimalloc v3 (src/options.c): os_tag 100, purge_delay 1000 (unless this
+        // process was told otherwise). A bundled mimalloc with another enum layout fails here.
         assert_eq!(option(OS_TAG), 100);
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
             assert_eq!(purge_delay_ms(), 1000);
-            give_memory_back_promptly();
-            assert_eq!(purge_delay_ms(), 0);
+        }
+    }
+
+    #[test]
+    fn options_are_left_alone_once_threads_run() {
+        // The test harness runs this on one of its threads: more than one.
+        assert!(threads().is_some_and(|n| n > 1));
+        assert!(!give_memory_back_promptly());
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            assert_eq!(purge_delay_ms(), 1000);
         }
     }
 }

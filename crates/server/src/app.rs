@@ -205,11 +205,15 @@ impl Backend {
         }
         let store = match parts.store {
             Some(store) => store,
-            None => SqlStore::new(
-                portcullis_store::connect(&config.database_url.0, config.database.max_connections)
-                    .await
-                    .context("cannot open the database")?,
-            ),
+            None => {
+                let (url, max) = (&config.database_url.0, config.database.max_connections);
+                let db = if parts.one_shot {
+                    portcullis_store::connect_existing(url, max).await
+                } else {
+                    portcullis_store::connect(url, max).await
+                };
+                SqlStore::new(db.context("cannot open the database")?)
+            }
         };
         let keys_dir = config.keys_dir.clone();
         let hasher = if parts.one_shot {

@@ -222,11 +222,7 @@ pub struct ProxyNet(pub ipnet::IpNet);
 impl ProxyNet {
     pub fn contains(&self, ip: &std::net::IpAddr) -> bool {
         // An IPv4 peer may arrive as an IPv4-mapped IPv6 address on a dual-stack socket.
-        let ip = match ip {
-            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(*ip),
-            v4 => *v4,
-        };
-        self.0.contains(&ip)
+        self.0.contains(&ip.to_canonical())
     }
 }
 
@@ -234,11 +230,25 @@ impl TryFrom<String> for ProxyNet {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
         let s = s.trim();
-        s.parse::<ipnet::IpNet>()
+        let net = s
+            .parse::<ipnet::IpNet>()
             .map(|n| n.trunc())
             .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-            .map(ProxyNet)
-            .map_err(|_| format!("http.trusted_proxies: {s:?} is neither an IP address nor a CIDR block"))
+            .map_err(|_| format!("http.trusted_proxies: {s:?} is neither an IP address nor a CIDR block"))?;
+        // `::ffff:10.0.0.0/104` is 10.0.0.0/8: addresses are compared in their IPv4 form.
+        let net = match net {
+            ipnet::IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+                Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map(ipnet::IpNet::V4).unwrap_or(net),
+                None => net,
+            },
+            other => other,
+        };
+        if net.prefix_len() == 0 {
+            return Err(format!(
+                "http.trusted_proxies: {s:?} trusts every address, so any client could choose its own; list the proxies"
+            ));
+        }
+        Ok(ProxyNet(net))
     }
 }
 
@@ -519,6 +529,14 @@ mod tests {
             jail.set_env("PORTCULLIS_HTTP__TRUSTED_PROXIES", r#"["proxy.internal"]"#);
             let e = Config::load(None).unwrap_err().to_string();
             assert!(e.contains("proxy.internal") && e.contains("trusted_proxies"), "{e}");
+            for everyone in ["0.0.0.0/0", "::/0"] {
+                jail.set_env("PORTCULLIS_HTTP__TRUSTED_PROXIES", format!(r#"["{everyone}"]"#));
+                let e = Config::load(None).unwrap_err().to_string();
+                assert!(e.contains("trusts every address"), "{e}");
+            }
+            jail.set_env("PORTCULLIS_HTTP__TRUSTED_PROXIES", r#"["::ffff:10.0.0.0/104"]"#);
+            let c = Config::load(None).expect("loads");
+            assert_eq!(String::from(c.http.trusted_proxies[0]), "10.0.0.0/8");
             Ok(())
         });
     }

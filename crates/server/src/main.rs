@@ -5,7 +5,7 @@
 static GLOBAL: portcullis_alloc::MiMalloc = portcullis_alloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    // Before the runtime starts any thread.
+    // Before the runtime starts any thread (`serve` logs the purge delay in force).
     portcullis_alloc::give_memory_back_promptly();
     portcullis_server::cli::main()
 }

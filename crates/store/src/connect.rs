@@ -29,19 +29,12 @@ impl Backend {
 /// Opens a pool on `url`. For SQLite, creates the file (and its folder) when missing and
 /// switches it to WAL so that readers never wait for a writer.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
-    let backend = Backend::of_url(url)
-        .ok_or_else(|| DbErr::Custom("database URL must start with sqlite: or postgres://".into()))?;
+    let backend = backend_of(url)?;
     let mut url = url.to_owned();
     if backend == Backend::Sqlite {
         prepare_sqlite_file(&mut url)?;
     }
-    let mut opts = ConnectOptions::new(url);
-    opts.max_connections(max_connections)
-        .min_connections(1)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
-        .sqlx_logging(false);
-    let db = Database::connect(opts).await?;
+    let db = open_pool(url, max_connections).await?;
     match backend {
         Backend::Sqlite => {
             db.execute_unprepared("PRAGMA journal_mode=WAL;").await?;
@@ -49,6 +42,45 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         Backend::Postgres => check_read_committed(&db).await?,
     }
     Ok(db)
+}
+
+/// Opens a pool on a database a node made, changing nothing about it: a SQLite file is opened
+/// read-write but never created (`mode=rw`), its mode and journal left as they are. For the
+/// one-shot commands, which must not make a database where there was none.
+pub async fn connect_existing(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let backend = backend_of(url)?;
+    let url = match backend {
+        Backend::Sqlite => {
+            let (head, query) = url.split_once('?').unwrap_or((url, ""));
+            let kept: Vec<&str> = query.split('&').filter(|p| !p.is_empty() && !p.starts_with("mode=")).collect();
+            let mut url = format!("{head}?mode=rw");
+            for p in kept {
+                url.push('&');
+                url.push_str(p);
+            }
+            url
+        }
+        Backend::Postgres => url.to_owned(),
+    };
+    let db = open_pool(url, max_connections).await?;
+    if backend == Backend::Postgres {
+        check_read_committed(&db).await?;
+    }
+    Ok(db)
+}
+
+fn backend_of(url: &str) -> Result<Backend, DbErr> {
+    Backend::of_url(url).ok_or_else(|| DbErr::Custom("database URL must start with sqlite: or postgres://".into()))
+}
+
+async fn open_pool(url: String, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut opts = ConnectOptions::new(url);
+    opts.max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    Database::connect(opts).await
 }
 
 /// Refresh rotation relies on READ COMMITTED (each statement after the family lock sees the
@@ -113,9 +145,10 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     (!path.is_empty() && path != ":memory:").then(|| path.into())
 }
 
-/// How many migrations this build knows that the database has not applied.
+/// How many migrations this build knows that the database has not applied; reads only (the
+/// migrations' own table is not created when it is missing: then every migration is pending).
 pub async fn pending_migrations(db: &DatabaseConnection) -> Result<usize, DbErr> {
-    Ok(Migrator::get_pending_migrations(db).await?.len())
+    Ok(Migrator::get_pending_migrations_read_only(db).await?.len())
 }
 
 /// The key of the advisory lock that migrations run under on PostgreSQL ("pcmigrat").
@@ -130,7 +163,16 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
         return Migrator::up(db, None).await;
     }
     let txn = db.begin().await?;
-    txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")).await?;
+    // Waiting longer than this for the lock, or for a table a migration alters, is a stuck node
+    // or a long transaction in the way: fail the start (and say so) rather than hang.
+    txn.execute_unprepared("SET LOCAL lock_timeout = '10min'").await?;
+    let try_lock = format!("SELECT pg_try_advisory_xact_lock({MIGRATION_LOCK})");
+    let row = txn.query_one_raw(Statement::from_string(DbBackend::Postgres, try_lock)).await?;
+    let locked: bool = row.map(|r| r.try_get_by_index(0)).transpose()?.unwrap_or(false);
+    if !locked {
+        tracing::info!("another node is applying migrations; waiting for it (at most 10 minutes)");
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")).await?;
+    }
     Migrator::up(&txn, None).await?;
     txn.commit().await
 }

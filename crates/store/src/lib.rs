@@ -21,7 +21,7 @@ mod users;
 
 pub use attempts::{LocalAttempts, RedisAttempts};
 pub use client_cache::CachedClients;
-pub use connect::{Backend, MIGRATION_LOCK, connect, migrate, pending_migrations, sqlite_file};
+pub use connect::{Backend, MIGRATION_LOCK, connect, connect_existing, migrate, pending_migrations, sqlite_file};
 pub use redis_revocations::{REDIS_TIMEOUT, RedisDoorbell, RedisRevocations, fast_failing_connection};
 
 use std::sync::{Arc, OnceLock};

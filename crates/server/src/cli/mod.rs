@@ -108,7 +108,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
             let server = Server::build(config).await?;
-            tracing::info!(addr = %server.local_addr(), issuer = %server.app().issuer(), "portcullis is serving");
+            tracing::info!(
+                addr = %server.local_addr(),
+                issuer = %server.app().issuer(),
+                allocator_purge_delay_ms = portcullis_alloc::purge_delay_ms(),
+                "portcullis is serving"
+            );
             server.run(shutdown_signal()).await
         }
         Command::Migrate { json } => {

@@ -43,19 +43,20 @@ impl TrustedProxies {
 
     /// The client of a request from `peer` with `headers`.
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = peer.to_canonical();
         if !self.trusts(&peer) {
             return peer;
         }
-        let hops = match self.header {
-            ForwardedHeader::XForwardedFor => hops(headers, "x-forwarded-for", x_forwarded_for_hop),
-            ForwardedHeader::Forwarded => hops(headers, "forwarded", forwarded_hop),
+        let (name, parse): (&str, fn(&str) -> Option<IpAddr>) = match self.header {
+            ForwardedHeader::XForwardedFor => ("x-forwarded-for", x_forwarded_for_hop),
+            ForwardedHeader::Forwarded => ("forwarded", forwarded_hop),
         };
         let mut client = peer;
-        for hop in hops.iter().rev().take(MAX_HOPS) {
+        for hop in hops_nearest_first(headers, name, parse).take(MAX_HOPS) {
             match hop {
                 Some(ip) => {
-                    client = *ip;
-                    if !self.trusts(ip) {
+                    client = ip;
+                    if !self.trusts(&ip) {
                         break;
                     }
                 }
@@ -66,25 +67,30 @@ impl TrustedProxies {
     }
 }
 
-/// Every entry of every `name` header, in order; `None` for one that is not an address.
-fn hops(headers: &HeaderMap, name: &str, parse: fn(&str) -> Option<IpAddr>) -> Vec<Option<IpAddr>> {
-    headers
-        .get_all(name)
-        .iter()
-        .flat_map(|v| match v.to_str() {
-            Ok(text) => text.split(',').map(parse).collect::<Vec<_>>(),
-            Err(_) => vec![None],
-        })
-        .collect()
+/// The entries of every `name` header, the nearest hop (the last entry of the last line)
+/// first; `None` for one that is not an address. Split on the raw bytes, so that one entry a
+/// client filled with bytes that are not UTF-8 does not spoil the entries its proxy appended.
+fn hops_nearest_first<'h>(
+    headers: &'h HeaderMap,
+    name: &str,
+    parse: fn(&str) -> Option<IpAddr>,
+) -> impl Iterator<Item = Option<IpAddr>> + 'h {
+    let lines: Vec<&[u8]> = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
+    lines.into_iter().rev().flat_map(move |line| {
+        line.rsplit(|b| *b == b',').map(move |entry| std::str::from_utf8(entry).ok().and_then(parse))
+    })
 }
 
 /// `203.0.113.7`, `203.0.113.7:4711`, `2001:db8::1`, `[2001:db8::1]:4711`.
 fn address(text: &str) -> Option<IpAddr> {
     let text = text.trim();
-    text.parse::<IpAddr>()
+    let ip = text
+        .parse::<IpAddr>()
         .ok()
         .or_else(|| text.parse::<SocketAddr>().ok().map(|s| s.ip()))
-        .or_else(|| text.strip_prefix('[')?.strip_suffix(']')?.parse::<IpAddr>().ok())
+        .or_else(|| text.strip_prefix('[')?.strip_suffix(']')?.parse::<IpAddr>().ok())?;
+    // `::ffff:198.51.100.7` is 198.51.100.7: one key for the limits and the audit trail.
+    Some(ip.to_canonical())
 }
 
 fn x_forwarded_for_hop(entry: &str) -> Option<IpAddr> {
@@ -163,6 +169,19 @@ mod tests {
         assert_eq!(p.client(ip("10.0.0.1"), &h), ip("10.1.1.1"));
         let h = headers(&[("x-forwarded-for", "not-an-address")]);
         assert_eq!(p.client(ip("10.0.0.1"), &h), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_spoil_only_their_own_entry() {
+        let p = proxies(&["10.0.0.0/8"], ForwardedHeader::XForwardedFor);
+        let mut h = HeaderMap::new();
+        // What nginx's $proxy_add_x_forwarded_for makes of a client's own junk header.
+        h.insert("x-forwarded-for", axum::http::HeaderValue::from_bytes(b"\xff\xfe, 198.51.100.7").unwrap());
+        assert_eq!(p.client(ip("10.0.0.1"), &h), ip("198.51.100.7"));
+        // And IPv4-mapped addresses are the IPv4 address, peer and hop alike.
+        let h = headers(&[("x-forwarded-for", "::ffff:198.51.100.9")]);
+        assert_eq!(p.client(ip("::ffff:10.0.0.1"), &h), ip("198.51.100.9"));
+        assert_eq!(TrustedProxies::default().client(ip("::ffff:203.0.113.4"), &HeaderMap::new()), ip("203.0.113.4"));
     }
 
     #[test]

@@ -16,7 +16,17 @@ fn is_probe(route: &str) -> bool {
 /// probes, scrapes and shed requests at debug).
 pub async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().clone();
+    // A client chooses the method: an unknown one is `other`, or each would be a new series.
+    let method: &'static str = match req.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
     let route =
         req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let response = next.run(req).await;
@@ -24,7 +34,7 @@ pub async fn track(req: Request, next: Next) -> Response {
     let elapsed = started.elapsed();
     metrics::counter!(
         "portcullis_http_requests_total",
-        "route" => route.clone(), "method" => method.to_string(), "status" => status.to_string()
+        "route" => route.clone(), "method" => method, "status" => status.to_string()
     )
     .increment(1);
     metrics::histogram!("portcullis_http_request_duration_seconds", "route" => route.clone())

@@ -36,11 +36,13 @@ pub struct Directory {
     parts: DirectoryParts,
     /// The advertised scopes and when they were read (discovery is fetched often; clients
     /// change rarely).
-    scopes: std::sync::Mutex<Option<(std::time::Instant, Vec<String>)>>,
+    scopes: std::sync::Mutex<Option<(chrono::DateTime<chrono::Utc>, Vec<String>)>>,
+    /// Held by the one request reading the scopes afresh.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 /// How long the advertised scopes are served from memory.
-const SCOPES_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+const SCOPES_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 
 /// A registered client and its secret, shown once.
 #[derive(Debug)]
@@ -57,20 +59,41 @@ pub struct Page<T> {
 
 impl Directory {
     pub fn new(parts: DirectoryParts) -> Self {
-        Self { parts, scopes: std::sync::Mutex::new(None) }
+        Self { parts, scopes: std::sync::Mutex::new(None), refreshing: tokio::sync::Mutex::new(()) }
     }
 
-    /// The scopes registered clients may ask for, for the discovery metadata (at most
-    /// 10 s old: `SCOPES_TTL`).
-    pub async fn advertised_scopes(&self) -> Result<Vec<String>, OpError> {
-        if let Some((at, scopes)) = &*self.scopes.lock().unwrap_or_else(|e| e.into_inner())
-            && at.elapsed() < SCOPES_TTL
+    /// The scopes registered clients may ask for, for the discovery metadata (at most 10 s
+    /// old: `SCOPES_TTL`). One request at a time reads them afresh while the others keep the
+    /// list they have; if the database cannot be read the last list is served (discovery must
+    /// not fail a resource server's start because the database blinked).
+    pub async fn advertised_scopes(&self) -> Vec<String> {
+        let fresh = |at: &chrono::DateTime<chrono::Utc>| self.parts.clock.now() - *at < SCOPES_TTL;
+        let cached = self.scopes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some((at, scopes)) = &cached
+            && fresh(at)
         {
-            return Ok(scopes.clone());
+            return scopes.clone();
         }
-        let scopes: Vec<String> = self.parts.clients.scopes().await?.into_iter().collect();
-        *self.scopes.lock().unwrap_or_else(|e| e.into_inner()) = Some((std::time::Instant::now(), scopes.clone()));
-        Ok(scopes)
+        let _refreshing = match (self.refreshing.try_lock(), &cached) {
+            (Ok(guard), _) => guard,
+            (Err(_), Some((_, scopes))) => return scopes.clone(),
+            (Err(_), None) => self.refreshing.lock().await,
+        };
+        if let Some((at, scopes)) = &*self.scopes.lock().unwrap_or_else(|e| e.into_inner())
+            && fresh(at)
+        {
+            return scopes.clone();
+        }
+        let scopes = match self.parts.clients.scopes().await {
+            Ok(scopes) => scopes.into_iter().collect(),
+            Err(e) => {
+                tracing::warn!(error = %portcullis_domain::error::Chain(&e), "cannot read the clients' scopes for the discovery metadata; serving the last list");
+                cached.map(|(_, scopes)| scopes).unwrap_or_default()
+            }
+        };
+        // Also after a failure: the next attempt comes a TTL later, not with every request.
+        *self.scopes.lock().unwrap_or_else(|e| e.into_inner()) = Some((self.parts.clock.now(), scopes.clone()));
+        scopes
     }
 
     /// Registers a client; its secret (for a confidential client) is returned once and stored

@@ -5,15 +5,14 @@ use axum::extract::State;
 use portcullis_proto::ServerMetadata;
 
 use crate::app::App;
-use crate::http::error::ApiError;
 use crate::http::paths;
 
 /// Authorization-server metadata.
 #[utoipa::path(get, path = crate::http::paths::DISCOVERY, tag = "oauth2",
     responses((status = 200, description = "RFC 8414 metadata", body = ServerMetadata)))]
-pub async fn metadata(State(app): State<App>) -> Result<Json<ServerMetadata>, ApiError> {
-    let scopes = app.directory().advertised_scopes().await?;
-    Ok(Json(server_metadata(&app, scopes)))
+pub async fn metadata(State(app): State<App>) -> Json<ServerMetadata> {
+    let scopes = app.directory().advertised_scopes().await;
+    Json(server_metadata(&app, scopes))
 }
 
 /// The metadata, advertising `scopes` (those of the registered clients).
