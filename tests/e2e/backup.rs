@@ -6,9 +6,8 @@
 use std::process::Command;
 
 use portcullis_e2e::TestDb;
-use portcullis_e2e::process::Sandbox;
+use portcullis_e2e::process::{Sandbox, token_request};
 use sea_orm::{ConnectionTrait, Database};
-use serde_json::Value;
 
 /// A port free now, so that the old node and its replacement share one issuer URL.
 fn free_port() -> u16 {
@@ -55,13 +54,8 @@ async fn a_restored_node_honours_the_old_nodes_tokens_and_secrets() {
     let node = old.serve(&env, "info");
     // No pooled connections: the replacement node listens on the old node's port.
     let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
-    let token = |form: Vec<(&'static str, String)>| {
-        let req = http.post(format!("{issuer}/oauth2/token")).basic_auth(&id, Some(&secret)).form(&form);
-        async move {
-            let res = req.send().await.expect("token request");
-            (res.status().as_u16(), res.json::<Value>().await.expect("json"))
-        }
-    };
+    let endpoint = format!("{issuer}/oauth2/token");
+    let token = |form| token_request(&http, &endpoint, (&id, &secret), form);
     let (status, login) = token(vec![
         ("grant_type", "password".into()),
         ("username", "rita".into()),

@@ -1,7 +1,7 @@
 //! The `portcullis` command line, run as a process: `--json` shapes, bad input, no half-writes.
 
 use portcullis_e2e::TestDb;
-use portcullis_e2e::process::Sandbox;
+use portcullis_e2e::process::{Sandbox, token_request};
 use sea_orm::Database;
 
 async fn count_sql(url: &str, sql: &str) -> i64 {
@@ -118,14 +118,8 @@ async fn user_and_client_admin_commands_act_through_session_control() {
     sb.run_json(&["user", "create", "--username", "bob", "--password-stdin", "--json"], "bob's long password\n");
     let server = sb.serve(&[("PORTCULLIS_CLIENTS__CACHE_TTL", "0s")], "info");
     let http = reqwest::Client::new();
-    let token = |form: Vec<(&'static str, String)>| {
-        let req = http.post(server.url("/oauth2/token")).basic_auth(&id, Some(&secret)).form(&form);
-        async move {
-            let res = req.send().await.expect("token request");
-            let status = res.status().as_u16();
-            (status, res.json::<serde_json::Value>().await.expect("json"))
-        }
-    };
+    let endpoint = server.url("/oauth2/token");
+    let token = |form| token_request(&http, &endpoint, (&id, &secret), form);
     let login = |user: &'static str, password: &'static str, device: &'static str| {
         token(vec![
             ("grant_type", "password".into()),
@@ -304,4 +298,50 @@ async fn commands_other_than_serve_and_migrate_refuse_to_create_state() {
         let made = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'";
         assert_eq!(count_sql(&fresh.url, made).await, 0, "the refusal wrote nothing, not even the migrations' table");
     }
+}
+
+/// `token verify` (and so the guard) speaks TLS to an https issuer behind a TLS-terminating
+/// proxy, and trusts only what the system trust store (or `SSL_CERT_FILE`) trusts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_verify_reaches_an_https_issuer_and_checks_its_certificate() {
+    use portcullis_e2e::tls::{TlsFront, ca_file};
+
+    let db = TestDb::new().await;
+    let mut sb = Sandbox::migrated(&db.url);
+    let (id, secret) = sb.client(&["client_credentials"]);
+    let (listener, front) = TlsFront::bind().await;
+    let issuer = format!("https://127.0.0.1:{}", front.port());
+    let server = sb.serve(&[("PORTCULLIS_ISSUER", &issuer)], "info");
+    let upstream = server.base.trim_start_matches("http://").parse().expect("server addr");
+    let _front = TlsFront::relay_to(listener, upstream);
+
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(ca_file()).expect("ca.crt")).expect("ca pem");
+    let http = reqwest::Client::builder().add_root_certificate(ca).build().expect("client");
+    let res = http
+        .post(format!("{issuer}/oauth2/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token over TLS");
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.expect("json");
+    let at = body["access_token"].as_str().expect("access_token").to_owned();
+
+    // The test CA is in no trust store: the certificate is refused, in one line.
+    let run = |sb: &Sandbox| sb.run(&["token", "verify", &at, "--issuer", &issuer, "--json"], "");
+    let out = tokio::task::block_in_place(|| run(&sb));
+    let err = String::from_utf8(out.stderr).expect("utf8");
+    assert!(!out.status.success() && out.stdout.is_empty(), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err:?}");
+    assert!(err.contains("invalid peer certificate: UnknownIssuer"), "{err}");
+
+    // Trusted through SSL_CERT_FILE, as an operator with a private CA does: every claim checks.
+    sb.env.push(("SSL_CERT_FILE".to_owned(), ca_file().display().to_string()));
+    let claims = tokio::task::block_in_place(|| {
+        let out = run(&sb);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("claims")
+    });
+    assert_eq!((claims["iss"].as_str(), claims["client_id"].as_str()), (Some(issuer.as_str()), Some(id.as_str())));
 }

@@ -3,20 +3,23 @@
 //! limits, the audit trail and `last_ip` alike; from anyone else the header is ignored.
 
 use portcullis_domain::grant::GrantType::Password;
-use portcullis_e2e::TestServer;
+use portcullis_e2e::{TestClient, TestServer};
 use portcullis_server::config::{ForwardedHeader, ProxyNet};
 use serde_json::Value;
+
+/// A server configured by `configure`, a password client and the user pat.
+async fn server(configure: impl FnOnce(&mut portcullis_server::config::Config)) -> (TestServer, TestClient) {
+    let s = TestServer::start_with(configure).await;
+    let client = s.client(&[Password], "").await;
+    s.user("pat", "pat's long password").await;
+    (s, client)
+}
 
 fn loopback() -> Vec<ProxyNet> {
     vec![ProxyNet::try_from("127.0.0.1".to_string()).expect("net")]
 }
 
-async fn login(
-    s: &TestServer,
-    c: &portcullis_e2e::TestClient,
-    password: &str,
-    headers: &[(&str, &str)],
-) -> (u16, Value) {
+async fn login(s: &TestServer, c: &TestClient, password: &str, headers: &[(&str, &str)]) -> (u16, Value) {
     let form = [("grant_type", "password"), ("username", "pat"), ("password", password), ("device_id", "dev_pat")];
     let res = s.post_form(portcullis_server::http::paths::TOKEN, &form, Some(c), headers).await;
     (res.status().as_u16(), res.json().await.expect("json"))
@@ -35,13 +38,11 @@ async fn audit_rows_from(s: &TestServer, ip: &str) -> i64 {
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_the_forwarded_client_is_the_address() {
-    let s = TestServer::start_with(|c| {
+    let (s, client) = server(|c| {
         c.http.trusted_proxies = loopback();
         c.login.max_attempts_per_ip = 3;
     })
     .await;
-    let client = s.client(&[Password], "").await;
-    s.user("pat", "pat's long password").await;
 
     // The client forged the first entry; the proxy appended the address it saw.
     let forged_chain = [("x-forwarded-for", "6.6.6.6, 198.51.100.7")];
@@ -66,14 +67,12 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_the_address() {
 #[tokio::test]
 async fn from_an_untrusted_peer_the_forwarding_headers_are_ignored() {
     // Trusts a proxy that is not the peer.
-    let s = TestServer::start_with(|c| {
+    let (s, client) = server(|c| {
         c.http.trusted_proxies = vec![ProxyNet::try_from("10.0.0.0/8".to_string()).expect("net")];
         // The first login below counts too: it and three guesses fill the address's allowance.
         c.login.max_attempts_per_ip = 4;
     })
     .await;
-    let client = s.client(&[Password], "").await;
-    s.user("pat", "pat's long password").await;
     let spoof = [("x-forwarded-for", "198.51.100.7"), ("forwarded", "for=198.51.100.8")];
     let (status, t) = login(&s, &client, "pat's long password", &spoof).await;
     assert_eq!(status, 200, "{t}");
@@ -92,13 +91,11 @@ async fn from_an_untrusted_peer_the_forwarding_headers_are_ignored() {
 
 #[tokio::test]
 async fn rfc_7239_forwarded_is_read_when_configured() {
-    let s = TestServer::start_with(|c| {
+    let (s, client) = server(|c| {
         c.http.trusted_proxies = loopback();
         c.http.forwarded_header = ForwardedHeader::Forwarded;
     })
     .await;
-    let client = s.client(&[Password], "").await;
-    s.user("pat", "pat's long password").await;
     let headers = [("forwarded", r#"for="[2001:db8:cafe::17]:4711";proto=https"#), ("x-forwarded-for", "198.51.100.7")];
     let (status, t) = login(&s, &client, "pat's long password", &headers).await;
     assert_eq!(status, 200, "{t}");

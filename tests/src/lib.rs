@@ -8,6 +8,7 @@ pub mod keys;
 pub mod process;
 pub mod proxy;
 pub mod server;
+pub mod tls;
 
 pub use db::TestDb;
 pub use server::{ManualClock, TestClient, TestServer};

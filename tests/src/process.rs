@@ -199,3 +199,16 @@ impl Drop for ServeProcess {
         let _ = self.child.wait();
     }
 }
+
+/// POSTs `form` to the token endpoint `url` as the confidential client `id`; answers the status
+/// and the JSON body.
+pub async fn token_request(
+    http: &reqwest::Client,
+    url: &str,
+    (id, secret): (&str, &str),
+    form: Vec<(&'static str, String)>,
+) -> (u16, serde_json::Value) {
+    let res = http.post(url).basic_auth(id, Some(secret)).form(&form).send().await.expect("token request");
+    let status = res.status().as_u16();
+    (status, res.json().await.expect("a JSON token response"))
+}

@@ -78,16 +78,12 @@ pub async fn run(command: ClientCommand, config: &Config) -> anyhow::Result<()> 
         }
         ClientCommand::List { json } => {
             let app = one_shot_app(config).await?;
-            let mut clients = Vec::new();
-            let mut cursor: Option<String> = None;
-            loop {
+            let app = &app;
+            let clients = super::every(|cursor| async move {
                 let page = app.directory().clients(cursor.as_deref(), PAGE).await?;
-                clients.extend(page.items.iter().map(view));
-                match page.next_cursor {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
-            }
+                Ok((page.items.iter().map(view).collect(), page.next_cursor))
+            })
+            .await?;
             let human = if clients.is_empty() {
                 "no clients yet".to_owned()
             } else {

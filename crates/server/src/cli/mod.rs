@@ -52,6 +52,24 @@ const ACTOR: &str = "cli";
 /// Rows read per page when a command lists everything.
 const PAGE: usize = 100;
 
+/// Every row of a paged listing: `page(cursor)` answers one page's rows and the next cursor.
+async fn every<T, F, Fut>(mut page: F) -> anyhow::Result<Vec<T>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<(Vec<T>, Option<String>)>>,
+{
+    let mut rows = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (more, next) = page(cursor).await?;
+        rows.extend(more);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(rows),
+        }
+    }
+}
+
 /// The node's services over the database and keys a node made (refusing to create either),
 /// for a command that runs once: the same directory and session-control code as the admin API.
 async fn one_shot_app(config: &Config) -> anyhow::Result<crate::app::App> {

@@ -43,7 +43,7 @@ pub async fn run(command: TokenCommand, config: &Config) -> anyhow::Result<()> {
         .revocation(Revocation::Off)
         .build()
         .await
-        .map_err(|e| anyhow::anyhow!("cannot reach the issuer {issuer}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot reach the issuer {issuer}: {}", with_causes(&e)))?;
     let claims = guard.verify(token.trim()).await.map_err(|e| anyhow::anyhow!("invalid token: {e}"))?;
     let human = format!(
         "valid: signature, typ, iss, aud, exp and nbf checked against {issuer}\nsub: {}\nclient_id: {}\nscope: {}\nexpires: {}{}\nrevocation: not checked (offline, as a resource server without the feed; introspection or the guard's feed would see a kick)",
@@ -57,4 +57,20 @@ pub async fn run(command: TokenCommand, config: &Config) -> anyhow::Result<()> {
     );
     super::print(json, &serde_json::to_value(&claims)?, &human);
     Ok(())
+}
+
+/// An error and what caused it, each cause once: "request failed" alone does not tell an
+/// operator that the certificate was refused or the name did not resolve.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }

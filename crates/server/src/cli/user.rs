@@ -77,16 +77,12 @@ pub async fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
     match command {
         UserCommand::Create { .. } => unreachable!("handled above"),
         UserCommand::List { json } => {
-            let mut users = Vec::new();
-            let mut cursor: Option<String> = None;
-            loop {
+            let app = &app;
+            let users = super::every(|cursor| async move {
                 let page = app.directory().users(cursor.as_deref(), PAGE).await?;
-                users.extend(page.items.iter().map(view));
-                match page.next_cursor {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
-            }
+                Ok((page.items.iter().map(view).collect(), page.next_cursor))
+            })
+            .await?;
             let human = if users.is_empty() {
                 "no users yet".to_owned()
             } else {
@@ -110,16 +106,12 @@ pub async fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
         }
         UserCommand::Sessions { user, json } => {
             let id = find(&app, &user).await?.id;
-            let mut devices: Vec<DeviceView> = Vec::new();
-            let mut cursor: Option<String> = None;
-            loop {
-                let page = app.directory().devices(&id, cursor.as_deref(), PAGE).await?;
-                devices.extend(page.devices);
-                match page.next_cursor {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
-            }
+            let (app, user_id) = (&app, &id);
+            let devices: Vec<DeviceView> = super::every(|cursor| async move {
+                let page = app.directory().devices(user_id, cursor.as_deref(), PAGE).await?;
+                Ok((page.devices, page.next_cursor))
+            })
+            .await?;
             let human = if devices.is_empty() {
                 "no devices".to_owned()
             } else {
