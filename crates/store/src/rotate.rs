@@ -11,15 +11,15 @@
 //!
 //! **Locks.** The locks come first and every read the decisions use is made under them, so two
 //! refreshes of one family never decide on the same facts, and no refresh decides while a
-//! cut-off of its user (a ban, a password change, a kick-all) is being written. On PostgreSQL the
-//! first statement takes share locks on the families' users, in user-id order (a cut-off takes
-//! the user's exclusive lock before anything else, so it waits for deciding refreshes and they
-//! wait for it: decision 0011); the second is
-//! `SELECT … FOR UPDATE` of the sessions of the presented tokens, in session-id order (two batches
-//! on two nodes that share sessions lock them in the same order and cannot deadlock; concurrent
-//! refreshes of one family queue behind the lock, other families do not); the locked rows come
-//! back in their latest version. On SQLite a no-op update of those sessions takes the database's
-//! write lock up front, so the transaction never has to upgrade a stale read snapshot. The tokens
+//! cut-off of its user (a ban, a password change, a kick-all) is being written. On PostgreSQL one
+//! statement takes them all: `SELECT … FOR SHARE OF users FOR UPDATE OF device_sessions` over
+//! the sessions of the presented tokens joined to their users, in (user id, session id) order,
+//! each user's share lock before its sessions' exclusive locks (a cut-off takes the user's
+//! exclusive lock before anything else, so it waits for deciding refreshes and they wait for it:
+//! decision 0011; two batches on two nodes that share users or sessions lock them in the same
+//! order and cannot deadlock; concurrent refreshes of one family queue behind its lock, other
+//! families do not); the locked rows come back in their latest version. On SQLite a no-op
+//! update of those sessions takes the database's write lock up front, so the transaction never has to upgrade a stale read snapshot. The tokens
 //! are read next, in their own statement (PostgreSQL runs at READ COMMITTED, checked at start by
 //! `connect`, so it sees what the locks' previous holders committed). Always sessions first, then
 //! tokens: one lock order for every transaction, so a retry and a refresh racing in one family
@@ -72,12 +72,13 @@ pub(crate) struct RotationQueue {
 
 impl RotationQueue {
     /// Starts the workers on the current tokio runtime: four on PostgreSQL (batches in flight
-    /// overlap one another's round trips), one on SQLite (it has one writer anyway). They stop
-    /// when the queue is dropped.
+    /// overlap one another's round trips), each on a connection of the workers' own
+    /// [`point_lookup_pool`], one on SQLite (it has one writer anyway). They stop when the queue
+    /// is dropped.
     pub(crate) fn start(db: DatabaseConnection) -> Self {
-        let workers = match db.get_database_backend() {
-            DbBackend::Postgres => 4,
-            _ => 1,
+        let (db, workers) = match db.get_database_backend() {
+            DbBackend::Postgres => (point_lookup_pool(&db, 4), 4),
+            _ => (db, 1),
         };
         let (jobs, queue) = mpsc::channel(QUEUE);
         let queue = Arc::new(Mutex::new(queue));
@@ -203,18 +204,58 @@ async fn run(db: &DatabaseConnection, jobs: Vec<Job>) -> Vec<Job> {
     }
 }
 
-/// Locks the families of the tokens with `hashes` and returns their sessions, by id.
+/// PostgreSQL: locks the families of the tokens with `hashes` and their users, in one
+/// statement, and returns the sessions and the users' gates by id. Rows are locked as they come
+/// out, in (user id, session id) order: each user's share lock, then its sessions' exclusive
+/// locks. That is one order over every user and session, the order a cut-off keeps too (its
+/// user's exclusive lock before anything else, then that user's sessions: decision 0011), so two
+/// batches on two nodes, or a batch and a cut-off, cannot deadlock. Concurrent refreshes of one
+/// family queue behind its lock, other families do not. Locked rows come back in their latest
+/// version, so a ban or kick committed while this waited is seen.
+async fn lock_families_and_owners(
+    txn: &DatabaseTransaction,
+    hashes: &[&str],
+) -> Result<(HashMap<String, DeviceSession>, HashMap<String, Gate>), StoreError> {
+    let gate: Vec<String> = GATE_COLUMNS.split(", ").map(|c| format!("u.{c} AS gate_{c}")).collect();
+    let sql = format!(
+        "SELECT s.*, {} FROM device_sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.id IN (SELECT session_id FROM refresh_tokens WHERE token_hash {}) \
+         ORDER BY u.id, s.id FOR SHARE OF u FOR UPDATE OF s",
+        gate.join(", "),
+        json_params::in_list(DbBackend::Postgres, 1)
+    );
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            [json_params::list(hashes.iter().copied())],
+        ))
+        .await
+        .map_err(store_err)?;
+    let (mut sessions, mut owners) = (HashMap::new(), HashMap::new());
+    for r in &rows {
+        let session = device_session::Model::from_query_result(r, "").map_err(store_err)?;
+        let gate = Gate::from_query_result(r, "gate_").map_err(store_err)?;
+        sessions.insert(session.id.clone(), session.into_domain()?);
+        owners.insert(gate.id.clone(), gate);
+    }
+    Ok((sessions, owners))
+}
+
+/// SQLite: locks the families of the tokens with `hashes` (a no-op update takes the database's
+/// write lock up front, so the transaction never has to upgrade a stale read snapshot) and
+/// returns their sessions, by id.
 async fn lock_sessions(
     txn: &DatabaseTransaction,
     hashes: &[&str],
 ) -> Result<HashMap<String, DeviceSession>, StoreError> {
     let backend = txn.get_database_backend();
-    let tokens = format!("SELECT session_id FROM refresh_tokens WHERE token_hash {}", json_params::in_list(backend, 1));
-    let sql = match backend {
-        DbBackend::Postgres => format!("SELECT * FROM device_sessions WHERE id IN ({tokens}) ORDER BY id FOR UPDATE"),
-        // A no-op update of a column no foreign key refers to takes the write lock.
-        _ => format!("UPDATE device_sessions SET revoked_at = revoked_at WHERE id IN ({tokens}) RETURNING *"),
-    };
+    // Of a column no foreign key refers to.
+    let sql = format!(
+        "UPDATE device_sessions SET revoked_at = revoked_at WHERE id IN \
+         (SELECT session_id FROM refresh_tokens WHERE token_hash {}) RETURNING *",
+        json_params::in_list(backend, 1)
+    );
     let rows = txn
         .query_all_raw(Statement::from_sql_and_values(backend, sql, [json_params::list(hashes.iter().copied())]))
         .await
@@ -227,17 +268,13 @@ async fn lock_sessions(
         .collect()
 }
 
-/// The users of the families of the tokens with `hashes`, by id: on PostgreSQL under share
-/// locks taken in id order (before the families' locks), on SQLite under the write lock the
-/// transaction already holds.
+/// SQLite: the users of the families of the tokens with `hashes`, by id, read under the write
+/// lock the transaction already holds.
 async fn owners(txn: &DatabaseTransaction, hashes: &[&str]) -> Result<HashMap<String, Gate>, StoreError> {
     let backend = txn.get_database_backend();
-    let lock = match backend {
-        DbBackend::Postgres => " ORDER BY id FOR SHARE",
-        _ => "",
-    };
     let sql = format!(
-        "SELECT {GATE_COLUMNS} FROM users WHERE id IN (SELECT s.user_id FROM device_sessions s          WHERE s.id IN (SELECT session_id FROM refresh_tokens WHERE token_hash {})){lock}",
+        "SELECT {GATE_COLUMNS} FROM users WHERE id IN (SELECT s.user_id FROM device_sessions s \
+         WHERE s.id IN (SELECT session_id FROM refresh_tokens WHERE token_hash {}))",
         json_params::in_list(backend, 1)
     );
     let rows = txn
@@ -311,15 +348,22 @@ async fn read_tokens(txn: &DatabaseTransaction, hashes: &[&str]) -> Result<Read,
 /// does not know that: it guesses 100 rows for a JSON list, and a table young enough to have no
 /// statistics yet looks small, so it picks hash joins over sequential scans, and a prepared
 /// statement keeps that plan as the table grows (seen: refresh throughput fell below that of
-/// one-token-per-statement rotation on a fresh database). For this transaction only, index
-/// lookups in nested loops are the plans it may choose.
-async fn point_lookups_only(txn: &DatabaseTransaction) -> Result<(), StoreError> {
-    txn.execute_unprepared(
-        "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off",
-    )
-    .await
-    .map_err(store_err)?;
-    Ok(())
+/// one-token-per-statement rotation on a fresh database). So the workers get a pool of their own,
+/// `size` connections to the same database, on which index lookups in nested loops are the only
+/// plans the planner may choose. The settings go in the connection's startup packet: no
+/// round trip per transaction (a `SET LOCAL` in each cost one of the batch's seven).
+fn point_lookup_pool(db: &DatabaseConnection, size: u32) -> DatabaseConnection {
+    let shared = db.get_postgres_connection_pool();
+    let options = (*shared.connect_options()).clone().options([
+        ("enable_seqscan", "off"),
+        ("enable_hashjoin", "off"),
+        ("enable_mergejoin", "off"),
+    ]);
+    let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(shared.options().get_acquire_timeout())
+        .connect_lazy_with(options);
+    sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
 }
 
 /// Rotates what it can of `requests` in one transaction. Outcomes in the order of `requests`;
@@ -329,23 +373,20 @@ async fn rotate_batch(
     requests: &[&Request],
 ) -> Result<Vec<Option<RotateOutcome>>, StoreError> {
     let txn = db.begin().await.map_err(store_err)?;
-    if txn.get_database_backend() == DbBackend::Postgres {
-        point_lookups_only(&txn).await?;
-    }
     let hashes: Vec<&str> = requests.iter().map(|r| r.token_hash.as_str()).collect();
-    // Users before sessions on PostgreSQL, where they are locked; after, on SQLite, where the
-    // session statement takes the write lock.
-    let postgres = txn.get_database_backend() == DbBackend::Postgres;
-    let mut owners_read = if postgres { Some(owners(&txn, &hashes).await?) } else { None };
-    let sessions = lock_sessions(&txn, &hashes).await?;
+    let (sessions, owners_read) = match txn.get_database_backend() {
+        DbBackend::Postgres => lock_families_and_owners(&txn, &hashes).await?,
+        // The session statement takes the write lock; the users are read under it.
+        _ => {
+            let sessions = lock_sessions(&txn, &hashes).await?;
+            let owners = if sessions.is_empty() { HashMap::new() } else { owners(&txn, &hashes).await? };
+            (sessions, owners)
+        }
+    };
     if sessions.is_empty() {
         txn.rollback().await.map_err(store_err)?;
         return Ok(requests.iter().map(|_| Some(RotateOutcome::Unknown)).collect());
     }
-    if owners_read.is_none() {
-        owners_read = Some(owners(&txn, &hashes).await?);
-    }
-    let owners_read = owners_read.unwrap_or_default();
     let mut cutoffs: HashMap<&str, Cutoffs> = HashMap::new();
     for (id, gate) in &owners_read {
         cutoffs.insert(id.as_str(), gate.cutoffs()?);
