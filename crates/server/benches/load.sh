@@ -20,7 +20,8 @@
 #                                                      # loop at half of it (RATE=N: at N/s instead),
 #                                                      # corrected for coordinated omission; then the
 #                                                      # peer's client_credentials and JWKS the same
-#                                                      # way, at half of its own peak (SKIP_PEER=1: not)
+#                                                      # way, at half of its own peak (SKIP_PEER=1: not;
+#                                                      # OPS="refresh": only those operations)
 #   BENCH_DATABASE_URL=… bash crates/server/benches/load.sh history
 #                                                      # refresh rate (c=64) and open-loop p99 at half
 #                                                      # of it, on an empty database and then on one
@@ -32,8 +33,10 @@
 #                                                      # how fast a low rate is served again after it
 #   bash crates/server/benches/load.sh memory          # RSS, smaps, threads and mimalloc's stats, idle
 #                                                      # and under client_credentials load
-#   DUR=20s CONCS="16 64" WARMUP=5s                    # defaults shown
+#   DUR=20s CONCS="16 64" WARMUP=5s BENCH_USERS=64     # defaults shown (BENCH_USERS: the refresh
+#                                                      # families' users, see make_user)
 #   OPEN_CONC=128 OPEN_FAMILIES=1024                   # open loop: oha connections, refresh families
+#   SERVER_CPUS=0 LOAD_CPUS=1                          # server and oha pinned apart (taskset)
 #   BENCH_BIN=/path/to/portcullis                 # run that server binary instead of building
 #   BENCH_GEN=/path/to/refresh_load-…             # that refresh generator instead of building
 #   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test   # PostgreSQL instead of a SQLite file:
@@ -56,6 +59,11 @@ OUT=${OUT:-$(mktemp -d -t portcullis-bench-XXXX)}
 mkdir -p "$OUT"
 BASE="http://127.0.0.1:$PORT"
 log() { printf '%s\n' "$*" >&2; }
+# SERVER_CPUS / LOAD_CPUS (taskset lists, e.g. 0 and 1): the server and oha each on their own
+# cores, so a load generator short of CPU does not count its own backlog as the server's latency
+# (overload: at 3x the peak, oha on shared cores falls behind its schedule). Unset: shared.
+SERVER_PIN=(); [ -z "${SERVER_CPUS:-}" ] || SERVER_PIN=(taskset -c "$SERVER_CPUS")
+LOAD_PIN=(); [ -z "${LOAD_CPUS:-}" ] || LOAD_PIN=(taskset -c "$LOAD_CPUS")
 
 export PATH="$HOME/.cargo/bin:$PATH"
 command -v oha >/dev/null || { log "# installing oha"; cargo install oha --locked >"$OUT/oha-install.log" 2>&1; }
@@ -126,7 +134,7 @@ cleanup() {
   [ -z "$BENCH_DB" ] || (cd / && psql -q "$BENCH_DATABASE_URL" -c "DROP DATABASE IF EXISTS $BENCH_DB") || true
 }
 trap cleanup EXIT INT TERM
-"$BIN" serve >"$OUT/server.log" 2>&1 &
+"${SERVER_PIN[@]}" "$BIN" serve >"$OUT/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do curl -sf -o /dev/null "$BASE/healthz" && break; sleep 0.1; done
 curl -sf -o /dev/null "$BASE/healthz" || { cat "$OUT/server.log" >&2; exit 1; }
@@ -172,7 +180,7 @@ run_oha() {
   local label=$1 c=$2; shift 2
   local json="$OUT/oha-${label}-c${c}.json" before after
   before=$(server_ticks)
-  /usr/bin/time -f '%U %S' -o "$OUT/time-${label}-c${c}.txt" oha --no-tui --output-format json -z "$DUR" -w -c "$c" "$@" >"$json"
+  /usr/bin/time -f '%U %S' -o "$OUT/time-${label}-c${c}.txt" "${LOAD_PIN[@]}" oha --no-tui --output-format json -z "$DUR" -w -c "$c" "$@" >"$json"
   after=$(server_ticks)
   python3 "$SUMMARIZE" "$json" "$label" "$c" \
     "$(awk -v a="$before" -v b="$after" -v hz="$HZ" 'BEGIN{print (b-a)/hz}')" \
@@ -186,7 +194,7 @@ run_oha_open() {
   local json="$OUT/oha-${label}-q${rate}.json" before after
   before=$(server_ticks)
   /usr/bin/time -f '%U %S' -o "$OUT/time-${label}-q${rate}.txt" \
-    oha --no-tui --output-format json -z "$dur" -w -q "$rate" --latency-correction -c "$c" "$@" >"$json"
+    "${LOAD_PIN[@]}" oha --no-tui --output-format json -z "$dur" -w -q "$rate" --latency-correction -c "$c" "$@" >"$json"
   after=$(server_ticks)
   python3 "$SUMMARIZE" "$json" "$label" "$c" \
     "$(awk -v a="$before" -v b="$after" -v hz="$HZ" 'BEGIN{print (b-a)/hz}')" \
@@ -200,9 +208,21 @@ half() { python3 -c 'import sys; print(max(1, round(float(sys.argv[1]) / 2)))' "
 # these measure (the cost is stored in the hash, logins verify at the cost they were made with).
 BENCH_USER="bench-$RANDOM$RANDOM"
 BENCH_PASSWORD="bench password 123"
+# BENCH_USERS=N: N such users (BENCH_USER-0 … BENCH_USER-(N-1)), the refresh families spread
+# over them as over a real user base (default 64); 1: one user with every family, the worst
+# case on PostgreSQL (every rotation share-locks that one user row: a MultiXact per batch).
+BENCH_USERS=${BENCH_USERS:-64}
+# The one of them the password grant and the history's seed use.
+BENCH_LOGIN=$BENCH_USER; [ "$BENCH_USERS" -le 1 ] || BENCH_LOGIN=$BENCH_USER-0
 make_user() {
-  echo "$BENCH_PASSWORD" | PORTCULLIS_PASSWORDS__MEMORY_KIB=1024 PORTCULLIS_PASSWORDS__ITERATIONS=1 \
-    "$BIN" user create --username "$BENCH_USER" --password-stdin --json >/dev/null
+  local names=("$BENCH_USER") i
+  if [ "$BENCH_USERS" -gt 1 ]; then
+    names=(); for i in $(seq 0 $((BENCH_USERS - 1))); do names+=("$BENCH_USER-$i"); done
+  fi
+  for name in "${names[@]}"; do
+    echo "$BENCH_PASSWORD" | PORTCULLIS_PASSWORDS__MEMORY_KIB=1024 PORTCULLIS_PASSWORDS__ITERATIONS=1 \
+      "$BIN" user create --username "$name" --password-stdin --json >/dev/null
+  done
 }
 # The refresh load generator (benches/refresh_load.rs): BENCH_GEN, or built here.
 build_gen() {
@@ -219,7 +239,7 @@ for l in sys.stdin:
 # (BENCH_CONCURRENCY and BENCH_FAMILIES: closed loop; BENCH_RATE and BENCH_FAMILIES: open loop).
 run_gen() {
   env BENCH_URL="$BASE" BENCH_CLIENT_ID="$CLIENT_ID" BENCH_CLIENT_SECRET="$CLIENT_SECRET" BENCH_USERNAME="$BENCH_USER" \
-    BENCH_PASSWORD="$BENCH_PASSWORD" BENCH_SECONDS="${DUR%s}" BENCH_USER_AGENT="${BENCH_USER_AGENT:-}" "$@" "$GEN"
+    BENCH_PASSWORD="$BENCH_PASSWORD" BENCH_USERS="$BENCH_USERS" BENCH_SECONDS="${DUR%s}" BENCH_USER_AGENT="${BENCH_USER_AGENT:-}" "$@" "${LOAD_PIN[@]}" "$GEN"
 }
 
 if [ "$MODE" = refresh ]; then
@@ -261,7 +281,7 @@ if [ "$MODE" = flood ]; then
         jwks) args=("$BASE/.well-known/jwks.json") ;;
         token) args=(-m POST -a "$CLIENT_ID:$CLIENT_SECRET" -T application/x-www-form-urlencoded -d 'grant_type=client_credentials&scope=api%3Aread' "$BASE/oauth2/token") ;;
       esac
-      oha --no-tui --output-format json -z "$DUR" -w -c 8 "${args[@]}" >"$OUT/flood-$phase-$what.json"
+      "${LOAD_PIN[@]}" oha --no-tui --output-format json -z "$DUR" -w -c 8 "${args[@]}" >"$OUT/flood-$phase-$what.json"
       python3 - "$OUT/flood-$phase-$what.json" "$phase" "$what" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -275,7 +295,7 @@ PY
   probe quiet
   secs=${DUR%s}
   log "# flooding the password grant with wrong guesses (c=32)"
-  oha --no-tui --output-format json -z "$((3 * secs + 5))s" -c 32 -m POST -a "$CLIENT_ID:$CLIENT_SECRET" \
+  "${LOAD_PIN[@]}" oha --no-tui --output-format json -z "$((3 * secs + 5))s" -c 32 -m POST -a "$CLIENT_ID:$CLIENT_SECRET" \
     -T application/x-www-form-urlencoded -d 'grant_type=password&username=flood&password=wrong+guess+123' \
     "$BASE/oauth2/token" >"$OUT/flood-guesses.json" &
   FLOOD_PID=$!
@@ -292,7 +312,7 @@ fi
 
 if [ "$MODE" != memory ]; then
   log "# warm-up ($WARMUP)"
-  oha --no-tui --output-format json -z "$WARMUP" -w -c 16 "${TOKEN_ARGS[@]}" "$BASE/oauth2/token" >/dev/null
+  "${LOAD_PIN[@]}" oha --no-tui --output-format json -z "$WARMUP" -w -c 16 "${TOKEN_ARGS[@]}" "$BASE/oauth2/token" >/dev/null
 fi
 
 if [ "$MODE" = latency ]; then
@@ -301,9 +321,9 @@ if [ "$MODE" = latency ]; then
   make_user
   build_gen
   PASSWORD_ARGS=(-m POST -a "$CLIENT_ID:$CLIENT_SECRET" -T application/x-www-form-urlencoded
-    -d "grant_type=password&username=$BENCH_USER&password=bench+password+123&scope=api%3Aread")
+    -d "grant_type=password&username=$BENCH_LOGIN&password=bench+password+123&scope=api%3Aread")
   : >"$OUT/latency.jsonl"
-  for op in client_credentials password jwks refresh; do
+  for op in ${OPS:-client_credentials password jwks refresh}; do
     case $op in
       client_credentials) args=("${TOKEN_ARGS[@]}" "$BASE/oauth2/token") ;;
       password) args=("${PASSWORD_ARGS[@]}" "$BASE/oauth2/token") ;;
@@ -339,7 +359,7 @@ for line in open(sys.argv[1]):
           f"| offered_rps={r['rate']} ok_rps={o['ok_200_rps']:.0f} ok={100*o['ok_200_rate']:.2f}% "
           f"c64_p99_ms={c['p99_ms']:.2f}{extra}")
 PY
-  echo "rss idle_mb=$RSS_IDLE peak_mb_after_client_credentials=$HWM_TOKEN peak_mb_end=$(status_mb VmHWM) threads=$(threads)"
+  echo "rss idle_mb=$RSS_IDLE peak_mb_after_client_credentials=${HWM_TOKEN:-n/a} peak_mb_end=$(status_mb VmHWM) threads=$(threads)"
   # Where refresh time went, closed loop and open loop apart: waiting for a rotation worker, or
   # in the batch's transaction (the server's histograms, differenced between the runs).
   python3 - "$OUT"/metrics-refresh-{0,1,2}.txt <<'PY'
@@ -370,7 +390,7 @@ PY
     for _ in $(seq 1 300); do curl -sf -o /dev/null "$PEER_BASE/.well-known/openid-configuration" && break; sleep 0.2; done
     PEER_TOKEN=(-m POST -a "bench-client:bench-secret-0123456789abcdef0123456789abcdef" -T application/x-www-form-urlencoded
       -d 'grant_type=client_credentials&scope=api%3Aread')
-    oha --no-tui --output-format json -z "$WARMUP" -w -c 16 "${PEER_TOKEN[@]}" "$PEER_BASE/token" >/dev/null
+    "${LOAD_PIN[@]}" oha --no-tui --output-format json -z "$WARMUP" -w -c 16 "${PEER_TOKEN[@]}" "$PEER_BASE/token" >/dev/null
     for op in client_credentials jwks; do
       case $op in
         client_credentials) args=("${PEER_TOKEN[@]}" "$PEER_BASE/token") ;;
@@ -410,7 +430,7 @@ if [ "$MODE" = history ]; then
   refresh_pair empty
   log "# seeding the history: ${HISTORY_TOKENS:=5000000} refresh tokens, ${HISTORY_SESSIONS:=1000000} device sessions, ${HISTORY_AUDIT:=1000000} audit rows, ${HISTORY_USERS:=100000} users"
   seed_start=$(date +%s)
-  psql -q -v ON_ERROR_STOP=1 -v client="$CLIENT_ID" -v bench_user="$BENCH_USER" -v users="$HISTORY_USERS" \
+  psql -q -v ON_ERROR_STOP=1 -v client="$CLIENT_ID" -v bench_user="$BENCH_LOGIN" -v users="$HISTORY_USERS" \
     -v sessions="$HISTORY_SESSIONS" -v tokens="$HISTORY_TOKENS" -v audit="$HISTORY_AUDIT" \
     "$PORTCULLIS_DATABASE_URL" >"$OUT/seed.log" 2>&1 <<'SQL'
 SET synchronous_commit = off;
@@ -526,7 +546,7 @@ if [ "$MODE" = overload ]; then
   log "# baseline: $low/s open loop 5s"
   base=$(OPEN_DUR=5s run_oha_open base "$low" 16 "${TOKEN_ARGS[@]}" "$BASE/oauth2/token")
   log "# overload: $over/s open loop, c=${OVER_CONC:-512}, $DUR"
-  oha --no-tui --output-format json -z "$DUR" -q "$over" --latency-correction --stats-success-breakdown -c "${OVER_CONC:-512}" \
+  "${LOAD_PIN[@]}" oha --no-tui --output-format json -z "$DUR" -q "$over" --latency-correction --stats-success-breakdown -c "${OVER_CONC:-512}" \
     "${TOKEN_ARGS[@]}" "$BASE/oauth2/token" >"$OUT/oha-overload.json" &
   OVER_PID=$!
   # During the overload: what a 503 says (its Retry-After), from a request of our own.

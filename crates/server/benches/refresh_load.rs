@@ -15,8 +15,9 @@
 //!
 //! Driven by `crates/server/benches/load.sh refresh|latency|history`; reads its parameters
 //! from the environment: BENCH_URL, BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, BENCH_USERNAME,
-//! BENCH_PASSWORD, BENCH_FAMILIES (256), BENCH_CONCURRENCY (64, closed loop), BENCH_RATE
-//! (unset: closed loop), BENCH_SECONDS (20), BENCH_USER_AGENT (unset: none).
+//! BENCH_PASSWORD, BENCH_USERS (1: every family BENCH_USERNAME's; N: spread over
+//! BENCH_USERNAME-0 … -(N-1)), BENCH_FAMILIES (256), BENCH_CONCURRENCY (64, closed loop),
+//! BENCH_RATE (unset: closed loop), BENCH_SECONDS (20), BENCH_USER_AGENT (unset: none).
 //! Prints one JSON line: requests, ok rate, rps, p50/p90/p99 in ms, status counts; open loop
 //! adds the offered and achieved rates, the shortfall and the generator's own send lag.
 
@@ -116,8 +117,11 @@ async fn run() {
 
     // Sessions, logged in up front (not measured).
     let mut all = Vec::with_capacity(families);
+    // BENCH_USERS=N: the families spread over users BENCH_USERNAME-0 … -(N-1).
+    let users = env_num("BENCH_USERS", 1).max(1);
     for i in 0..families {
-        all.push(target.login(&user, &pass, &format!("bench-{i}")).await);
+        let name = if users == 1 { user.clone() } else { format!("{user}-{}", i % users) };
+        all.push(target.login(&name, &pass, &format!("bench-{i}")).await);
     }
 
     let label = if user_agent.is_some() { "refresh, browser User-Agent" } else { "refresh, no User-Agent" };
