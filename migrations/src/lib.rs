@@ -9,6 +9,7 @@ mod m20261123_000003_revocation_events;
 mod m20261123_000004_authorization_code;
 mod m20261201_000005_session_control;
 mod m20261202_000006_retention;
+mod m20261203_000007_otp;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_authorization_code::Migration),
             Box::new(m20261201_000005_session_control::Migration),
             Box::new(m20261202_000006_retention::Migration),
+            Box::new(m20261203_000007_otp::Migration),
         ]
     }
 }

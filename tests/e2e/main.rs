@@ -16,6 +16,7 @@ mod jwt;
 mod keys;
 mod multinode;
 mod oauth2_library;
+mod otp;
 mod overload;
 mod password;
 mod process;

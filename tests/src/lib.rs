@@ -8,6 +8,7 @@ pub mod keys;
 pub mod process;
 pub mod proxy;
 pub mod server;
+pub mod smtp;
 pub mod tls;
 
 pub use db::TestDb;

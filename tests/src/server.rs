@@ -27,6 +27,8 @@ pub struct TestServer {
     pub clock: Option<Arc<ManualClock>>,
     pub http: reqwest::Client,
     pub keys_dir: tempfile::TempDir,
+    /// The server's own files besides its keys: the one-time-code outbox (`outbox()`).
+    pub scratch: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     // Last: dropped after the server has stopped.
@@ -90,7 +92,9 @@ impl TestServer {
         let db = TestDb::new().await;
         let keys_dir = tempfile::tempdir().expect("tempdir");
         crate::keys::seed(keys_dir.path());
+        let scratch = tempfile::tempdir().expect("tempdir");
         let mut config = test_config(&db, keys_dir.path());
+        config.otp.outbox_path = scratch.path().join("otp-outbox.jsonl");
         config.redis_url = checked_redis_url().await.map(ConnectionUrl);
         tweak(&mut config);
         let store = SqlStore::new(
@@ -118,10 +122,36 @@ impl TestServer {
             clock,
             http,
             keys_dir,
+            scratch,
             shutdown: Some(tx),
             task: Some(task),
             db,
         }
+    }
+
+    /// The outbox's lines (one-time codes sent with the default `outbox` sender), oldest first.
+    pub fn outbox(&self) -> Vec<Value> {
+        match std::fs::read_to_string(self.scratch.path().join("otp-outbox.jsonl")) {
+            Ok(text) => text.lines().map(|l| serde_json::from_str(l).expect("an outbox line is JSON")).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => panic!("cannot read the outbox: {e}"),
+        }
+    }
+
+    /// The latest code the outbox holds for `to` (a phone number or an email address).
+    pub fn outbox_code(&self, to: &str) -> Option<String> {
+        self.outbox().into_iter().rev().find(|l| l["to"] == to).map(|l| l["code"].as_str().expect("code").to_owned())
+    }
+
+    /// Creates a user with a phone or an email and no password; returns its id.
+    pub async fn user_with(&self, username: &str, phone: Option<&str>, email: Option<&str>) -> String {
+        let new = portcullis_server::ops::NewUser {
+            username: username.to_owned(),
+            password: None,
+            phone: phone.map(str::to_owned),
+            email: email.map(str::to_owned),
+        };
+        self.app.directory().create_user(new, "test").await.expect("user created").id.to_string()
     }
 
     /// The server's now: the injected clock's, or the system's.
@@ -164,7 +194,7 @@ impl TestServer {
             scope: scope.parse().expect("scope"),
             redirect_uris: redirect_uris.iter().map(|u| u.to_string()).collect(),
             public,
-            resource_server: false,
+            ..ClientSpec::default()
         })
         .await
     }
@@ -190,7 +220,12 @@ impl TestServer {
 
     /// Creates a user and returns its id.
     pub async fn user(&self, username: &str, password: &str) -> String {
-        let user = self.app.directory().create_user(username, Secret::new(password), "test").await;
+        let new = portcullis_server::ops::NewUser {
+            username: username.to_owned(),
+            password: Some(Secret::new(password)),
+            ..Default::default()
+        };
+        let user = self.app.directory().create_user(new, "test").await;
         user.expect("user created").id.to_string()
     }
 

@@ -19,10 +19,12 @@ pub enum AuditKind {
     ClientDeleted,
     KeyCreated,
     KeyRotated,
+    OtpSent,
+    OtpFailed,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 14] = [
+    pub const ALL: [AuditKind; 16] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::Refreshed,
@@ -37,6 +39,8 @@ impl AuditKind {
         Self::ClientDeleted,
         Self::KeyCreated,
         Self::KeyRotated,
+        Self::OtpSent,
+        Self::OtpFailed,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -59,6 +63,8 @@ impl AuditKind {
             Self::ClientDeleted => "client_deleted",
             Self::KeyCreated => "key_created",
             Self::KeyRotated => "key_rotated",
+            Self::OtpSent => "otp_sent",
+            Self::OtpFailed => "otp_failed",
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     /// A resource server: it may introspect tokens and follow the revocation feed.
     pub resource_server: bool,
+    /// An unknown phone or email that logs in by code becomes a new user (contract §6).
+    pub otp_signup: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -57,6 +59,8 @@ pub enum ClientSpecError {
     BadRedirectUri { uri: String, why: RedirectUriError },
     #[error("at most {MAX_REDIRECT_URIS} redirect URIs")]
     TooManyRedirectUris,
+    #[error("otp_signup needs the otp grant")]
+    SignupWithoutOtp,
 }
 
 /// Why a redirect URI cannot be registered.
@@ -93,6 +97,7 @@ pub struct ClientSpec {
     pub redirect_uris: Vec<String>,
     pub public: bool,
     pub resource_server: bool,
+    pub otp_signup: bool,
 }
 
 impl ClientSpec {
@@ -122,6 +127,9 @@ impl ClientSpec {
         }
         if self.grants.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
             return Err(ClientSpecError::MissingRedirectUri);
+        }
+        if self.otp_signup && !self.grants.contains(&GrantType::Otp) {
+            return Err(ClientSpecError::SignupWithoutOtp);
         }
         Ok(self)
     }
@@ -218,6 +226,14 @@ mod tests {
             ..ClientSpec::default()
         };
         assert_eq!(public_rs.checked(), Err(ClientSpecError::PublicResourceServer));
+        let signup = ClientSpec {
+            name: "app".into(),
+            grants: vec![GrantType::Password],
+            otp_signup: true,
+            ..ClientSpec::default()
+        };
+        assert_eq!(signup.clone().checked(), Err(ClientSpecError::SignupWithoutOtp));
+        assert!(ClientSpec { grants: vec![GrantType::Otp], ..signup }.checked().is_ok());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod devices;
 pub mod error;
 pub mod grant;
 pub mod ids;
+pub mod otp;
 pub mod password;
 pub mod policy;
 pub mod ports;

@@ -11,6 +11,7 @@ use crate::consent::{Consent, LoginSession};
 use crate::devices::Device;
 use crate::error::BoxError;
 use crate::ids::{ClientId, DeviceId, SessionId, UserId, Username};
+use crate::otp::{Destination, StoredCode};
 use crate::revocation::Reason;
 use crate::rotation::{Presentation, Refusal, RevokeReason};
 use crate::secret::SecretHash;
@@ -60,9 +61,11 @@ pub trait ClientRepo: Send + Sync + 'static {
 
 #[async_trait]
 pub trait UserRepo: Send + Sync + 'static {
-    /// `Conflict` when the username is taken.
+    /// `Conflict` when the username, the phone or the email is taken.
     async fn insert(&self, user: &User) -> Result<(), StoreError>;
     async fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
+    /// The user whose phone or email `to` is.
+    async fn find_by_destination(&self, to: &Destination) -> Result<Option<User>, StoreError>;
     async fn find(&self, id: &UserId) -> Result<Option<User>, StoreError>;
     /// Users with ids after `after`, in id order (UUIDv7: creation order), at most `limit`.
     async fn list(&self, after: Option<&str>, limit: u64) -> Result<Vec<User>, StoreError>;
@@ -75,6 +78,38 @@ pub trait UserRepo: Send + Sync + 'static {
     /// row each, and ends the user's browser login sessions. `None` (and nothing written) for an
     /// unknown user.
     async fn cut_off(&self, cut: &CutOff<'_>, clock: &dyn Clock) -> Result<Option<CutOffDone>, StoreError>;
+}
+
+/// A one-time code to keep (as its HMAC) for its destination.
+#[derive(Debug)]
+pub struct NewCode<'a> {
+    /// [`Destination::key`].
+    pub destination: &'a str,
+    pub hash: &'a SecretHash,
+    /// The client it was sent for: only that client may use it.
+    pub client_id: &'a str,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The live one-time code of each destination.
+#[async_trait]
+pub trait OtpRepo: Send + Sync + 'static {
+    /// Keeps `code` as its destination's one live code, replacing any earlier one (a resend),
+    /// with no tries yet.
+    async fn put_code(&self, code: NewCode<'_>) -> Result<(), StoreError>;
+    /// Counts one try of the destination's code, atomically, and returns the code as it is with
+    /// this try counted, and its hash; `None` when the destination has no code.
+    async fn try_code(&self, destination: &str) -> Result<Option<(StoredCode, SecretHash)>, StoreError>;
+    /// Marks the destination's code used if it is still the one with `hash`, unused, unexpired
+    /// at `now` and tried at most `max_attempts` times: true for the one try that does.
+    async fn use_code(
+        &self,
+        destination: &str,
+        hash: &SecretHash,
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A user-wide cut-off: every session of the user ends but `keep`, and every access token

@@ -34,16 +34,18 @@ pub enum Table {
     AuditEvents,
     AuthorizationCodes,
     LoginSessions,
+    OtpCodes,
 }
 
 impl Table {
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::RefreshTokens,
         Table::DeviceSessions,
         Table::RevocationEvents,
         Table::AuditEvents,
         Table::AuthorizationCodes,
         Table::LoginSessions,
+        Table::OtpCodes,
     ];
 
     /// The SQL table's name (also the `table` label of the retention metrics).
@@ -55,6 +57,7 @@ impl Table {
             Self::AuditEvents => "audit_events",
             Self::AuthorizationCodes => "authorization_codes",
             Self::LoginSessions => "login_sessions",
+            Self::OtpCodes => "otp_codes",
         }
     }
 }
@@ -91,6 +94,8 @@ impl RetentionPolicy {
             // code is still recognised as a replay (and ends its session) for that hour.
             Table::AuthorizationCodes => now - Duration::hours(1),
             Table::LoginSessions => now,
+            // Kept until it expires (a used code is told apart from a wrong one until then).
+            Table::OtpCodes => now,
         }
     }
 }

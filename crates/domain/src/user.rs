@@ -3,6 +3,7 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use crate::ids::{SessionId, UserId, Username};
+use crate::otp::{Email, Phone};
 
 /// Whether a user may get tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,7 +83,11 @@ fn next_second(t: DateTime<Utc>) -> DateTime<Utc> {
 pub struct User {
     pub id: UserId,
     pub username: Username,
+    /// An argon2id PHC string, or empty for a user with no password (one who signs in by code).
     pub password_hash: String,
+    /// Where one-time codes go; each unique among users where set.
+    pub phone: Option<Phone>,
+    pub email: Option<Email>,
     pub status: UserStatus,
     pub ban_reason: Option<String>,
     pub cutoffs: Cutoffs,
@@ -96,6 +101,11 @@ impl User {
     /// Whether the user may be issued tokens for a session opened at `opened`.
     pub fn may_open_session(&self, opened: DateTime<Utc>) -> bool {
         self.status == UserStatus::Active && self.cutoffs.admits(opened)
+    }
+
+    /// Whether the user has a password at all (a user signed up by code has none).
+    pub fn has_password(&self) -> bool {
+        !self.password_hash.is_empty()
     }
 }
 

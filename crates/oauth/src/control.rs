@@ -227,7 +227,7 @@ impl SessionControl<'_> {
 
 fn refusal(e: OAuthError) -> ControlError {
     match e {
-        OAuthError::TooManyAttempts { retry_after } => ControlError::Throttled { retry_after },
+        OAuthError::TooManyAttempts { retry_after, .. } => ControlError::Throttled { retry_after },
         OAuthError::Busy { retry_after } => ControlError::Busy { retry_after },
         OAuthError::InvalidGrant(_) => ControlError::Forbidden("the current password is wrong"),
         OAuthError::Server(cause) => ControlError::Internal(cause),

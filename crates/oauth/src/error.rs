@@ -28,13 +28,17 @@ pub enum OAuthError {
     /// revocation feed require: 403.
     #[error("unauthorized_client: not a resource server")]
     NotResourceServer,
-    /// Too many login attempts for this username or address: 429 with `Retry-After`.
-    #[error("temporarily_unavailable: too many attempts")]
-    TooManyAttempts { retry_after: u64 },
+    /// Past a limit (login attempts for a username or address, one-time codes for a
+    /// destination, an address or a client): 429 with `Retry-After`.
+    #[error("temporarily_unavailable: {description}")]
+    TooManyAttempts { retry_after: u64, description: Text },
     /// The node cannot take this request now (the password checks are queued full): 503 with
     /// `Retry-After`.
     #[error("temporarily_unavailable: too busy")]
     Busy { retry_after: u64 },
+    /// Something the request needs is down (the one-time-code sender): 503 with `Retry-After`.
+    #[error("temporarily_unavailable: {description}")]
+    Unavailable { retry_after: u64, description: Text },
     /// The server failed. The cause is logged once, at the edge, and never shown.
     #[error("server_error: {0}")]
     Server(Cause),
@@ -49,7 +53,9 @@ impl OAuthError {
             Self::UnauthorizedClient(_) | Self::NotResourceServer => ErrorCode::UnauthorizedClient,
             Self::UnsupportedGrantType(_) => ErrorCode::UnsupportedGrantType,
             Self::InvalidScope(_) => ErrorCode::InvalidScope,
-            Self::TooManyAttempts { .. } | Self::Busy { .. } => ErrorCode::TemporarilyUnavailable,
+            Self::TooManyAttempts { .. } | Self::Busy { .. } | Self::Unavailable { .. } => {
+                ErrorCode::TemporarilyUnavailable
+            }
             Self::Server(_) => ErrorCode::ServerError,
         }
     }
@@ -61,7 +67,7 @@ impl OAuthError {
             Self::InvalidClient { .. } => 401,
             Self::NotResourceServer => 403,
             Self::TooManyAttempts { .. } => 429,
-            Self::Busy { .. } => 503,
+            Self::Busy { .. } | Self::Unavailable { .. } => 503,
             Self::Server(_) => 500,
             _ => 400,
         }
@@ -78,7 +84,7 @@ impl OAuthError {
             Self::NotResourceServer => {
                 "this client is not registered as a resource server (client create --resource-server)"
             }
-            Self::TooManyAttempts { .. } => "too many login attempts; wait and try again (see Retry-After)",
+            Self::TooManyAttempts { description, .. } | Self::Unavailable { description, .. } => description,
             Self::Busy { .. } => "the server is too busy checking passwords; retry after Retry-After",
             Self::Server(_) => "the server could not complete the request",
         }
@@ -95,7 +101,9 @@ impl OAuthError {
     /// Seconds for `Retry-After`, when the client should wait.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::TooManyAttempts { retry_after } | Self::Busy { retry_after } => Some(*retry_after),
+            Self::TooManyAttempts { retry_after, .. }
+            | Self::Busy { retry_after }
+            | Self::Unavailable { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }

@@ -72,7 +72,8 @@ impl PasswordVerifier {
         let _place = Queued(self.queued.clone());
         let _permit = self.permits.acquire().await.map_err(|_| VerifyTaskFailed)?;
         let hasher = self.hasher.clone();
-        tokio::task::spawn_blocking(move || match stored {
+        // No user, or a user with no password (signed up by code): the same time spent, no match.
+        tokio::task::spawn_blocking(move || match stored.filter(|phc| !phc.is_empty()) {
             Some(phc) => hasher.verify(password.expose(), &phc),
             None => hasher.verify_dummy(password.expose()),
         })

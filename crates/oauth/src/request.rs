@@ -171,9 +171,13 @@ impl TokenRequest {
 
     fn from_form(form: FormRequest) -> Result<Self, OAuthError> {
         let grant = form.required("grant_type")?;
-        let grant_type = grant.parse::<GrantType>().map_err(|_| {
+        let grant_type = GrantType::from_wire(&grant).ok_or_else(|| {
             OAuthError::UnsupportedGrantType(
-                "grant_type must be one of password, client_credentials, refresh_token, authorization_code".into(),
+                format!(
+                    "grant_type must be one of password, client_credentials, refresh_token, authorization_code, {}",
+                    GrantType::OTP_URN
+                )
+                .into(),
             )
         })?;
         Ok(Self { form, grant_type })

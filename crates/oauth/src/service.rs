@@ -3,12 +3,15 @@
 //! `revoke`, `control`, `browser`); this module depends on none of them.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration as StdDuration;
 
 use portcullis_domain::audit::AuditEvent;
 use portcullis_domain::clock::Clock;
+use portcullis_domain::otp::{OtpPolicy, Sender};
 use portcullis_domain::policy::TokenPolicy;
 use portcullis_domain::ports::{
-    AuditLog, AuthCodeRepo, ClientRepo, ConsentRepo, LoginSessionRepo, SessionRepo, UserRepo,
+    AuditLog, AuthCodeRepo, ClientRepo, ConsentRepo, LoginSessionRepo, OtpRepo, SessionRepo, UserRepo,
 };
 use portcullis_domain::secret::SecretHasher;
 use portcullis_domain::throttle::{AttemptCounter, ThrottlePolicy};
@@ -26,6 +29,8 @@ pub struct TokenServiceDeps {
     pub accounts: Accounts,
     pub issuance: Issuance,
     pub browser: BrowserStores,
+    /// One-time codes: their store, their sender, their rules.
+    pub otp: OneTimeCodes,
     pub revocations: Arc<Revocations>,
     pub audit: Arc<dyn AuditLog>,
     pub clock: Arc<dyn Clock>,
@@ -52,6 +57,38 @@ pub struct BrowserStores {
     pub codes: Arc<dyn AuthCodeRepo>,
     pub consents: Arc<dyn ConsentRepo>,
     pub logins: Arc<dyn LoginSessionRepo>,
+}
+
+/// What one-time codes need: where they are kept, how they travel, and their rules.
+pub struct OneTimeCodes {
+    pub codes: Arc<dyn OtpRepo>,
+    pub sender: Arc<dyn Sender>,
+    pub policy: OtpPolicy,
+    pub timing: SendTiming,
+}
+
+/// How long a request that sends a code takes lately (a moving average), so that one that
+/// sends nothing can take as long.
+#[derive(Debug)]
+pub struct SendTiming {
+    micros: AtomicU64,
+}
+
+impl SendTiming {
+    /// Starting from `typical` until the first sends are seen.
+    pub fn new(typical: StdDuration) -> Self {
+        Self { micros: AtomicU64::new(typical.as_micros() as u64) }
+    }
+
+    pub(crate) fn record(&self, took: StdDuration) {
+        let took = took.as_micros().min(10_000_000) as u64;
+        // An exponential moving average over about the last 16 sends.
+        let _ = self.micros.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |avg| Some(avg - avg / 16 + took / 16));
+    }
+
+    pub(crate) fn typical(&self) -> StdDuration {
+        StdDuration::from_micros(self.micros.load(Ordering::Relaxed))
+    }
 }
 
 pub struct TokenService {

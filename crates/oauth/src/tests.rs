@@ -87,6 +87,12 @@ async fn kit(grace: Duration) -> Kit {
             consents: Arc::new(mem.clone()),
             logins: Arc::new(mem.clone()),
         },
+        otp: crate::service::OneTimeCodes {
+            codes: Arc::new(mem.clone()),
+            sender: Arc::new(portcullis_testkit::Recorder::default()),
+            policy: portcullis_domain::otp::OtpPolicy::default(),
+            timing: crate::service::SendTiming::new(std::time::Duration::ZERO),
+        },
         revocations,
         audit: Arc::new(mem.clone()),
         clock: clock.clone(),

@@ -14,6 +14,8 @@ pub struct ClientView {
     pub public: bool,
     /// May introspect tokens and follow the revocation feed.
     pub resource_server: bool,
+    /// An unknown phone or email that logs in by code becomes a new user.
+    pub otp_signup: bool,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -35,6 +37,7 @@ enum GrantName {
     ClientCredentials,
     RefreshToken,
     AuthorizationCode,
+    Otp,
 }
 
 /// `POST /admin/clients`.
@@ -51,7 +54,8 @@ pub struct NewClient {
         )
     )]
     pub name: String,
-    /// At least one of `password`, `client_credentials`, `refresh_token`, `authorization_code`.
+    /// At least one of `password`, `client_credentials`, `refresh_token`, `authorization_code`,
+    /// `otp`.
     /// A public client may not have `client_credentials`; `authorization_code` needs a redirect URI.
     #[cfg_attr(feature = "openapi", schema(min_items = 1, inline, value_type = Vec<GrantName>))]
     pub grants: Vec<String>,
@@ -68,6 +72,9 @@ pub struct NewClient {
     /// A resource server: it may introspect tokens and follow the revocation feed.
     #[serde(default)]
     pub resource_server: bool,
+    /// With the `otp` grant: an unknown phone or email that logs in by code becomes a new user.
+    #[serde(default)]
+    pub otp_signup: bool,
 }
 
 /// The answer to `POST /admin/clients`: the secret is shown this once. `Debug` hides it.

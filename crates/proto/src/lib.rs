@@ -22,5 +22,5 @@ pub use feed::{FeedEvent, RevocationSet, TokenRef};
 pub use introspection::IntrospectionResponse;
 pub use jwks::{Jwk, JwkSet};
 pub use me::{ConsentList, ConsentView, Me};
-pub use token::TokenResponse;
+pub use token::{OtpSent, TokenResponse};
 pub use users::{BanRequest, NewUser, PasswordChange, UserList, UserView};

@@ -33,3 +33,13 @@ impl std::fmt::Debug for TokenResponse {
             .finish()
     }
 }
+
+/// The answer to `POST /oauth2/otp` (contract §6), the same whether or not an account exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OtpSent {
+    /// Seconds the code works for.
+    pub expires_in: u64,
+    /// Seconds before another code may be sent to this destination.
+    pub resend_after: u64,
+}

@@ -11,6 +11,10 @@ pub struct UserView {
     /// `active` or `banned`.
     pub status: String,
     pub ban_reason: Option<String>,
+    /// E.164, where one-time codes go by SMS.
+    pub phone: Option<String>,
+    /// Normalised (lower-case), where one-time codes go by email.
+    pub email: Option<String>,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -36,9 +40,19 @@ pub struct NewUser {
         )
     )]
     pub username: String,
-    /// 8 to 1024 characters.
+    /// 8 to 1024 characters; optional when `phone` or `email` is given (the user signs in by
+    /// code).
+    #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
-    pub password: String,
+    pub password: Option<String>,
+    /// E.164 (`+8613800138000`); unique among users.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 32, pattern = "^\\+[0-9 ().-]+$"))]
+    pub phone: Option<String>,
+    /// Unique among users, compared lower-cased.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 254, format = Email))]
+    pub email: Option<String>,
 }
 
 impl std::fmt::Debug for NewUser {

@@ -6,19 +6,20 @@ use std::time::Duration;
 
 use anyhow::Context;
 use portcullis_domain::clock::{Clock, SystemClock};
+use portcullis_domain::otp::OtpPolicy;
 use portcullis_domain::password::{PasswordCost, PasswordHasher};
 use portcullis_domain::policy::TokenPolicy;
 use portcullis_domain::ports::{AuditLog, ClientRepo, SessionRepo, SigningKeyRepo, UserRepo};
 use portcullis_domain::retention::RetentionPolicy;
 use portcullis_domain::secret::SecretHasher;
 use portcullis_domain::throttle::{AttemptCounter, ThrottlePolicy};
-use portcullis_oauth::service::{Accounts, BrowserStores, Issuance};
+use portcullis_oauth::service::{Accounts, BrowserStores, Issuance, OneTimeCodes, SendTiming};
 use portcullis_oauth::{PasswordVerifier, SessionControl, TokenService, TokenServiceDeps};
 use portcullis_revocation::{Doorbell, LocalRevocations, RevocationLog, RevocationState, Revocations};
 use portcullis_store::{CachedClients, LocalAttempts, RedisAttempts, RedisDoorbell, RedisRevocations, SqlStore};
 use portcullis_tokens::{AccessTokenMinter, KeyManager, SharedKeyRing};
 
-use crate::config::Config;
+use crate::config::{Config, OtpConfig, OtpSenderKind};
 use crate::ops::{self, Directory};
 use crate::telemetry::Metrics;
 
@@ -295,6 +296,41 @@ fn revocations(
     Ok(Revocations::new(log, state, doorbell, clock.clone(), issuer.to_owned(), policy.access_ttl))
 }
 
+/// The sender `otp.sender` names, checked now: a webhook or SMTP sender without its settings
+/// stops the node at start rather than failing the first code.
+fn otp_sender(c: &OtpConfig) -> anyhow::Result<Arc<dyn portcullis_domain::otp::Sender>> {
+    use portcullis_senders::{Outbox, Smtp, Webhook, WebhookOptions};
+    Ok(match c.sender {
+        OtpSenderKind::Outbox => Arc::new(Outbox::new(c.outbox_path.clone())),
+        OtpSenderKind::Webhook => {
+            let url = c.webhook_url.as_deref().context("otp.sender = \"webhook\" needs otp.webhook_url")?;
+            let secret = c.webhook_secret.as_ref().context("otp.sender = \"webhook\" needs otp.webhook_secret")?;
+            anyhow::ensure!(secret.0.len() >= 32, "otp.webhook_secret must be at least 32 characters");
+            let options =
+                WebhookOptions { timeout: c.webhook_timeout, tries: c.webhook_tries.max(1), ..Default::default() };
+            Arc::new(Webhook::new(url, secret.0.as_bytes(), options).context("otp.webhook_url must be an http(s) URL")?)
+        }
+        OtpSenderKind::Smtp => {
+            let url = c.smtp_url.as_ref().context("otp.sender = \"smtp\" needs otp.smtp_url")?;
+            let from = c.smtp_from.as_deref().context("otp.sender = \"smtp\" needs otp.smtp_from")?;
+            // A relay answers within seconds; ten bounds a stuck one.
+            Arc::new(Smtp::new(&url.0, from, Duration::from_secs(10)).context("otp.smtp_url or otp.smtp_from")?)
+        }
+    })
+}
+
+fn otp_policy(c: &OtpConfig) -> OtpPolicy {
+    OtpPolicy {
+        code_ttl: chrono_duration(c.code_ttl),
+        max_attempts: c.max_attempts,
+        resend_after: chrono_duration(c.resend_after),
+        sends_per_destination: c.max_sends_per_destination,
+        sends_per_address: c.max_sends_per_ip,
+        sends_per_client: c.max_sends_per_client,
+        verifications_per_destination: c.max_verifications_per_destination,
+    }
+}
+
 pub fn chrono_duration(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
@@ -360,6 +396,13 @@ impl App {
             },
             None => Arc::new(LocalAttempts::default()),
         };
+        let otp = OneTimeCodes {
+            codes: Arc::new(store.clone()),
+            sender: otp_sender(&config.otp)?,
+            policy: otp_policy(&config.otp),
+            // Until sends are seen: about what a gateway's answer takes.
+            timing: SendTiming::new(Duration::from_millis(50)),
+        };
         let revocations = Arc::new(revocations(&config, redis.as_ref(), &store, &backend.clock, &issuer, &policy)?);
         revocations.start().await.context("cannot read the revocation log")?;
         let tokens = Arc::new(TokenService::new(TokenServiceDeps {
@@ -381,6 +424,7 @@ impl App {
                 consents: Arc::new(store.clone()),
                 logins: Arc::new(store.clone()),
             },
+            otp,
             revocations: revocations.clone(),
             audit: audit.clone(),
             clock: backend.clock.clone(),

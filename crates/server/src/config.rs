@@ -49,8 +49,20 @@ pub struct Config {
     pub redis: RedisConfig,
     pub revocation: RevocationConfig,
     pub retention: RetentionConfig,
+    pub otp: OtpConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+}
+
+/// A secret setting (the webhook's key): `Debug` shows none of it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretValue(pub String);
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -182,6 +194,79 @@ impl Default for RetentionConfig {
     }
 }
 
+/// One-time-code login (contract §6).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtpConfig {
+    /// How codes are delivered.
+    pub sender: OtpSenderKind,
+    /// The outbox sender's file (JSON lines, mode 0600).
+    pub outbox_path: PathBuf,
+    /// The webhook sender's endpoint.
+    pub webhook_url: Option<String>,
+    /// The key of the webhook's `X-Portcullis-Signature` (at least 32 characters).
+    pub webhook_secret: Option<SecretValue>,
+    /// Each webhook try's limit.
+    #[serde(with = "humantime_serde")]
+    pub webhook_timeout: Duration,
+    /// Webhook tries in all (a 5xx, a 429 or no answer is tried again, after 200 ms, 400 ms, …).
+    pub webhook_tries: u32,
+    /// The SMTP sender's relay: `smtps://user:password@host`, `smtp://host:587?tls=required`.
+    pub smtp_url: Option<ConnectionUrl>,
+    /// The SMTP sender's `From`.
+    pub smtp_from: Option<String>,
+    /// How long a code works.
+    #[serde(with = "humantime_serde")]
+    pub code_ttl: Duration,
+    /// Wrong tries after which a code is dead, even for the right digits.
+    pub max_attempts: u32,
+    /// How soon one destination may be sent another code.
+    #[serde(with = "humantime_serde")]
+    pub resend_after: Duration,
+    /// Codes per destination per hour.
+    pub max_sends_per_destination: u32,
+    /// Codes asked for from one client address per hour.
+    pub max_sends_per_ip: u32,
+    /// Codes asked for by one client per hour.
+    pub max_sends_per_client: u32,
+    /// Grant tries per destination per hour, over all its codes.
+    pub max_verifications_per_destination: u32,
+}
+
+/// `otp.sender`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OtpSenderKind {
+    #[default]
+    Outbox,
+    Webhook,
+    Smtp,
+}
+
+impl Default for OtpConfig {
+    fn default() -> Self {
+        let policy = portcullis_domain::otp::OtpPolicy::default();
+        let secs = |d: chrono::Duration| Duration::from_secs(d.num_seconds().max(0) as u64);
+        Self {
+            sender: OtpSenderKind::Outbox,
+            outbox_path: PathBuf::from("data/otp-outbox.jsonl"),
+            webhook_url: None,
+            webhook_secret: None,
+            webhook_timeout: Duration::from_secs(3),
+            webhook_tries: 3,
+            smtp_url: None,
+            smtp_from: None,
+            code_ttl: secs(policy.code_ttl),
+            max_attempts: policy.max_attempts,
+            resend_after: secs(policy.resend_after),
+            max_sends_per_destination: policy.sends_per_destination,
+            max_sends_per_ip: policy.sends_per_address,
+            max_sends_per_client: policy.sends_per_client,
+            max_verifications_per_destination: policy.verifications_per_destination,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -297,6 +382,7 @@ impl Default for Config {
             redis: RedisConfig::default(),
             revocation: RevocationConfig::default(),
             retention: RetentionConfig::default(),
+            otp: OtpConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
         }

@@ -36,6 +36,7 @@ fn to_domain(m: client::Model) -> Result<Client, StoreError> {
         scope: m.scope.parse().map_err(|_| corrupt("scope"))?,
         redirect_uris: serde_json::from_str(&m.redirect_uris).map_err(|_| corrupt("redirect_uris"))?,
         resource_server: m.resource_server,
+        otp_signup: m.otp_signup,
         created_at: m.created_at,
     })
 }
@@ -52,6 +53,7 @@ impl ClientRepo for SqlStore {
             scope: Set(c.scope.to_string()),
             redirect_uris: Set(serde_json::to_string(&c.redirect_uris).map_err(StoreError::backend)?),
             resource_server: Set(c.resource_server),
+            otp_signup: Set(c.otp_signup),
             created_at: Set(c.created_at),
             deleted_at: Set(None),
         };

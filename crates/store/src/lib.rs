@@ -12,6 +12,7 @@ pub mod entities;
 mod error;
 mod json_params;
 mod keys;
+mod otp_codes;
 mod redis_revocations;
 mod retention;
 mod revocations;

@@ -26,7 +26,7 @@ fn old_rows(table: Table) -> &'static str {
         // id, which follow the time they were written, and of those the ones past the horizon.
         // A filter inside the pick would scan the whole table when nothing is old.
         Table::AuditEvents => "id < (SELECT MAX(id) FROM audit_events)",
-        Table::AuthorizationCodes | Table::LoginSessions => "expires_at < $1",
+        Table::AuthorizationCodes | Table::LoginSessions | Table::OtpCodes => "expires_at < $1",
     }
 }
 
@@ -34,6 +34,7 @@ fn key(table: Table) -> &'static str {
     match table {
         Table::AuthorizationCodes => "code_hash",
         Table::LoginSessions => "secret_hash",
+        Table::OtpCodes => "destination",
         _ => "id",
     }
 }
@@ -45,7 +46,9 @@ fn pick(table: Table, backend: DbBackend) -> String {
     // generic plan for `expires_at < $1 LIMIT n` is a sequential scan (it guesses a third of the
     // table matches), which reads every row when almost none does.
     let order = match table {
-        Table::RefreshTokens | Table::AuthorizationCodes | Table::LoginSessions => " ORDER BY expires_at",
+        Table::RefreshTokens | Table::AuthorizationCodes | Table::LoginSessions | Table::OtpCodes => {
+            " ORDER BY expires_at"
+        }
         Table::RevocationEvents => " ORDER BY at",
         Table::AuditEvents => " ORDER BY id",
         // No index serves the three ways a session ends (one on a column every rotation updates
@@ -66,6 +69,7 @@ fn oldest_sql(table: Table) -> &'static str {
         Table::AuditEvents => "SELECT at FROM audit_events ORDER BY id LIMIT 1",
         Table::AuthorizationCodes => "SELECT created_at FROM authorization_codes ORDER BY expires_at LIMIT 1",
         Table::LoginSessions => "SELECT created_at FROM login_sessions ORDER BY expires_at LIMIT 1",
+        Table::OtpCodes => "SELECT issued_at FROM otp_codes ORDER BY expires_at LIMIT 1",
     }
 }
 

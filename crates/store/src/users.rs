@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::clock::Clock;
 use portcullis_domain::ids::{SessionId, UserId, Username};
+use portcullis_domain::otp::{Destination, Email, Phone};
 use portcullis_domain::ports::{Authenticated, CutOff, CutOffDone, StoreError, UserChange, UserRepo};
 use portcullis_domain::revocation::{NewRevocation, Target};
 use portcullis_domain::user::{Cutoffs, User, UserStatus};
@@ -114,6 +115,8 @@ fn to_domain(m: user::Model) -> Result<User, StoreError> {
         id: UserId::parse(&m.id).map_err(|e| StoreError::malformed(format!("stored user id: {e}")))?,
         username: Username::parse(&m.username).map_err(|e| StoreError::malformed(format!("stored username: {e}")))?,
         password_hash: m.password_hash,
+        phone: m.phone.map(Phone::from_stored),
+        email: m.email.map(Email::from_stored),
         status: UserStatus::from_stored(&m.status),
         ban_reason: m.ban_reason,
         cutoffs: cutoffs(m.cutoff_at, m.cutoff_except_at, m.cutoff_except_sid.as_deref())?,
@@ -129,6 +132,8 @@ impl UserRepo for SqlStore {
             id: Set(u.id.to_string()),
             username: Set(u.username.to_string()),
             password_hash: Set(u.password_hash.clone()),
+            phone: Set(u.phone.as_ref().map(|p| p.as_str().to_owned())),
+            email: Set(u.email.as_ref().map(|e| e.as_str().to_owned())),
             status: Set(u.status.as_str().to_owned()),
             ban_reason: Set(u.ban_reason.clone()),
             cutoff_at: Set(u.cutoffs.all),
@@ -144,6 +149,20 @@ impl UserRepo for SqlStore {
     async fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
         user::Entity::find()
             .filter(user::Column::Username.eq(username.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+            .map(to_domain)
+            .transpose()
+    }
+
+    async fn find_by_destination(&self, to: &Destination) -> Result<Option<User>, StoreError> {
+        let column = match to {
+            Destination::Phone(_) => user::Column::Phone,
+            Destination::Email(_) => user::Column::Email,
+        };
+        user::Entity::find()
+            .filter(column.eq(to.address()))
             .one(&self.db)
             .await
             .map_err(store_err)?
@@ -274,6 +293,8 @@ mod tests {
             id: UserId::generate(),
             username: Username::parse("gate").unwrap(),
             password_hash: "old".into(),
+            phone: None,
+            email: None,
             status: UserStatus::Active,
             ban_reason: None,
             cutoffs: Cutoffs::default(),

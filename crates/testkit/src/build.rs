@@ -14,6 +14,8 @@ pub fn user(name: &str, password_hash: &str, at: DateTime<Utc>) -> User {
         id: UserId::generate(),
         username: Username::parse(name).expect("a valid username"),
         password_hash: password_hash.to_owned(),
+        phone: None,
+        email: None,
         status: UserStatus::Active,
         ban_reason: None,
         cutoffs: Cutoffs::default(),
@@ -33,6 +35,7 @@ pub fn client(grants: &[GrantType], scope: &str, secret_hash: Option<SecretHash>
         scope: scope.parse().expect("a valid scope"),
         redirect_uris: Vec::new(),
         resource_server: false,
+        otp_signup: false,
         created_at: at,
     }
 }

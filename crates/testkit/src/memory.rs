@@ -12,10 +12,11 @@ use portcullis_domain::clock::Clock;
 use portcullis_domain::consent::{Consent, LoginSession};
 use portcullis_domain::devices::Device;
 use portcullis_domain::ids::{ClientId, DeviceId, SessionId, UserId, Username};
+use portcullis_domain::otp::{Destination, StoredCode};
 use portcullis_domain::ports::{
     AuditFilter, AuditLog, AuthCodeRepo, Authenticated, ClientRepo, ConsentRepo, CutOff, CutOffDone, Ending,
-    LoginSessionRepo, Opened, RotateOutcome, RotateRequest, SessionRepo, SigningKeyRecord, SigningKeyRepo, StoreError,
-    UserChange, UserRepo,
+    LoginSessionRepo, NewCode, Opened, OtpRepo, RotateOutcome, RotateRequest, SessionRepo, SigningKeyRecord,
+    SigningKeyRepo, StoreError, UserChange, UserRepo,
 };
 use portcullis_domain::revocation::{NewRevocation, Reason, Revocation, Target};
 use portcullis_domain::rotation::{Decision, Owner, RevokeReason, decide, slid_expiry};
@@ -56,6 +57,8 @@ struct State {
     audit: Vec<AuditEvent>,
     revocations: Vec<Revocation>,
     attempts: HashMap<String, (u32, DateTime<Utc>)>,
+    /// Live one-time codes by destination key: the code and its hash.
+    otp_codes: HashMap<String, (StoredCode, SecretHash)>,
 }
 
 /// Every storage port in memory. Clones share the state.
@@ -216,7 +219,12 @@ impl ClientRepo for Memory {
 impl UserRepo for Memory {
     async fn insert(&self, user: &User) -> Result<(), StoreError> {
         let mut s = self.lock();
-        if s.users.contains_key(&user.id) || s.users.values().any(|u| u.username == user.username) {
+        let taken = |u: &User| {
+            u.username == user.username
+                || (user.phone.is_some() && u.phone == user.phone)
+                || (user.email.is_some() && u.email == user.email)
+        };
+        if s.users.contains_key(&user.id) || s.users.values().any(taken) {
             return Err(StoreError::Conflict);
         }
         s.users.insert(user.id.clone(), user.clone());
@@ -229,6 +237,19 @@ impl UserRepo for Memory {
 
     async fn find(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         Ok(self.lock().users.get(id).cloned())
+    }
+
+    async fn find_by_destination(&self, to: &Destination) -> Result<Option<User>, StoreError> {
+        let found = self
+            .lock()
+            .users
+            .values()
+            .find(|u| match to {
+                Destination::Phone(p) => u.phone.as_ref() == Some(p),
+                Destination::Email(e) => u.email.as_ref() == Some(e),
+            })
+            .cloned();
+        Ok(found)
     }
 
     async fn list(&self, after: Option<&str>, limit: u64) -> Result<Vec<User>, StoreError> {
@@ -650,5 +671,46 @@ impl RevocationLog for Memory {
             set.add(portcullis_revocation::wire::target(r), i64::MAX);
         }
         Ok(set.is_revoked(token))
+    }
+}
+
+#[async_trait]
+impl OtpRepo for Memory {
+    async fn put_code(&self, code: NewCode<'_>) -> Result<(), StoreError> {
+        let stored = StoredCode {
+            client_id: code.client_id.to_owned(),
+            expires_at: code.expires_at,
+            attempts: 0,
+            used_at: None,
+        };
+        self.lock().otp_codes.insert(code.destination.to_owned(), (stored, code.hash.clone()));
+        Ok(())
+    }
+
+    async fn try_code(&self, destination: &str) -> Result<Option<(StoredCode, SecretHash)>, StoreError> {
+        let mut s = self.lock();
+        Ok(s.otp_codes.get_mut(destination).map(|(code, hash)| {
+            code.attempts += 1;
+            (code.clone(), hash.clone())
+        }))
+    }
+
+    async fn use_code(
+        &self,
+        destination: &str,
+        hash: &SecretHash,
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        match s.otp_codes.get_mut(destination) {
+            Some((code, h))
+                if h == hash && code.used_at.is_none() && code.expires_at > now && code.attempts <= max_attempts =>
+            {
+                code.used_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

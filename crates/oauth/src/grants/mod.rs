@@ -3,10 +3,18 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod otp;
 pub mod password;
 pub mod refresh_token;
+pub mod send_code;
 
 use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use oxide_auth::endpoint::PreGrant;
+use oxide_auth::primitives::grant::{Extensions, Grant};
+use oxide_auth_async::primitives::Issuer;
+use portcullis_domain::user::User;
 
 use oxide_auth::endpoint::WebRequest;
 use portcullis_proto::TokenResponse;
@@ -21,8 +29,9 @@ use oxide_auth::primitives::registrar::{BoundClient, ClientUrl};
 use oxide_auth_async::primitives::Registrar;
 use portcullis_domain::grant::GrantType;
 
+use crate::issuer::{DeviceContext, Holder, Issued, JwtIssuer};
 use crate::registrar::{ClientRegistrar, to_oxide_scope};
-use crate::request::{RequestContext, TokenRequest};
+use crate::request::{FormRequest, RequestContext, TokenRequest};
 use crate::service::TokenService;
 use portcullis_domain::ids::DeviceId;
 
@@ -56,7 +65,7 @@ pub(crate) fn device_id(req: &TokenRequest, ctx: &RequestContext) -> Result<Opti
 /// client (for scope negotiation) and the registrar (which knows the client now).
 pub(crate) async fn authenticate_and_bind<'r>(
     svc: &TokenService,
-    req: &'r TokenRequest,
+    req: &'r FormRequest,
     grant: GrantType,
 ) -> Result<(&'r str, BoundClient<'r>, ClientRegistrar), OAuthError> {
     let client_id = req.auth.client_id().ok_or_else(|| {
@@ -77,6 +86,33 @@ pub(crate) async fn authenticate_and_bind<'r>(
     Ok((client_id, bound, registrar))
 }
 
+/// Issues `user`'s tokens on `device`, as the grants that authenticate the resource owner
+/// themselves (the password, a one-time code) do: a device session, and a refresh token for a
+/// client allowed to use one (as Hydra and Keycloak do). `at`: when the owner was authenticated.
+pub(crate) async fn issue_for_user(
+    svc: &TokenService,
+    registrar: &ClientRegistrar,
+    pre_grant: PreGrant,
+    device: DeviceContext,
+    user: &User,
+    at: DateTime<Utc>,
+) -> Result<Issued, OAuthError> {
+    let may_refresh = registrar.client().is_some_and(|c| c.allows(GrantType::RefreshToken));
+    let mut issuer = JwtIssuer::for_device(svc, device, Holder::checked_now(user, at), may_refresh);
+    let grant = Grant {
+        owner_id: user.id.to_string(),
+        client_id: pre_grant.client_id,
+        redirect_uri: pre_grant.redirect_uri.into_url(),
+        scope: pre_grant.scope,
+        until: svc.now() + Duration::minutes(1),
+        extensions: Extensions::new(),
+    };
+    if issuer.issue(grant).await.is_err() {
+        return Err(issuer.take_failure().unwrap_or_else(|| OAuthError::broken("issuing failed without saying why")));
+    }
+    issuer.take_issued().ok_or_else(|| OAuthError::broken("a user grant issued nothing"))
+}
+
 impl TokenService {
     /// Answers one token request.
     pub async fn token<R: WebRequest>(&self, req: &mut R, ctx: &RequestContext) -> Result<TokenResponse, OAuthError> {
@@ -93,6 +129,7 @@ impl TokenService {
             GrantType::Password => password::run(self, &request, ctx).await,
             GrantType::RefreshToken => refresh_token::run(self, &request, ctx).await,
             GrantType::AuthorizationCode => authorization_code::run(self, &request, ctx).await,
+            GrantType::Otp => otp::run(self, &request, ctx).await,
         };
         record_outcome(request.grant_type.as_str(), &result, started);
         result

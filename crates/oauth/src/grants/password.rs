@@ -4,9 +4,8 @@
 //! (`negotiate`), then — the one extra step — authenticate the resource owner, and issue
 //! (`Issuer::issue`) with a device session.
 
-use chrono::{DateTime, Duration, Utc};
-use oxide_auth::primitives::grant::{Extensions, Grant};
-use oxide_auth_async::primitives::{Issuer, Registrar};
+use chrono::{DateTime, Utc};
+use oxide_auth_async::primitives::Registrar;
 use portcullis_domain::audit::{AuditEvent, AuditKind};
 use portcullis_domain::grant::GrantType;
 use portcullis_domain::ids::{DeviceId, Username};
@@ -16,7 +15,7 @@ use portcullis_domain::user::{User, UserStatus};
 use portcullis_proto::TokenResponse;
 
 use crate::error::OAuthError;
-use crate::issuer::{DeviceContext, Holder, JwtIssuer};
+use crate::issuer::DeviceContext;
 use crate::passwords::VerifyError;
 use crate::request::{RequestContext, TokenRequest};
 use crate::service::TokenService;
@@ -44,25 +43,12 @@ pub(crate) async fn run(
     })?;
 
     let device = DeviceContext::new(device_id, ctx);
-    let who = Attempt { ctx, client_id, device_id: Some(device.device_id.as_str()) };
+    let device_id = device.device_id.clone();
+    let who = Attempt { ctx, client_id, device_id: Some(device_id.as_str()) };
     let user_key = throttle(svc, &username, &who).await?;
     let (user, at) = authenticate_user(svc, &username, Secret::new(password.into_owned()), &who).await?;
 
-    // Hydra and Keycloak alike: a refresh token only for a client allowed to use it.
-    let may_refresh = registrar.client().is_some_and(|c| c.allows(GrantType::RefreshToken));
-    let mut issuer = JwtIssuer::for_device(svc, device.clone(), Holder::checked_now(&user, at), may_refresh);
-    let grant = Grant {
-        owner_id: user.id.to_string(),
-        client_id: pre_grant.client_id,
-        redirect_uri: pre_grant.redirect_uri.into_url(),
-        scope: pre_grant.scope,
-        until: svc.now() + Duration::minutes(1),
-        extensions: Extensions::new(),
-    };
-    if issuer.issue(grant).await.is_err() {
-        return Err(issuer.take_failure().unwrap_or_else(|| OAuthError::broken("issuing failed without saying why")));
-    }
-    let issued = issuer.take_issued().ok_or_else(|| OAuthError::broken("the password grant issued nothing"))?;
+    let issued = super::issue_for_user(svc, &registrar, pre_grant, device, &user, at).await?;
     if let Err(e) = svc.deps.accounts.attempts.reset(&user_key).await {
         tracing::warn!(error = %portcullis_domain::error::Chain(&e), "could not clear the login attempt count");
     }
@@ -114,7 +100,10 @@ pub(crate) async fn throttle(svc: &TokenService, username: &str, who: &Attempt<'
             event.detail = Some("throttled".to_owned());
             svc.audit(event).await;
         }
-        return Err(OAuthError::TooManyAttempts { retry_after });
+        return Err(OAuthError::TooManyAttempts {
+            retry_after,
+            description: "too many login attempts; wait and try again (see Retry-After)".into(),
+        });
     }
     Ok(user_key)
 }

@@ -18,7 +18,7 @@ pub enum ClientCommand {
     Create {
         #[arg(long)]
         name: String,
-        /// password, client_credentials, refresh_token or authorization_code (repeatable).
+        /// password, client_credentials, refresh_token, authorization_code or otp (repeatable).
         #[arg(long = "grant", value_name = "GRANT")]
         grants: Vec<String>,
         /// Space-separated scopes the client may ask for.
@@ -32,6 +32,9 @@ pub enum ClientCommand {
         /// A resource server: it may introspect tokens and follow the revocation feed.
         #[arg(long)]
         resource_server: bool,
+        /// With `--grant otp`: an unknown phone or email that logs in by code becomes a new user.
+        #[arg(long)]
+        otp_signup: bool,
         #[arg(long)]
         json: bool,
     },
@@ -50,20 +53,21 @@ pub enum ClientCommand {
 
 pub async fn run(command: ClientCommand, config: &Config) -> anyhow::Result<()> {
     match command {
-        ClientCommand::Create { name, grants, scope, redirect_uris, public, resource_server, json } => {
+        ClientCommand::Create { name, grants, scope, redirect_uris, public, resource_server, otp_signup, json } => {
             let grants = grants
                 .iter()
                 .map(|g| {
                     g.parse::<GrantType>().map_err(|_| {
                         anyhow::anyhow!(
-                            "unknown grant {g:?}: use password, client_credentials, refresh_token or authorization_code"
+                            "unknown grant {g:?}: use password, client_credentials, refresh_token, authorization_code or otp"
                         )
                     })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let grants = if grants.is_empty() { vec![GrantType::ClientCredentials] } else { grants };
             let scope: Scope = scope.parse().map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
-            let spec = ClientSpec { name, grants, scope, redirect_uris, public, resource_server }.checked()?;
+            let spec =
+                ClientSpec { name, grants, scope, redirect_uris, public, resource_server, otp_signup }.checked()?;
             let app = one_shot_app(config).await?;
             let created = app.directory().create_client(spec, ACTOR).await?;
             let id = created.client.id.to_string();

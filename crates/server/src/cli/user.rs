@@ -5,6 +5,7 @@ use std::io::{BufRead, Read};
 
 use clap::Subcommand;
 use portcullis_domain::ids::{UserId, Username};
+use portcullis_domain::otp::{Email, Phone};
 use portcullis_domain::password::MAX_PASSWORD_BYTES;
 use portcullis_domain::revocation::Reason;
 use portcullis_domain::secret::Secret;
@@ -15,17 +16,24 @@ use serde_json::json;
 use super::{ACTOR, PAGE, one_shot_app};
 use crate::app::App;
 use crate::config::Config;
-use crate::ops::{OpError, users::view};
+use crate::ops::{NewUser, OpError, users::view};
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
-    /// Create a user; the password is read from the first line of standard input.
+    /// Create a user; the password (if any) is read from the first line of standard input.
     Create {
         #[arg(long)]
         username: String,
-        /// Read the password from stdin (required: passwords never go on the command line).
-        #[arg(long, required = true)]
+        /// Read the password from stdin (passwords never go on the command line). Optional when
+        /// a phone or an email is given: such a user may sign in by one-time code only.
+        #[arg(long, required_unless_present_any = ["phone", "email"])]
         password_stdin: bool,
+        /// The user's phone number, E.164 (`+8613800138000`): one-time codes by SMS.
+        #[arg(long)]
+        phone: Option<String>,
+        /// The user's email address: one-time codes by email.
+        #[arg(long)]
+        email: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -70,8 +78,9 @@ pub enum UserCommand {
 }
 
 pub async fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
-    if let UserCommand::Create { username, password_stdin: _, json } = command {
-        return create(&username, json, config).await;
+    if let UserCommand::Create { username, password_stdin, phone, email, json } = command {
+        let new = NewUser { username, password: None, phone, email };
+        return create(new, password_stdin, json, config).await;
     }
     let app = one_shot_app(config).await?;
     match command {
@@ -139,13 +148,22 @@ pub async fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn create(username: &str, json: bool, config: &Config) -> anyhow::Result<()> {
-    let password = read_password()?;
+async fn create(mut new: NewUser, password_stdin: bool, json: bool, config: &Config) -> anyhow::Result<()> {
     // Refuse bad input before touching the database or the keys folder.
-    Username::parse(username)?;
-    portcullis_domain::password::check_policy(password.expose())?;
+    Username::parse(&new.username)?;
+    if let Some(phone) = &new.phone {
+        Phone::parse(phone)?;
+    }
+    if let Some(email) = &new.email {
+        Email::parse(email)?;
+    }
+    if password_stdin {
+        let password = read_password()?;
+        portcullis_domain::password::check_policy(password.expose())?;
+        new.password = Some(password);
+    }
     let app = one_shot_app(config).await?;
-    let user = app.directory().create_user(username, password, ACTOR).await?;
+    let user = app.directory().create_user(new, ACTOR).await?;
     let id = user.id.to_string();
     super::print(json, &json!({"user_id": id}), &format!("user_id: {id}"));
     Ok(())
@@ -176,8 +194,10 @@ fn line(u: &UserView) -> String {
 fn details(u: &UserView) -> String {
     let mut text =
         format!("user_id: {}\nusername: {}\nstatus: {}\ncreated_at: {}", u.user_id, u.username, u.status, u.created_at);
-    if let Some(reason) = &u.ban_reason {
-        text.push_str(&format!("\nban_reason: {reason}"));
+    for (label, value) in [("phone", &u.phone), ("email", &u.email), ("ban_reason", &u.ban_reason)] {
+        if let Some(value) = value {
+            text.push_str(&format!("\n{label}: {value}"));
+        }
     }
     text
 }

@@ -1,6 +1,7 @@
 //! The paths of every endpoint, in one place (discovery and the router both use them).
 
 pub const TOKEN: &str = "/oauth2/token";
+pub const OTP: &str = "/oauth2/otp";
 pub const INTROSPECT: &str = "/oauth2/introspect";
 pub const REVOKE: &str = "/oauth2/revoke";
 pub const AUTHORIZE: &str = "/oauth2/authorize";

@@ -12,6 +12,7 @@ pub fn view(c: &Client) -> ClientView {
         redirect_uris: c.redirect_uris.clone(),
         public: c.is_public(),
         resource_server: c.resource_server,
+        otp_signup: c.otp_signup,
         created_at: c.created_at.to_rfc3339(),
     }
 }

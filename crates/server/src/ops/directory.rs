@@ -9,6 +9,7 @@ use portcullis_domain::client::{Client, ClientSpec};
 use portcullis_domain::clock::Clock;
 use portcullis_domain::error::Cause;
 use portcullis_domain::ids::{ClientId, SessionId, UserId, Username};
+use portcullis_domain::otp::{Destination, Email, Phone};
 use portcullis_domain::password::check_policy;
 use portcullis_domain::ports::{AuditFilter, AuditLog, ClientRepo, SessionRepo, StoreError, UserRepo};
 use portcullis_domain::secret::{Secret, SecretHasher};
@@ -43,6 +44,15 @@ pub struct Directory {
 
 /// How long the advertised scopes are served from memory.
 const SCOPES_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+
+/// A user to create: a username, and a password, a phone or an email (or several).
+#[derive(Debug, Default)]
+pub struct NewUser {
+    pub username: String,
+    pub password: Option<Secret>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
 
 /// A registered client and its secret, shown once.
 #[derive(Debug)]
@@ -109,6 +119,7 @@ impl Directory {
             scope: spec.scope,
             redirect_uris: spec.redirect_uris,
             resource_server: spec.resource_server,
+            otp_signup: spec.otp_signup,
             created_at: p.clock.now(),
         };
         p.clients.insert(&client).await.map_err(|e| match e {
@@ -122,21 +133,43 @@ impl Directory {
         Ok(CreatedClient { client, secret })
     }
 
-    /// Creates an active user after checking the username and the password policy.
-    pub async fn create_user(&self, username: &str, password: Secret, actor: &str) -> Result<User, OpError> {
+    /// Creates an active user after checking the username, the phone and email (where given)
+    /// and the password policy. A password is optional when a phone or an email is given (the
+    /// user signs in by code).
+    pub async fn create_user(&self, new: NewUser, actor: &str) -> Result<User, OpError> {
         let p = &self.parts;
-        let username = Username::parse(username).map_err(|e| OpError::Invalid(e.to_string()))?;
-        check_policy(password.expose()).map_err(|e| OpError::Invalid(e.to_string()))?;
-        let password_hash = p
-            .passwords
-            .hash(password)
-            .await
-            .map_err(|e| OpError::Internal(Cause::context("hashing a new user's password", e)))?;
+        let invalid = |e: portcullis_domain::ids::InvalidId| OpError::Invalid(e.to_string());
+        let username = Username::parse(&new.username).map_err(invalid)?;
+        let phone = new.phone.as_deref().map(Phone::parse).transpose().map_err(invalid)?;
+        let email = new.email.as_deref().map(Email::parse).transpose().map_err(invalid)?;
+        let password_hash = match new.password {
+            Some(password) => {
+                check_policy(password.expose()).map_err(|e| OpError::Invalid(e.to_string()))?;
+                p.passwords
+                    .hash(password)
+                    .await
+                    .map_err(|e| OpError::Internal(Cause::context("hashing a new user's password", e)))?
+            }
+            None if phone.is_some() || email.is_some() => String::new(),
+            None => return Err(OpError::Invalid("a password is required unless a phone or email is given".into())),
+        };
+        for (taken, what) in [
+            (phone.clone().map(Destination::Phone), "a user with this phone"),
+            (email.clone().map(Destination::Email), "a user with this email"),
+        ] {
+            if let Some(to) = taken
+                && p.users.find_by_destination(&to).await?.is_some()
+            {
+                return Err(OpError::Conflict(what));
+            }
+        }
         let now = p.clock.now();
         let user = User {
             id: UserId::generate(),
             username,
             password_hash,
+            phone,
+            email,
             status: UserStatus::Active,
             ban_reason: None,
             cutoffs: Cutoffs::default(),
@@ -144,7 +177,7 @@ impl Directory {
             updated_at: now,
         };
         p.users.insert(&user).await.map_err(|e| match e {
-            StoreError::Conflict => OpError::Conflict("a user with this username"),
+            StoreError::Conflict => OpError::Conflict("a user with this username, phone or email"),
             e => OpError::Store(e),
         })?;
         let mut event = AuditEvent::new(user.created_at, AuditKind::UserCreated);

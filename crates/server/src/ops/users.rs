@@ -9,6 +9,8 @@ pub fn view(u: &User) -> UserView {
         username: u.username.to_string(),
         status: u.status.as_str().to_owned(),
         ban_reason: u.ban_reason.clone(),
+        phone: u.phone.as_ref().map(|p| p.to_string()),
+        email: u.email.as_ref().map(|e| e.to_string()),
         created_at: u.created_at.to_rfc3339(),
     }
 }

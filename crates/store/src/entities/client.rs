@@ -16,6 +16,7 @@ pub struct Model {
     /// JSON array of strings.
     pub redirect_uris: String,
     pub resource_server: bool,
+    pub otp_signup: bool,
     pub created_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,
 }

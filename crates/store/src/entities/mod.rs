@@ -6,6 +6,7 @@ pub mod client;
 pub mod consent;
 pub mod device_session;
 pub mod login_session;
+pub mod otp_code;
 pub mod refresh_token;
 pub mod revocation_event;
 pub mod signing_key;

@@ -9,7 +9,12 @@ pub struct Model {
     pub id: String,
     #[sea_orm(unique)]
     pub username: String,
+    /// Empty for a user with no password.
     pub password_hash: String,
+    /// E.164; unique where set.
+    pub phone: Option<String>,
+    /// Normalised; unique where set.
+    pub email: Option<String>,
     pub status: String,
     pub ban_reason: Option<String>,
     /// The latest user-wide cut-off that spares no session.

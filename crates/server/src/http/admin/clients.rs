@@ -44,6 +44,7 @@ pub async fn create(
         redirect_uris: new.redirect_uris,
         public: new.public,
         resource_server: new.resource_server,
+        otp_signup: new.otp_signup,
     }
     .checked()
     .map_err(|e| bad(e.to_string()))?;

@@ -31,7 +31,13 @@ pub async fn create(
     body: Result<Json<NewUser>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let new = json_body(body)?;
-    let user = app.directory().create_user(&new.username, Secret::new(new.password), admin.actor()).await?;
+    let new = crate::ops::NewUser {
+        username: new.username,
+        password: new.password.map(Secret::new),
+        phone: new.phone,
+        email: new.email,
+    };
+    let user = app.directory().create_user(new, admin.actor()).await?;
     Ok((StatusCode::CREATED, Json(view(&user))).into_response())
 }
 

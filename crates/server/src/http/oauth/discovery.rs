@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use portcullis_domain::grant::GrantType;
 use portcullis_proto::ServerMetadata;
 
 use crate::app::App;
@@ -27,7 +28,13 @@ pub fn server_metadata(app: &App, scopes: Vec<String>) -> ServerMetadata {
         revocation_endpoint: app.url(paths::REVOKE),
         introspection_endpoint: app.url(paths::INTROSPECT),
         revocation_feed_endpoint: Some(app.url(paths::REVOCATION_FEED)),
-        grant_types_supported: strings(&["authorization_code", "password", "client_credentials", "refresh_token"]),
+        grant_types_supported: strings(&[
+            "authorization_code",
+            "password",
+            "client_credentials",
+            "refresh_token",
+            GrantType::OTP_URN,
+        ]),
         response_types_supported: strings(&["code"]),
         token_endpoint_auth_methods_supported: auth_methods.clone(),
         revocation_endpoint_auth_methods_supported: auth_methods,

@@ -14,6 +14,8 @@ pub enum GrantTypeName {
     Password,
     ClientCredentials,
     RefreshToken,
+    #[schema(rename = "urn:portcullis:params:oauth:grant-type:otp")]
+    Otp,
 }
 
 /// `POST /oauth2/token` (RFC 6749 §4, RFC 7636): the grant's parameters; the client in HTTP
@@ -35,7 +37,13 @@ pub struct TokenForm {
     /// The device the session is bound to (or the `X-Device-Id` header).
     #[schema(max_length = 128)]
     device_id: Option<String>,
-    /// `authorization_code` grant.
+    /// OTP grant: the destination the code was sent to (E.164), or `email`.
+    #[schema(max_length = 32)]
+    phone: Option<String>,
+    /// OTP grant.
+    #[schema(max_length = 254)]
+    email: Option<String>,
+    /// `authorization_code` grant: the code; OTP grant: the 6 digits.
     #[schema(max_length = 4096)]
     code: Option<String>,
     #[schema(max_length = 4096)]
@@ -43,6 +51,20 @@ pub struct TokenForm {
     /// RFC 7636: 43 to 128 characters.
     #[schema(min_length = 43, max_length = 128)]
     code_verifier: Option<String>,
+    #[schema(max_length = 4096)]
+    client_id: Option<String>,
+    #[schema(max_length = 4096)]
+    client_secret: Option<String>,
+}
+
+/// `POST /oauth2/otp` (contract §6): `phone` (E.164) or `email`; the client in HTTP Basic, or
+/// `client_id` (and `client_secret`) here.
+#[derive(ToSchema)]
+pub struct OtpForm {
+    #[schema(max_length = 32, example = "+8613800138000")]
+    phone: Option<String>,
+    #[schema(max_length = 254)]
+    email: Option<String>,
     #[schema(max_length = 4096)]
     client_id: Option<String>,
     #[schema(max_length = 4096)]

@@ -1,11 +1,12 @@
-//! The OAuth 2.0 endpoints a client library speaks to: token, introspection, revocation, the
-//! revocation feed, the JWKS and the server metadata.
+//! The OAuth 2.0 endpoints a client library speaks to: token, one-time codes, introspection,
+//! revocation, the revocation feed, the JWKS and the server metadata.
 
 mod discovery;
 pub mod feed;
 mod forms;
 mod introspect;
 mod jwks;
+mod otp;
 mod revoke;
 pub(super) mod token;
 
@@ -18,6 +19,7 @@ use crate::app::App;
 pub(super) fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(token::token))
+        .routes(routes!(otp::send))
         .routes(routes!(introspect::introspect))
         .routes(routes!(revoke::revoke))
         .routes(routes!(feed::feed))

@@ -1,0 +1,221 @@
+//! `POST /oauth2/otp` (contract §6): sends a one-time code to a phone or an email address, and
+//! the parts the OTP grant shares with it (the destination parameter, the limits, sign-up).
+//!
+//! **The same answer whatever the account.** A known, active destination is sent a code; an
+//! unknown one only when the client signs people up (`otp_signup`); a banned user never. Each
+//! is answered 200 with the same body, and in about the same time: a request that sends
+//! nothing waits as long as recent sends took ([`crate::service::SendTiming`]), so neither the answer nor its
+//! timing tells whether an account exists.
+//!
+//! **Limits, counted before any work** (in Redis across nodes when it is configured): sends per
+//! address and per client per hour (SMS pumping: many destinations from one source), one code
+//! per destination per `resend_after`, sends per destination per hour. Past one: 429 with
+//! `Retry-After`.
+//!
+//! **Nothing half-written.** The code is sent first and stored after: a sender that fails
+//! leaves the destination's earlier code (if any) as it was, and is answered 503.
+
+use std::time::Instant;
+
+use chrono::Duration;
+use portcullis_domain::audit::AuditKind;
+use portcullis_domain::grant::GrantType;
+use portcullis_domain::ids::{UserId, Username};
+use portcullis_domain::otp::{self, Destination, Email, OtpMessage, Phone};
+use portcullis_domain::ports::{NewCode, StoreError};
+use portcullis_domain::user::{User, UserStatus};
+
+use super::password::{Attempt, address_key, login_event};
+use crate::error::OAuthError;
+use crate::request::{FormRequest, RequestContext};
+use crate::service::TokenService;
+
+/// The answer to a send: how long the code works, and when another may be asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodeSent {
+    pub expires_in: u64,
+    pub resend_after: u64,
+}
+
+/// The destination of a send or a grant: exactly one of `phone` and `email`, well formed.
+pub(crate) fn destination(req: &FormRequest) -> Result<Destination, OAuthError> {
+    let bad = |e: portcullis_domain::ids::InvalidId| OAuthError::InvalidRequest(e.to_string().into());
+    match (req.param("phone")?, req.param("email")?) {
+        (Some(phone), None) => Phone::parse(&phone).map(Destination::Phone).map_err(bad),
+        (None, Some(email)) => Email::parse(&email).map(Destination::Email).map_err(bad),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request("send phone or email, not both")),
+        (None, None) => Err(OAuthError::invalid_request("phone (E.164, e.g. +8613800138000) or email is required")),
+    }
+}
+
+/// Counts one event under `key` and refuses it (429) once `allowed` are spent in `window`.
+pub(crate) async fn limit(svc: &TokenService, key: &str, allowed: u32, window: Duration) -> Result<(), OAuthError> {
+    match svc.deps.accounts.attempts.hit(key, window).await {
+        Ok((n, left)) if n > allowed => {
+            metrics::counter!("portcullis_otp_limited_total", "limit" => key.split(':').next().unwrap_or("otp").to_owned())
+                .increment(1);
+            Err(OAuthError::TooManyAttempts { retry_after: left.max(1), description: limit_description(key).into() })
+        }
+        Ok(_) => Ok(()),
+        // A counter that cannot count must not open the gate: refuse for now (codes cost money,
+        // and guesses must stay counted), where the login throttle lets a password through.
+        Err(e) => {
+            tracing::error!(error = %portcullis_domain::error::Chain(&e), "one-time-code limit counter failed");
+            Err(OAuthError::Unavailable {
+                retry_after: 5,
+                description: "cannot count requests right now; retry shortly".into(),
+            })
+        }
+    }
+}
+
+fn limit_description(key: &str) -> &'static str {
+    match key.split(':').next() {
+        Some("otp-resend") => {
+            "a code was sent to this destination moments ago; wait before asking again (see Retry-After)"
+        }
+        Some("otp-dest") => "too many codes for this destination this hour; wait (see Retry-After)",
+        Some("otp-ip") => "too many codes asked for from this address this hour; wait (see Retry-After)",
+        Some("otp-client") => "this client has asked for too many codes this hour; wait (see Retry-After)",
+        Some("otp-verify") => "too many code attempts for this destination; wait (see Retry-After)",
+        _ => "too many requests; wait (see Retry-After)",
+    }
+}
+
+impl TokenService {
+    /// Answers `POST /oauth2/otp`.
+    pub async fn send_code(&self, req: &FormRequest, ctx: &RequestContext) -> Result<CodeSent, OAuthError> {
+        let started = Instant::now();
+        let to = destination(req)?;
+        let (client_id, _bound, registrar) = super::authenticate_and_bind(self, req, GrantType::Otp).await?;
+        let otp = &self.deps.otp;
+        let policy = otp.policy;
+        if !otp.sender.sends(to.channel()) {
+            return Err(OAuthError::InvalidRequest(
+                format!("this server sends no {} codes (otp.sender = {})", to.channel(), otp.sender.name()).into(),
+            ));
+        }
+        let hour = Duration::hours(1);
+        limit(self, &format!("otp-ip:{}", address_key(ctx.ip.as_deref())), policy.sends_per_address, hour).await?;
+        limit(self, &format!("otp-client:{client_id}"), policy.sends_per_client, hour).await?;
+        limit(self, &format!("otp-resend:{}", to.key()), 1, policy.resend_after).await?;
+        limit(self, &format!("otp-dest:{}", to.key()), policy.sends_per_destination, hour).await?;
+
+        let who = Attempt { ctx, client_id, device_id: None };
+        let user = self
+            .deps
+            .accounts
+            .users
+            .find_by_destination(&to)
+            .await
+            .map_err(|e| OAuthError::server("looking up a user", e))?;
+        let signup = registrar.client().is_some_and(|c| c.otp_signup);
+        let withheld = match &user {
+            Some(u) if u.status == UserStatus::Banned => Some("banned"),
+            Some(_) => None,
+            None if signup => None,
+            None => Some("no_account"),
+        };
+        let answer = CodeSent {
+            expires_in: policy.code_ttl.num_seconds().max(0) as u64,
+            resend_after: policy.resend_after.num_seconds().max(0) as u64,
+        };
+        let channel = to.channel().as_str();
+        if let Some(why) = withheld {
+            metrics::counter!("portcullis_otp_total", "channel" => channel, "outcome" => why).increment(1);
+            let mut event = login_event(self, AuditKind::OtpFailed, &who);
+            event.user_id = user.map(|u| u.id.to_string());
+            event.detail = Some(format!("{channel} not sent: {why}"));
+            self.audit(event).await;
+            // As long as a send would have taken.
+            tokio::time::sleep(otp.timing.typical().saturating_sub(started.elapsed())).await;
+            return Ok(answer);
+        }
+
+        let code = otp::generate_code();
+        let hash = self.deps.hasher.hash(code.expose());
+        let now = self.now();
+        let message = OtpMessage { destination: to.clone(), code, expires_in: answer.expires_in };
+        if let Err(e) = otp.sender.send(&message).await {
+            metrics::counter!("portcullis_otp_total", "channel" => channel, "outcome" => "send_failed").increment(1);
+            tracing::error!(error = %portcullis_domain::error::Chain(&e), sender = otp.sender.name(), channel, "a one-time code could not be sent");
+            return Err(OAuthError::Unavailable {
+                retry_after: 5,
+                description: "the code could not be sent; try again shortly".into(),
+            });
+        }
+        let key = to.key();
+        let stored =
+            NewCode { destination: &key, hash: &hash, client_id, issued_at: now, expires_at: now + policy.code_ttl };
+        otp.codes.put_code(stored).await.map_err(|e| OAuthError::server("storing a one-time code", e))?;
+        metrics::counter!("portcullis_otp_total", "channel" => channel, "outcome" => "sent").increment(1);
+        let mut event = login_event(self, AuditKind::OtpSent, &who);
+        event.user_id = user.map(|u| u.id.to_string());
+        event.detail = Some(channel.to_owned());
+        self.audit(event).await;
+        // The whole request's time, which a request that sends nothing then takes too.
+        otp.timing.record(started.elapsed());
+        Ok(answer)
+    }
+}
+
+/// Creates the user of a destination on its first successful code (the client signs people
+/// up): an account with no password, the destination on it, audited `user_created` with the
+/// channel. A user made meanwhile for the same destination (an admin, say) is the one returned.
+pub(crate) async fn signup(svc: &TokenService, to: &Destination, who: &Attempt<'_>) -> Result<User, OAuthError> {
+    let users = &svc.deps.accounts.users;
+    let now = svc.now();
+    let id = UserId::generate();
+    let mut user = User {
+        id: id.clone(),
+        username: username_for(to, &id),
+        password_hash: String::new(),
+        phone: match to {
+            Destination::Phone(p) => Some(p.clone()),
+            Destination::Email(_) => None,
+        },
+        email: match to {
+            Destination::Email(e) => Some(e.clone()),
+            Destination::Phone(_) => None,
+        },
+        status: UserStatus::Active,
+        ban_reason: None,
+        cutoffs: Default::default(),
+        created_at: now,
+        updated_at: now,
+    };
+    let mut inserted = users.insert(&user).await;
+    if matches!(inserted, Err(StoreError::Conflict)) {
+        // Someone has the destination now (an admin made the user meanwhile): that user.
+        if let Some(existing) =
+            users.find_by_destination(to).await.map_err(|e| OAuthError::server("looking up a user", e))?
+        {
+            return Ok(existing);
+        }
+        // Else the destination was taken as someone's username: the name made from the id.
+        user.username = id_username(&id);
+        inserted = users.insert(&user).await;
+    }
+    inserted.map_err(|e| OAuthError::server("creating a user", e))?;
+    let mut event = login_event(svc, AuditKind::UserCreated, who);
+    event.user_id = Some(id.to_string());
+    event.actor = Some(id.to_string());
+    event.detail = Some(format!("signup channel={}", to.channel()));
+    svc.audit(event).await;
+    // As stored (the database keeps microseconds): the session's check compares `updated_at`.
+    users
+        .find(&id)
+        .await
+        .map_err(|e| OAuthError::server("reading a new user", e))?
+        .ok_or_else(|| OAuthError::broken("a user just created is not there"))
+}
+
+/// A signed-up user's login name: the destination itself where it fits (64 characters), else
+/// one made from the user id.
+fn username_for(to: &Destination, id: &UserId) -> Username {
+    Username::parse(to.address()).unwrap_or_else(|_| id_username(id))
+}
+
+fn id_username(id: &UserId) -> Username {
+    Username::parse(&format!("user-{id}")).expect("a user id makes a valid username")
+}
