@@ -82,10 +82,10 @@ status=0
 #    client_credentials; authorization_code needs a redirect URI) that the schema states in words.
 # The revocation feed is a stream that never ends; its own tests cover it.
 run "oauth and node (a resource server's Basic credentials)" --include-tag oauth2 --include-tag operations \
-  --exclude-path /oauth2/token --exclude-path /oauth2/authorize --exclude-path /oauth2/revocation-feed \
+  --exclude-path /oauth2/token --exclude-path /oauth2/otp --exclude-path /oauth2/authorize --exclude-path /oauth2/revocation-feed \
   --exclude-path /oauth2/introspect --exclude-path /oauth2/revoke \
   --auth "$RS_ID:$RS_SECRET" || status=1
-run "the form endpoints" --include-path /oauth2/token --include-path /oauth2/authorize \
+run "the form endpoints" --include-path /oauth2/token --include-path /oauth2/otp --include-path /oauth2/authorize \
   --include-path /oauth2/introspect --include-path /oauth2/revoke \
   --exclude-checks positive_data_acceptance --auth "$RS_ID:$RS_SECRET" || status=1
 # Logging out, or signing out a device the fuzzer learnt from the device list, ends the session

@@ -261,7 +261,10 @@ pub struct StoredCode {
 /// Why a code did not log anyone in. Each is `invalid_grant`, with its own description.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CodeRefusal {
-    #[error("no code was sent to this destination, or it has been replaced")]
+    /// No code for this destination and client (none was sent, it was replaced, or it was sent
+    /// for another client): worded as [`CodeRefusal::Wrong`], so a try cannot tell whether the
+    /// destination has an account.
+    #[error("wrong code")]
     None,
     #[error("the code has expired; ask for a new one")]
     Expired,
@@ -269,8 +272,6 @@ pub enum CodeRefusal {
     Used,
     #[error("too many wrong codes; this code no longer works, ask for a new one")]
     Dead,
-    #[error("the code was sent for another client")]
-    OtherClient,
     #[error("wrong code")]
     Wrong,
 }
@@ -294,7 +295,7 @@ pub fn check(
         return Some(CodeRefusal::Dead);
     }
     if code.client_id != client_id {
-        return Some(CodeRefusal::OtherClient);
+        return Some(CodeRefusal::None);
     }
     None
 }
@@ -345,7 +346,8 @@ mod tests {
             StoredCode { client_id: "pc_a".into(), expires_at: now + Duration::minutes(5), attempts: 1, used_at: None };
         assert_eq!(check(Some(&live), "pc_a", now, &policy), None);
         assert_eq!(check(None, "pc_a", now, &policy), Some(CodeRefusal::None));
-        assert_eq!(check(Some(&live), "pc_b", now, &policy), Some(CodeRefusal::OtherClient));
+        assert_eq!(check(Some(&live), "pc_b", now, &policy), Some(CodeRefusal::None));
+        assert_eq!(CodeRefusal::None.to_string(), CodeRefusal::Wrong.to_string(), "no oracle");
         let expired = StoredCode { expires_at: now, ..live.clone() };
         assert_eq!(check(Some(&expired), "pc_a", now, &policy), Some(CodeRefusal::Expired));
         let used = StoredCode { used_at: Some(now), ..live.clone() };

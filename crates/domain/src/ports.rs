@@ -98,9 +98,14 @@ pub trait OtpRepo: Send + Sync + 'static {
     /// Keeps `code` as its destination's one live code, replacing any earlier one (a resend),
     /// with no tries yet.
     async fn put_code(&self, code: NewCode<'_>) -> Result<(), StoreError>;
-    /// Counts one try of the destination's code, atomically, and returns the code as it is with
-    /// this try counted, and its hash; `None` when the destination has no code.
-    async fn try_code(&self, destination: &str) -> Result<Option<(StoredCode, SecretHash)>, StoreError>;
+    /// Counts one try of the destination's code sent for `client_id`, atomically, and returns
+    /// the code as it is with this try counted, and its hash; `None` when the destination has no
+    /// code for that client (another client's tries neither count against a code nor see it).
+    async fn try_code(
+        &self,
+        destination: &str,
+        client_id: &str,
+    ) -> Result<Option<(StoredCode, SecretHash)>, StoreError>;
     /// Marks the destination's code used if it is still the one with `hash`, unused, unexpired
     /// at `now` and tried at most `max_attempts` times: true for the one try that does.
     async fn use_code(

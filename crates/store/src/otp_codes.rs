@@ -45,15 +45,23 @@ impl OtpRepo for SqlStore {
         Ok(())
     }
 
-    async fn try_code(&self, destination: &str) -> Result<Option<(StoredCode, SecretHash)>, StoreError> {
+    async fn try_code(
+        &self,
+        destination: &str,
+        client_id: &str,
+    ) -> Result<Option<(StoredCode, SecretHash)>, StoreError> {
         let backend = self.db.get_database_backend();
         // One statement: parallel tries each get their own count, so no more than the limit of
         // them ever compare digits.
-        let sql = "UPDATE otp_codes SET attempts = attempts + 1 WHERE destination = $1 \
+        let sql = "UPDATE otp_codes SET attempts = attempts + 1 WHERE destination = $1 AND client_id = $2 \
                    RETURNING code_hash, client_id, expires_at, attempts, used_at";
         let row = self
             .db
-            .query_one_raw(Statement::from_sql_and_values(backend, sql, [destination.to_owned().into()]))
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [destination.to_owned().into(), client_id.to_owned().into()],
+            ))
             .await
             .map_err(store_err)?;
         let Some(row) = row else { return Ok(None) };

@@ -687,9 +687,13 @@ impl OtpRepo for Memory {
         Ok(())
     }
 
-    async fn try_code(&self, destination: &str) -> Result<Option<(StoredCode, SecretHash)>, StoreError> {
+    async fn try_code(
+        &self,
+        destination: &str,
+        client_id: &str,
+    ) -> Result<Option<(StoredCode, SecretHash)>, StoreError> {
         let mut s = self.lock();
-        Ok(s.otp_codes.get_mut(destination).map(|(code, hash)| {
+        Ok(s.otp_codes.get_mut(destination).filter(|(code, _)| code.client_id == client_id).map(|(code, hash)| {
             code.attempts += 1;
             (code.clone(), hash.clone())
         }))

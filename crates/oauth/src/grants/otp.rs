@@ -43,14 +43,16 @@ pub(crate) async fn run(
     let policy = otp.policy;
 
     // Counted before anything is looked up: this destination's tries this hour, over all codes.
-    limit(svc, &format!("otp-verify:{}", to.key()), policy.verifications_per_destination, chrono::Duration::hours(1))
-        .await?;
+    // Per client too: another app's guesses cannot lock this destination out of this one.
+    let verify_key = format!("otp-verify:{client_id}:{}", to.key());
+    limit(svc, &verify_key, policy.verifications_per_destination, chrono::Duration::hours(1)).await?;
     if !otp::is_code_shaped(&code) {
         return Err(refuse(svc, &to, &who, CodeRefusal::Wrong).await);
     }
     let at = svc.now();
     let key = to.key();
-    let tried = otp.codes.try_code(&key).await.map_err(|e| OAuthError::server("reading a one-time code", e))?;
+    let tried =
+        otp.codes.try_code(&key, client_id).await.map_err(|e| OAuthError::server("reading a one-time code", e))?;
     if let Some(why) = otp::check(tried.as_ref().map(|(c, _)| c), client_id, at, &policy) {
         return Err(refuse(svc, &to, &who, why).await);
     }
@@ -124,7 +126,6 @@ fn refusal_name(why: CodeRefusal) -> &'static str {
         CodeRefusal::Expired => "expired",
         CodeRefusal::Used => "used",
         CodeRefusal::Dead => "dead",
-        CodeRefusal::OtherClient => "other_client",
         CodeRefusal::Wrong => "wrong",
     }
 }

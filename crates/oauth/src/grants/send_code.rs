@@ -23,6 +23,7 @@ use portcullis_domain::grant::GrantType;
 use portcullis_domain::ids::{UserId, Username};
 use portcullis_domain::otp::{self, Destination, Email, OtpMessage, Phone};
 use portcullis_domain::ports::{NewCode, StoreError};
+use portcullis_domain::secret::Secret;
 use portcullis_domain::user::{User, UserStatus};
 
 use super::password::{Attempt, address_key, login_event};
@@ -127,6 +128,20 @@ impl TokenService {
             event.user_id = user.map(|u| u.id.to_string());
             event.detail = Some(format!("{channel} not sent: {why}"));
             self.audit(event).await;
+            // A code nobody receives, so that tries against this destination go exactly as
+            // against a real one (wrong, then dead after the limit, then expired): the grant's
+            // answers tell no more than this one does.
+            let decoy = self.deps.hasher.hash(Secret::generate("decoy-").expose());
+            let now = self.now();
+            let key = to.key();
+            let kept = NewCode {
+                destination: &key,
+                hash: &decoy,
+                client_id,
+                issued_at: now,
+                expires_at: now + policy.code_ttl,
+            };
+            otp.codes.put_code(kept).await.map_err(|e| OAuthError::server("storing a one-time code", e))?;
             // As long as a send would have taken.
             tokio::time::sleep(otp.timing.typical().saturating_sub(started.elapsed())).await;
             return Ok(answer);
