@@ -97,9 +97,11 @@ run "self-service: signing out a device" --include-path /me/devices/{device_id} 
 run "self-service: logout" --include-path /me/logout -H "Authorization: Bearer $LOGOUT_TOKEN" || status=1
 # Deleting clients can delete the admin client itself (the fuzzer learns its id): last.
 run "admin (an admin token)" --include-tag admin --exclude-path /admin/clients/{client_id} \
-  --exclude-path /admin/clients -H "Authorization: Bearer $ADMIN_TOKEN" || status=1
-run "admin: client registration" --include-path /admin/clients --exclude-checks positive_data_acceptance \
-  -H "Authorization: Bearer $ADMIN_TOKEN" || status=1
+  --exclude-path /admin/clients --exclude-path /admin/users -H "Authorization: Bearer $ADMIN_TOKEN" || status=1
+# Registrations whose fields a schema cannot judge whole (a redirect URI's rules; a phone
+# number valid in its country's numbering plan): every other check still runs.
+run "admin: client and user registration" --include-path /admin/clients --include-path /admin/users \
+  --exclude-checks positive_data_acceptance -H "Authorization: Bearer $ADMIN_TOKEN" || status=1
 run "admin: client deletion" --include-path /admin/clients/{client_id} \
   -H "Authorization: Bearer $LAST_ADMIN_TOKEN" || status=1
 if grep -q '"level":"ERROR"' "$WORK/server.log"; then
