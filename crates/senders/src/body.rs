@@ -3,13 +3,20 @@
 use portcullis_domain::otp::OtpMessage;
 use serde::Serialize;
 
-/// `{"channel": "sms"|"email", "to": "...", "code": "...", "expires_in": <seconds>}`.
-#[derive(Debug, Serialize)]
+/// `{"channel": "sms"|"email", "to": "...", "code": "...", "expires_in": <seconds>}`. `Debug`
+/// leaves the code out.
+#[derive(Serialize)]
 pub struct Body<'a> {
     pub channel: &'static str,
     pub to: &'a str,
     pub code: &'a str,
     pub expires_in: u64,
+}
+
+impl std::fmt::Debug for Body<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Body").field("channel", &self.channel).field("to", &self.to).finish_non_exhaustive()
+    }
 }
 
 impl<'a> From<&'a OtpMessage> for Body<'a> {

@@ -86,6 +86,25 @@ pub(crate) async fn authenticate_and_bind<'r>(
     Ok((client_id, bound, registrar))
 }
 
+/// The steps before a grant that authenticates the resource owner itself (the password, a
+/// one-time code): the scope and device parameters checked, the client authenticated and bound
+/// to `grant`, the scope negotiated. Returns the client id, the registrar (which knows the
+/// client now), the negotiated grant and the device.
+pub(crate) async fn start_owner_grant<'r>(
+    svc: &TokenService,
+    req: &'r TokenRequest,
+    ctx: &RequestContext,
+    grant: GrantType,
+) -> Result<(&'r str, ClientRegistrar, PreGrant, DeviceContext), OAuthError> {
+    let scope = requested_scope(req)?;
+    let device_id = device_id(req, ctx)?.unwrap_or_else(DeviceId::generate);
+    let (client_id, bound, registrar) = authenticate_and_bind(svc, req, grant).await?;
+    let pre_grant = registrar.negotiate(bound, scope).await.map_err(|_| {
+        registrar.take_failure().unwrap_or_else(|| OAuthError::broken("scope negotiation failed without saying why"))
+    })?;
+    Ok((client_id, registrar, pre_grant, DeviceContext::new(device_id, ctx)))
+}
+
 /// Issues `user`'s tokens on `device`, as the grants that authenticate the resource owner
 /// themselves (the password, a one-time code) do: a device session, and a refresh token for a
 /// client allowed to use one (as Hydra and Keycloak do). `at`: when the owner was authenticated.

@@ -8,10 +8,8 @@
 //! rules allow; the digits are compared in constant time; the first right try wins the code
 //! by a conditional update, so a code works once even for two tries in the same instant.
 
-use oxide_auth_async::primitives::Registrar;
 use portcullis_domain::audit::AuditKind;
 use portcullis_domain::grant::GrantType;
-use portcullis_domain::ids::DeviceId;
 use portcullis_domain::otp::{self, CodeRefusal, Destination};
 use portcullis_domain::user::{User, UserStatus};
 use portcullis_proto::TokenResponse;
@@ -19,7 +17,6 @@ use portcullis_proto::TokenResponse;
 use super::password::{Attempt, login_event};
 use super::send_code::{destination, limit, signup};
 use crate::error::OAuthError;
-use crate::issuer::DeviceContext;
 use crate::request::{RequestContext, TokenRequest};
 use crate::service::TokenService;
 
@@ -30,13 +27,7 @@ pub(crate) async fn run(
 ) -> Result<TokenResponse, OAuthError> {
     let to = destination(req)?;
     let code = req.required("code")?;
-    let scope = super::requested_scope(req)?;
-    let device_id = super::device_id(req, ctx)?.unwrap_or_else(DeviceId::generate);
-    let (client_id, bound, registrar) = super::authenticate_and_bind(svc, req, GrantType::Otp).await?;
-    let pre_grant = registrar.negotiate(bound, scope).await.map_err(|_| {
-        registrar.take_failure().unwrap_or_else(|| OAuthError::broken("scope negotiation failed without saying why"))
-    })?;
-    let device = DeviceContext::new(device_id, ctx);
+    let (client_id, registrar, pre_grant, device) = super::start_owner_grant(svc, req, ctx, GrantType::Otp).await?;
     let device_id = device.device_id.clone();
     let who = Attempt { ctx, client_id, device_id: Some(device_id.as_str()) };
     let otp = &svc.deps.otp;

@@ -5,17 +5,15 @@
 //! (`Issuer::issue`) with a device session.
 
 use chrono::{DateTime, Utc};
-use oxide_auth_async::primitives::Registrar;
 use portcullis_domain::audit::{AuditEvent, AuditKind};
 use portcullis_domain::grant::GrantType;
-use portcullis_domain::ids::{DeviceId, Username};
+use portcullis_domain::ids::Username;
 use portcullis_domain::password::MAX_PASSWORD_LEN;
 use portcullis_domain::secret::Secret;
 use portcullis_domain::user::{User, UserStatus};
 use portcullis_proto::TokenResponse;
 
 use crate::error::OAuthError;
-use crate::issuer::DeviceContext;
 use crate::passwords::VerifyError;
 use crate::request::{RequestContext, TokenRequest};
 use crate::service::TokenService;
@@ -34,15 +32,8 @@ pub(crate) async fn run(
             format!("password is longer than {MAX_PASSWORD_LEN} characters").into(),
         ));
     }
-    let scope = super::requested_scope(req)?;
-    let device_id = super::device_id(req, ctx)?.unwrap_or_else(DeviceId::generate);
-
-    let (client_id, bound, registrar) = super::authenticate_and_bind(svc, req, GrantType::Password).await?;
-    let pre_grant = registrar.negotiate(bound, scope).await.map_err(|_| {
-        registrar.take_failure().unwrap_or_else(|| OAuthError::broken("scope negotiation failed without saying why"))
-    })?;
-
-    let device = DeviceContext::new(device_id, ctx);
+    let (client_id, registrar, pre_grant, device) =
+        super::start_owner_grant(svc, req, ctx, GrantType::Password).await?;
     let device_id = device.device_id.clone();
     let who = Attempt { ctx, client_id, device_id: Some(device_id.as_str()) };
     let user_key = throttle(svc, &username, &who).await?;
