@@ -203,3 +203,65 @@ async fn denying_consent_in_the_browser_ends_the_apps_login_with_access_denied()
     assert!(err.contains("access_denied"), "{err}");
     b.close().await;
 }
+
+#[tokio::test]
+async fn a_person_signs_in_with_a_phone_code_in_a_real_browser() {
+    let Some(b) = Browser::start("otp-login").await else { return };
+    let s = TestServer::start().await;
+    let app = s.app_client(&[AuthorizationCode, RefreshToken], "read write", &[LOOPBACK], true).await;
+    let user_id = s.user_with("ana", Some("+8613800138000"), None).await;
+    let cli = CliLogin::start(&s, &app).await;
+    b.client.goto(&cli.url).await.expect("open the authorization URL");
+
+    // The login page offers a code beside the password, in its own labelled section.
+    let heading = text(&b, "#code-heading").await;
+    assert_eq!(heading, "Or sign in with a code");
+    let label = text(&b, "label[for=destination]").await;
+    assert!(label.contains("Phone number") && label.contains("email"), "{label}");
+    let login_png = b.screenshot("login-with-code").await;
+    let field = b.client.find(Locator::Css("#destination")).await.expect("the destination field");
+    field.send_keys("+86 138 0013 8000").await.expect("type the number");
+    click_through(&b, "#send-code").await;
+
+    // The code page: the number as stored, a one-time-code field, resend and another way.
+    assert_eq!(b.client.title().await.expect("title"), "Enter your code · Portcullis");
+    let sent = text(&b, "#code-sent").await;
+    assert!(sent.contains("+8613800138000") && sent.contains("5 minutes"), "{sent}");
+    let code_field = b.client.find(Locator::Css("#code")).await.expect("the code field");
+    assert_eq!(code_field.attr("autocomplete").await.expect("attr").as_deref(), Some("one-time-code"));
+    assert_eq!(code_field.attr("inputmode").await.expect("attr").as_deref(), Some("numeric"));
+    assert_eq!(b.client.find_all(Locator::Css("label[for=code]")).await.expect("label").len(), 1);
+    assert!(b.client.find(Locator::Css("#resend-code")).await.is_ok());
+    let code_png = b.screenshot("code").await;
+    let code = s.outbox_code("+8613800138000").expect("the outbox has the code");
+
+    // A wrong code first: the page says so, as an alert tied to the field.
+    let wrong = format!("{:06}", (code.parse::<u32>().expect("digits") + 1) % 1_000_000);
+    b.client.find(Locator::Css("#code")).await.expect("code").send_keys(&wrong).await.expect("type");
+    click_through(&b, "#verify-code").await;
+    let alert = text(&b, "[role=alert]").await;
+    assert!(alert.contains("wrong code"), "{alert}");
+    let described = b.client.find(Locator::Css("#code")).await.expect("code").attr("aria-describedby").await;
+    assert!(described.expect("attr").is_some_and(|d| d.contains("code-error")));
+    let wrong_png = b.screenshot("code-wrong").await;
+
+    b.client.find(Locator::Css("#code")).await.expect("code").send_keys(&code).await.expect("type");
+    click_through(&b, "#verify-code").await;
+
+    // Signed in: consent, then back at the app with its code.
+    b.client.wait().at_most(Duration::from_secs(60)).for_element(Locator::Css("#allow")).await.expect("consent");
+    click_through(&b, "#allow").await;
+    let done = text(&b, "main p").await;
+    assert!(done.contains("You are logged in"), "{done}");
+    let (ok, out, err) = cli.finish().await;
+    assert!(ok, "cli-login succeeded: {out}{err}");
+    assert!(out.contains(&format!("Logged in as ana (user {user_id})")), "{out}");
+
+    let sql = "SELECT COUNT(*) FROM audit_events WHERE kind = 'login_succeeded' AND user_id = $1 \
+               AND detail = 'method=otp channel=sms page=authorize'";
+    assert_eq!(portcullis_e2e::db::scalar(s.store.connection(), sql, vec![user_id.clone().into()]).await, 1);
+    for png in [login_png, code_png, wrong_png] {
+        assert!(std::fs::metadata(&png).expect("screenshot kept").len() > 1000, "{}", png.display());
+    }
+    b.close().await;
+}

@@ -17,6 +17,7 @@ mod keys;
 mod multinode;
 mod oauth2_library;
 mod otp;
+mod otp_pages;
 mod overload;
 mod password;
 mod process;

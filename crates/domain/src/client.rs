@@ -59,7 +59,7 @@ pub enum ClientSpecError {
     BadRedirectUri { uri: String, why: RedirectUriError },
     #[error("at most {MAX_REDIRECT_URIS} redirect URIs")]
     TooManyRedirectUris,
-    #[error("otp_signup needs the otp grant")]
+    #[error("otp_signup needs a grant that signs people in with a code: otp, or authorization_code (the login page)")]
     SignupWithoutOtp,
 }
 
@@ -128,7 +128,9 @@ impl ClientSpec {
         if self.grants.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
             return Err(ClientSpecError::MissingRedirectUri);
         }
-        if self.otp_signup && !self.grants.contains(&GrantType::Otp) {
+        // Codes sign people in through the OTP grant, or the login page of an authorization
+        // request: sign-up means something only for a client with one of them.
+        if self.otp_signup && !self.grants.iter().any(|g| matches!(g, GrantType::Otp | GrantType::AuthorizationCode)) {
             return Err(ClientSpecError::SignupWithoutOtp);
         }
         Ok(self)
@@ -233,7 +235,13 @@ mod tests {
             ..ClientSpec::default()
         };
         assert_eq!(signup.clone().checked(), Err(ClientSpecError::SignupWithoutOtp));
-        assert!(ClientSpec { grants: vec![GrantType::Otp], ..signup }.checked().is_ok());
+        assert!(ClientSpec { grants: vec![GrantType::Otp], ..signup.clone() }.checked().is_ok());
+        let page = ClientSpec {
+            grants: vec![GrantType::AuthorizationCode],
+            redirect_uris: vec!["https://app.example/cb".into()],
+            ..signup
+        };
+        assert!(page.checked().is_ok(), "signs up on the login page");
     }
 
     #[test]

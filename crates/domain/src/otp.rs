@@ -232,6 +232,8 @@ pub struct OtpPolicy {
     pub sends_per_client: u32,
     /// Grant attempts (right or wrong) per destination per hour, over all its codes.
     pub verifications_per_destination: u32,
+    /// Whether the login page offers "sign in with a code".
+    pub browser_login: bool,
 }
 
 impl Default for OtpPolicy {
@@ -244,6 +246,7 @@ impl Default for OtpPolicy {
             sends_per_address: 20,
             sends_per_client: 1000,
             verifications_per_destination: 15,
+            browser_login: true,
         }
     }
 }

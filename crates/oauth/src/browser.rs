@@ -1,15 +1,21 @@
 //! The browser side of the authorization pages: the login form (the password grant's checks
-//! and throttling), the login cookie (stored hashed), CSRF tokens, and standing consents.
+//! and throttling), the code form (the OTP grant's, `otp.browser_login`), the login cookie
+//! (stored hashed), CSRF tokens, and standing consents.
 
 use chrono::{DateTime, Utc};
+use portcullis_domain::audit::AuditKind;
 use portcullis_domain::consent::{Consent, LOGIN_SECRET_PREFIX, LoginSession, login_ttl};
 use portcullis_domain::ids::{DeviceId, UserId};
+use portcullis_domain::otp::{Channel, Destination};
 use portcullis_domain::password::MAX_PASSWORD_BYTES;
 use portcullis_domain::ports::{Authenticated, Opened, StoreError};
 use portcullis_domain::secret::{Secret, SecretHash};
+use portcullis_domain::user::User;
 
 use crate::error::OAuthError;
+use crate::grants::otp;
 use crate::grants::password::{self, Attempt};
+use crate::grants::send_code::{self, CodeSent};
 use crate::request::{MAX_PARAM_LEN, RequestContext};
 use crate::service::TokenService;
 
@@ -45,6 +51,72 @@ impl TokenService {
         if let Err(e) = self.deps.accounts.attempts.reset(&key).await {
             tracing::warn!(error = %portcullis_domain::error::Chain(&e), "could not clear the login attempt count");
         }
+        self.open_login(&user, at, device).await
+    }
+
+    /// The login page's "send me a code" (`otp.browser_login`): `typed` is what the person
+    /// entered, `client_id` the client of the authorization request, already checked. The same
+    /// limits, answers and timing as `POST /oauth2/otp`.
+    pub async fn browser_send_code(
+        &self,
+        typed: &str,
+        client_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<(Destination, CodeSent), OAuthError> {
+        if !self.deps.otp.policy.browser_login {
+            return Err(OAuthError::invalid_request("sign-in with a code is off on this server (otp.browser_login)"));
+        }
+        let to = send_code::typed_destination(typed)?;
+        let signup = send_code::signs_up(self, client_id).await?;
+        let sent = send_code::deliver(self, &to, client_id, signup, ctx).await?;
+        Ok((to, sent))
+    }
+
+    /// The channels the login page offers codes on (those the sender reaches); none when
+    /// `otp.browser_login` is off.
+    pub fn browser_code_channels(&self) -> Vec<Channel> {
+        let otp = &self.deps.otp;
+        if !otp.policy.browser_login {
+            return Vec::new();
+        }
+        [Channel::Sms, Channel::Email].into_iter().filter(|c| otp.sender.sends(*c)).collect()
+    }
+
+    /// The login page's code form (`otp.browser_login`): spends the code exactly as the OTP grant
+    /// does (its limits, its five tries, sign-up when the authorizing client signs people up, a
+    /// ban refused), audits `login` with method `otp`, then opens a login session.
+    /// `typed`: the destination as entered on the page before; `client_id`: the client of the
+    /// authorization request, already checked.
+    pub async fn browser_code_login(
+        &self,
+        typed: &str,
+        code: &str,
+        client_id: &str,
+        device: &DeviceId,
+        ctx: &RequestContext,
+    ) -> Result<BrowserLogin, OAuthError> {
+        if !self.deps.otp.policy.browser_login {
+            return Err(OAuthError::invalid_request("sign-in with a code is off on this server (otp.browser_login)"));
+        }
+        let to = send_code::typed_destination(typed)?;
+        let code: String = code.trim().chars().take(16).collect();
+        let who = Attempt { ctx, client_id, device_id: Some(device.as_str()) };
+        let signup = send_code::signs_up(self, client_id).await?;
+        let (user, at) = otp::redeem(self, &to, &code, signup, &who).await?;
+        let login = self.open_login(&user, at, device).await?;
+        metrics::counter!("portcullis_otp_total", "channel" => to.channel().as_str(), "outcome" => "login")
+            .increment(1);
+        let mut event = password::login_event(self, AuditKind::LoginSucceeded, &who);
+        event.user_id = Some(user.id.to_string());
+        event.actor = Some(user.id.to_string());
+        event.detail = Some(format!("method=otp channel={} page=authorize", to.channel()));
+        self.audit(event).await;
+        Ok(login)
+    }
+
+    /// Opens a login session for `user`, who proved who they are at `at`, on `device`. Refused
+    /// when the account changed since (a ban, a password change, a sign-out).
+    async fn open_login(&self, user: &User, at: DateTime<Utc>, device: &DeviceId) -> Result<BrowserLogin, OAuthError> {
         let secret = Secret::generate(LOGIN_SECRET_PREFIX);
         let login = LoginSession {
             secret_hash: self.deps.hasher.hash(secret.expose()),
@@ -66,7 +138,7 @@ impl TokenService {
                 return Err(OAuthError::server("storing a login session", e));
             }
         }
-        Ok(BrowserLogin { secret, user: user.id, expires_in: login_ttl().num_seconds().max(0) as u64 })
+        Ok(BrowserLogin { secret, user: user.id.clone(), expires_in: login_ttl().num_seconds().max(0) as u64 })
     }
 
     /// The user behind a login cookie, if it is live, and when they proved their password.

@@ -328,6 +328,7 @@ fn otp_policy(c: &OtpConfig) -> OtpPolicy {
         sends_per_address: c.max_sends_per_ip,
         sends_per_client: c.max_sends_per_client,
         verifications_per_destination: c.max_verifications_per_destination,
+        browser_login: c.browser_login,
     }
 }
 

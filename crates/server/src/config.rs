@@ -231,6 +231,8 @@ pub struct OtpConfig {
     pub max_sends_per_client: u32,
     /// Grant tries per destination per hour, over all its codes.
     pub max_verifications_per_destination: u32,
+    /// Whether the login page of `/oauth2/authorize` offers "sign in with a code".
+    pub browser_login: bool,
 }
 
 /// `otp.sender`.
@@ -263,6 +265,7 @@ impl Default for OtpConfig {
             max_sends_per_ip: policy.sends_per_address,
             max_sends_per_client: policy.sends_per_client,
             max_verifications_per_destination: policy.verifications_per_destination,
+            browser_login: policy.browser_login,
         }
     }
 }

@@ -30,45 +30,8 @@ pub(crate) async fn run(
     let (client_id, registrar, pre_grant, device) = super::start_owner_grant(svc, req, ctx, GrantType::Otp).await?;
     let device_id = device.device_id.clone();
     let who = Attempt { ctx, client_id, device_id: Some(device_id.as_str()) };
-    let otp = &svc.deps.otp;
-    let policy = otp.policy;
-
-    // Counted before anything is looked up: this destination's tries this hour, over all codes.
-    // Per client too: another app's guesses cannot lock this destination out of this one.
-    let verify_key = format!("otp-verify:{client_id}:{}", to.key());
-    limit(svc, &verify_key, policy.verifications_per_destination, chrono::Duration::hours(1)).await?;
-    if !otp::is_code_shaped(&code) {
-        return Err(refuse(svc, &to, &who, CodeRefusal::Wrong).await);
-    }
-    let at = svc.now();
-    let key = to.key();
-    let tried =
-        otp.codes.try_code(&key, client_id).await.map_err(|e| OAuthError::server("reading a one-time code", e))?;
-    if let Some(why) = otp::check(tried.as_ref().map(|(c, _)| c), client_id, at, &policy) {
-        return Err(refuse(svc, &to, &who, why).await);
-    }
-    let Some((_, stored)) = tried else { return Err(OAuthError::broken("a checked code was not there")) };
-    if !svc.deps.hasher.verify(code.as_bytes(), &stored) {
-        return Err(refuse(svc, &to, &who, CodeRefusal::Wrong).await);
-    }
-    let won = otp
-        .codes
-        .use_code(&key, &stored, policy.max_attempts, at)
-        .await
-        .map_err(|e| OAuthError::server("using a one-time code", e))?;
-    if !won {
-        // Another try of the same code got there first (or it was replaced in between).
-        return Err(refuse(svc, &to, &who, CodeRefusal::Used).await);
-    }
-
-    let user = owner(svc, &to, &registrar, &who).await?;
-    if user.status == UserStatus::Banned {
-        let mut event = login_event(svc, AuditKind::LoginFailed, &who);
-        event.user_id = Some(user.id.to_string());
-        event.detail = Some("method=otp banned".to_owned());
-        svc.audit(event).await;
-        return Err(OAuthError::InvalidGrant("this account is banned; contact an administrator".into()));
-    }
+    let signup = registrar.client().is_some_and(|c| c.otp_signup);
+    let (user, at) = redeem(svc, &to, &code, signup, &who).await?;
     let issued = super::issue_for_user(svc, &registrar, pre_grant, device, &user, at).await?;
     metrics::counter!("portcullis_otp_total", "channel" => to.channel().as_str(), "outcome" => "login").increment(1);
     let mut event = login_event(svc, AuditKind::LoginSucceeded, &who);
@@ -82,18 +45,67 @@ pub(crate) async fn run(
     Ok(issued.into_response())
 }
 
-/// The user the destination belongs to, made now when the client signs people up.
-async fn owner(
+/// Spends `code` for `to` on behalf of `who.client_id`: counts the try (the destination's
+/// hourly limit, then the code's own count), compares the digits in constant time, wins the
+/// code once, then finds its owner (signing them up when `signup`). A banned owner is refused.
+/// Returns the user and when the try began (the authentication time). Shared by the grant and
+/// the login page.
+pub(crate) async fn redeem(
     svc: &TokenService,
     to: &Destination,
-    registrar: &crate::registrar::ClientRegistrar,
+    code: &str,
+    signup: bool,
     who: &Attempt<'_>,
-) -> Result<User, OAuthError> {
+) -> Result<(User, chrono::DateTime<chrono::Utc>), OAuthError> {
+    let otp = &svc.deps.otp;
+    let policy = otp.policy;
+    let client_id = who.client_id;
+    // Counted before anything is looked up: this destination's tries this hour, over all codes.
+    // Per client too: another app's guesses cannot lock this destination out of this one.
+    let verify_key = format!("otp-verify:{client_id}:{}", to.key());
+    limit(svc, &verify_key, policy.verifications_per_destination, chrono::Duration::hours(1)).await?;
+    if !otp::is_code_shaped(code) {
+        return Err(refuse(svc, to, who, CodeRefusal::Wrong).await);
+    }
+    let at = svc.now();
+    let key = to.key();
+    let tried =
+        otp.codes.try_code(&key, client_id).await.map_err(|e| OAuthError::server("reading a one-time code", e))?;
+    if let Some(why) = otp::check(tried.as_ref().map(|(c, _)| c), client_id, at, &policy) {
+        return Err(refuse(svc, to, who, why).await);
+    }
+    let Some((_, stored)) = tried else { return Err(OAuthError::broken("a checked code was not there")) };
+    if !svc.deps.hasher.verify(code.as_bytes(), &stored) {
+        return Err(refuse(svc, to, who, CodeRefusal::Wrong).await);
+    }
+    let won = otp
+        .codes
+        .use_code(&key, &stored, policy.max_attempts, at)
+        .await
+        .map_err(|e| OAuthError::server("using a one-time code", e))?;
+    if !won {
+        // Another try of the same code got there first (or it was replaced in between).
+        return Err(refuse(svc, to, who, CodeRefusal::Used).await);
+    }
+
+    let user = owner(svc, to, signup, who).await?;
+    if user.status == UserStatus::Banned {
+        let mut event = login_event(svc, AuditKind::LoginFailed, who);
+        event.user_id = Some(user.id.to_string());
+        event.detail = Some("method=otp banned".to_owned());
+        svc.audit(event).await;
+        return Err(OAuthError::InvalidGrant("this account is banned; contact an administrator".into()));
+    }
+    Ok((user, at))
+}
+
+/// The user the destination belongs to, made now when the client signs people up.
+async fn owner(svc: &TokenService, to: &Destination, signs_up: bool, who: &Attempt<'_>) -> Result<User, OAuthError> {
     let users = &svc.deps.accounts.users;
     if let Some(user) = users.find_by_destination(to).await.map_err(|e| OAuthError::server("looking up a user", e))? {
         return Ok(user);
     }
-    if !registrar.client().is_some_and(|c| c.otp_signup) {
+    if !signs_up {
         // The account went between the code and its use (a code is only sent to an account,
         // or for a client that signs people up).
         return Err(OAuthError::InvalidGrant("no account has this destination".into()));

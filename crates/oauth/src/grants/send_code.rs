@@ -83,95 +83,129 @@ fn limit_description(key: &str) -> &'static str {
     }
 }
 
+/// A destination as a person types it into the login page: an email address if it has an
+/// `@`, else a phone number.
+pub(crate) fn typed_destination(text: &str) -> Result<Destination, OAuthError> {
+    let bad = |e: portcullis_domain::ids::InvalidId| OAuthError::InvalidRequest(e.to_string().into());
+    let text = text.trim();
+    if text.len() > 320 {
+        return Err(OAuthError::invalid_request("that is too long for a phone number or an email address"));
+    }
+    if text.is_empty() {
+        return Err(OAuthError::invalid_request(
+            "enter a phone number (with its country code, e.g. +8613800138000) or an email address",
+        ));
+    }
+    if text.contains('@') {
+        Email::parse(text).map(Destination::Email).map_err(bad)
+    } else {
+        Phone::parse(text).map(Destination::Phone).map_err(bad)
+    }
+}
+
+/// Whether `client_id` signs people up on their first code (a client gone meanwhile does not).
+pub(crate) async fn signs_up(svc: &TokenService, client_id: &str) -> Result<bool, OAuthError> {
+    let Ok(id) = portcullis_domain::ids::ClientId::parse(client_id) else { return Ok(false) };
+    let client = svc.deps.clients.find(&id).await.map_err(|e| OAuthError::server("looking up a client", e))?;
+    Ok(client.is_some_and(|c| c.otp_signup))
+}
+
 impl TokenService {
     /// Answers `POST /oauth2/otp`.
     pub async fn send_code(&self, req: &FormRequest, ctx: &RequestContext) -> Result<CodeSent, OAuthError> {
-        let started = Instant::now();
         let to = destination(req)?;
         let (client_id, _bound, registrar) = super::authenticate_and_bind(self, req, GrantType::Otp).await?;
-        let otp = &self.deps.otp;
-        let policy = otp.policy;
-        if !otp.sender.sends(to.channel()) {
-            return Err(OAuthError::InvalidRequest(
-                format!("this server sends no {} codes (otp.sender = {})", to.channel(), otp.sender.name()).into(),
-            ));
-        }
-        let hour = Duration::hours(1);
-        limit(self, &format!("otp-ip:{}", address_key(ctx.ip.as_deref())), policy.sends_per_address, hour).await?;
-        limit(self, &format!("otp-client:{client_id}"), policy.sends_per_client, hour).await?;
-        limit(self, &format!("otp-resend:{}", to.key()), 1, policy.resend_after).await?;
-        limit(self, &format!("otp-dest:{}", to.key()), policy.sends_per_destination, hour).await?;
-
-        let who = Attempt { ctx, client_id, device_id: None };
-        let user = self
-            .deps
-            .accounts
-            .users
-            .find_by_destination(&to)
-            .await
-            .map_err(|e| OAuthError::server("looking up a user", e))?;
         let signup = registrar.client().is_some_and(|c| c.otp_signup);
-        let withheld = match &user {
-            Some(u) if u.status == UserStatus::Banned => Some("banned"),
-            Some(_) => None,
-            None if signup => None,
-            None => Some("no_account"),
-        };
-        let answer = CodeSent {
-            expires_in: policy.code_ttl.num_seconds().max(0) as u64,
-            resend_after: policy.resend_after.num_seconds().max(0) as u64,
-        };
-        let channel = to.channel().as_str();
-        if let Some(why) = withheld {
-            metrics::counter!("portcullis_otp_total", "channel" => channel, "outcome" => why).increment(1);
-            let mut event = login_event(self, AuditKind::OtpFailed, &who);
-            event.user_id = user.map(|u| u.id.to_string());
-            event.detail = Some(format!("{channel} not sent: {why}"));
-            self.audit(event).await;
-            // A code nobody receives, so that tries against this destination go exactly as
-            // against a real one (wrong, then dead after the limit, then expired): the grant's
-            // answers tell no more than this one does.
-            let decoy = self.deps.hasher.hash(Secret::generate("decoy-").expose());
-            let now = self.now();
-            let key = to.key();
-            let kept = NewCode {
-                destination: &key,
-                hash: &decoy,
-                client_id,
-                issued_at: now,
-                expires_at: now + policy.code_ttl,
-            };
-            otp.codes.put_code(kept).await.map_err(|e| OAuthError::server("storing a one-time code", e))?;
-            // As long as a send would have taken.
-            tokio::time::sleep(otp.timing.typical().saturating_sub(started.elapsed())).await;
-            return Ok(answer);
-        }
-
-        let code = otp::generate_code();
-        let hash = self.deps.hasher.hash(code.expose());
-        let now = self.now();
-        let message = OtpMessage { destination: to.clone(), code, expires_in: answer.expires_in };
-        if let Err(e) = otp.sender.send(&message).await {
-            metrics::counter!("portcullis_otp_total", "channel" => channel, "outcome" => "send_failed").increment(1);
-            tracing::error!(error = %portcullis_domain::error::Chain(&e), sender = otp.sender.name(), channel, "a one-time code could not be sent");
-            return Err(OAuthError::Unavailable {
-                retry_after: 5,
-                description: "the code could not be sent; try again shortly".into(),
-            });
-        }
-        let key = to.key();
-        let stored =
-            NewCode { destination: &key, hash: &hash, client_id, issued_at: now, expires_at: now + policy.code_ttl };
-        otp.codes.put_code(stored).await.map_err(|e| OAuthError::server("storing a one-time code", e))?;
-        metrics::counter!("portcullis_otp_total", "channel" => channel, "outcome" => "sent").increment(1);
-        let mut event = login_event(self, AuditKind::OtpSent, &who);
-        event.user_id = user.map(|u| u.id.to_string());
-        event.detail = Some(channel.to_owned());
-        self.audit(event).await;
-        // The whole request's time, which a request that sends nothing then takes too.
-        otp.timing.record(started.elapsed());
-        Ok(answer)
+        deliver(self, &to, client_id, signup, ctx).await
     }
+}
+
+/// Sends a code to `to` for `client_id` (authenticated or checked by the caller) after the
+/// limits: to a known, active user, or to anyone when `signup`.
+pub(crate) async fn deliver(
+    svc: &TokenService,
+    to: &Destination,
+    client_id: &str,
+    signup: bool,
+    ctx: &RequestContext,
+) -> Result<CodeSent, OAuthError> {
+    let started = Instant::now();
+    let otp = &svc.deps.otp;
+    let policy = otp.policy;
+    if !otp.sender.sends(to.channel()) {
+        return Err(OAuthError::InvalidRequest(
+            format!("this server sends no {} codes (otp.sender = {})", to.channel(), otp.sender.name()).into(),
+        ));
+    }
+    let hour = Duration::hours(1);
+    limit(svc, &format!("otp-ip:{}", address_key(ctx.ip.as_deref())), policy.sends_per_address, hour).await?;
+    limit(svc, &format!("otp-client:{client_id}"), policy.sends_per_client, hour).await?;
+    limit(svc, &format!("otp-resend:{}", to.key()), 1, policy.resend_after).await?;
+    limit(svc, &format!("otp-dest:{}", to.key()), policy.sends_per_destination, hour).await?;
+
+    let who = Attempt { ctx, client_id, device_id: None };
+    let user = svc
+        .deps
+        .accounts
+        .users
+        .find_by_destination(to)
+        .await
+        .map_err(|e| OAuthError::server("looking up a user", e))?;
+    let withheld = match &user {
+        Some(u) if u.status == UserStatus::Banned => Some("banned"),
+        Some(_) => None,
+        None if signup => None,
+        None => Some("no_account"),
+    };
+    let answer = CodeSent {
+        expires_in: policy.code_ttl.num_seconds().max(0) as u64,
+        resend_after: policy.resend_after.num_seconds().max(0) as u64,
+    };
+    let channel = to.channel().as_str();
+    if let Some(why) = withheld {
+        metrics::counter!("portcullis_otp_total", "channel" => channel, "outcome" => why).increment(1);
+        let mut event = login_event(svc, AuditKind::OtpFailed, &who);
+        event.user_id = user.map(|u| u.id.to_string());
+        event.detail = Some(format!("{channel} not sent: {why}"));
+        svc.audit(event).await;
+        // A code nobody receives, so that tries against this destination go exactly as
+        // against a real one (wrong, then dead after the limit, then expired): the grant's
+        // answers tell no more than this one does.
+        let decoy = svc.deps.hasher.hash(Secret::generate("decoy-").expose());
+        let now = svc.now();
+        let key = to.key();
+        let kept =
+            NewCode { destination: &key, hash: &decoy, client_id, issued_at: now, expires_at: now + policy.code_ttl };
+        otp.codes.put_code(kept).await.map_err(|e| OAuthError::server("storing a one-time code", e))?;
+        // As long as a send would have taken.
+        tokio::time::sleep(otp.timing.typical().saturating_sub(started.elapsed())).await;
+        return Ok(answer);
+    }
+
+    let code = otp::generate_code();
+    let hash = svc.deps.hasher.hash(code.expose());
+    let now = svc.now();
+    let message = OtpMessage { destination: to.clone(), code, expires_in: answer.expires_in };
+    if let Err(e) = otp.sender.send(&message).await {
+        metrics::counter!("portcullis_otp_total", "channel" => channel, "outcome" => "send_failed").increment(1);
+        tracing::error!(error = %portcullis_domain::error::Chain(&e), sender = otp.sender.name(), channel, "a one-time code could not be sent");
+        return Err(OAuthError::Unavailable {
+            retry_after: 5,
+            description: "the code could not be sent; try again shortly".into(),
+        });
+    }
+    let key = to.key();
+    let stored =
+        NewCode { destination: &key, hash: &hash, client_id, issued_at: now, expires_at: now + policy.code_ttl };
+    otp.codes.put_code(stored).await.map_err(|e| OAuthError::server("storing a one-time code", e))?;
+    metrics::counter!("portcullis_otp_total", "channel" => channel, "outcome" => "sent").increment(1);
+    let mut event = login_event(svc, AuditKind::OtpSent, &who);
+    event.user_id = user.map(|u| u.id.to_string());
+    event.detail = Some(channel.to_owned());
+    svc.audit(event).await;
+    // The whole request's time, which a request that sends nothing then takes too.
+    otp.timing.record(started.elapsed());
+    Ok(answer)
 }
 
 /// Creates the user of a destination on its first successful code (the client signs people

@@ -32,7 +32,8 @@ pub enum ClientCommand {
         /// A resource server: it may introspect tokens and follow the revocation feed.
         #[arg(long)]
         resource_server: bool,
-        /// With `--grant otp`: an unknown phone or email that logs in by code becomes a new user.
+        /// With `--grant otp` or `--grant authorization_code`: an unknown phone or email that signs
+        /// in by code (the OTP grant, or the login page) becomes a new user.
         #[arg(long)]
         otp_signup: bool,
         #[arg(long)]

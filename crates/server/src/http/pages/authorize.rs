@@ -1,9 +1,6 @@
 //! `GET /oauth2/authorize` and the login and consent forms it shows (posted back to the same
-//! URL). The cookies: a CSRF cookie (random; forms carry a keyed hash of it and of the login
-//! session, and it is replaced at login), the login cookie (a secret stored hashed, minutes
-//! long, ended by a logout, a kick, a ban or a password change) and the device cookie (the
-//! browser's device id). On an https issuer each is `__Host-` prefixed and `Secure`, so no
-//! other host (a sibling subdomain, say) can set or read one.
+//! URL). The cookies they rely on are [`super::cookies`]'; the sign-in pages,
+//! [`super::login_pages`].
 
 use axum::Extension;
 use axum::Form;
@@ -12,24 +9,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
 use portcullis_domain::error::Cause;
-use portcullis_domain::ids::{DeviceId, UserId};
-use portcullis_domain::secret::Secret;
-use portcullis_oauth::OAuthError;
 use portcullis_oauth::authorize::{AuthorizeError, AuthorizeRequest, Authorized, Decision, Prompt};
+use portcullis_oauth::{OAuthError, RequestContext};
 use serde::Deserialize;
 
+use super::code_login;
+use super::cookies::{Browser, logged_in};
+use super::login_pages::{Forms, refused};
 use super::render as pages;
 use crate::app::App;
 use crate::http::oauth::token::context;
-use crate::http::paths;
-
-const CSRF_COOKIE: &str = "portcullis_csrf";
-const LOGIN_COOKIE: &str = "portcullis_login";
-const DEVICE_COOKIE: &str = "portcullis_device";
-/// The prefix browsers reserve for `Secure`, `Path=/`, host-only cookies (RFC 6265bis §4.1.3.2).
-const HOST_PREFIX: &str = "__Host-";
-/// The device cookie lives a year: it names the browser, it grants nothing.
-const DEVICE_COOKIE_SECS: u64 = 365 * 24 * 3600;
 
 /// What the login and consent forms post.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -37,7 +26,7 @@ pub struct PageForm {
     /// The form's hidden CSRF field.
     #[serde(default)]
     csrf: String,
-    /// `login`, `allow` or `deny`.
+    /// `login` (password), `send_code`, `code_login`, `allow` or `deny`.
     #[serde(default)]
     action: String,
     /// With `login`.
@@ -46,85 +35,12 @@ pub struct PageForm {
     /// With `login`.
     #[serde(default)]
     password: String,
-}
-
-/// The cookies of this browser, and those to set on the answer.
-struct Browser {
-    csrf: String,
-    login: Option<String>,
-    device: Option<DeviceId>,
-    set: Vec<String>,
-    secure: bool,
-}
-
-impl Browser {
-    fn read(app: &App, headers: &HeaderMap) -> Self {
-        let secure = app.issuer().starts_with("https://");
-        let mut me = Self { csrf: String::new(), login: None, device: None, set: Vec::new(), secure };
-        for raw in headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()) {
-            for (name, value) in raw.split(';').filter_map(|c| c.trim().split_once('=')) {
-                // On https only the prefixed names count: an unprefixed one may come from elsewhere.
-                let name = match name.strip_prefix(HOST_PREFIX) {
-                    Some(base) if secure => base,
-                    _ if secure => continue,
-                    _ => name,
-                };
-                match name {
-                    CSRF_COOKIE if value.len() <= 128 => me.csrf = value.to_owned(),
-                    LOGIN_COOKIE => me.login = Some(value.to_owned()),
-                    DEVICE_COOKIE => me.device = DeviceId::parse(value).ok(),
-                    _ => {}
-                }
-            }
-        }
-        me
-    }
-
-    fn cookie(&mut self, name: &str, value: &str, max_age: u64) {
-        let (prefix, secure) = if self.secure { (HOST_PREFIX, "; Secure") } else { ("", "") };
-        self.set.push(format!("{prefix}{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax{secure}"));
-    }
-
-    /// The CSRF cookie, made now if the browser has none.
-    fn ensure_csrf(&mut self) {
-        if self.csrf.is_empty() {
-            self.rotate_csrf();
-        }
-    }
-
-    /// A new CSRF cookie (at login, so that no token minted before it works after).
-    fn rotate_csrf(&mut self) {
-        self.csrf = Secret::generate("").expose().to_owned();
-        let value = self.csrf.clone();
-        self.cookie(CSRF_COOKIE, &value, 3600);
-    }
-
-    fn device(&mut self) -> DeviceId {
-        if let Some(d) = &self.device {
-            return d.clone();
-        }
-        let d = DeviceId::generate();
-        self.cookie(DEVICE_COOKIE, d.as_str(), DEVICE_COOKIE_SECS);
-        self.device = Some(d.clone());
-        d
-    }
-
-    fn finish(self, mut res: Response) -> Response {
-        for c in self.set {
-            if let Ok(v) = HeaderValue::from_str(&c) {
-                res.headers_mut().append(header::SET_COOKIE, v);
-            }
-        }
-        res
-    }
-}
-
-async fn logged_in(app: &App, browser: &Browser) -> Result<Option<(UserId, chrono::DateTime<chrono::Utc>)>, Response> {
-    let Some(cookie) = &browser.login else { return Ok(None) };
-    app.tokens()
-        .browser_user(cookie)
-        .await
-        .map_err(|e| pages::failed(&Cause::context("looking up the login session", e)))
+    /// With `send_code` and `code_login`: a phone number or an email address.
+    #[serde(default)]
+    destination: String,
+    /// With `code_login`: the 6 digits.
+    #[serde(default)]
+    code: String,
 }
 
 /// The authorization endpoint (RFC 6749 §4.1.1) with PKCE S256 (RFC 7636): a login page, a
@@ -154,7 +70,7 @@ pub async fn authorize(State(app): State<App>, headers: HeaderMap, RawQuery(quer
     };
     let device = browser.device.clone();
     let outcome = app.tokens().authorize(&req, user.as_ref(), Decision::None, device).await;
-    let res = answer(&app, &browser, query.as_deref(), outcome, None, "");
+    let res = answer(&app, &browser, query.as_deref(), outcome);
     browser.finish(res)
 }
 
@@ -163,10 +79,12 @@ pub async fn authorize(State(app): State<App>, headers: HeaderMap, RawQuery(quer
 #[utoipa::path(post, path = crate::http::paths::AUTHORIZE, tag = "oauth2",
     request_body(content = PageForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 303, description = "Signed in: back to GET /oauth2/authorize; or, after allow or deny, to the client with code and state or an RFC 6749 §4.1.2.1 error"),
-        (status = 400, description = "Missing or wrong CSRF token, unknown action, an unreadable form, or a bad client or redirect URI", body = String, content_type = "text/html"),
-        (status = 401, description = "Wrong username or password: the login page again, with the error", body = String, content_type = "text/html"),
-        (status = 429, description = "Too many failed sign-ins: the login page again, with the error", body = String, content_type = "text/html"),
+        (status = 200, description = "action=send_code: the code page (the same whether or not an account has the destination)", body = String, content_type = "text/html"),
+        (status = 303, description = "Signed in (password or code): back to GET /oauth2/authorize; or, after allow or deny, to the client with code and state or an RFC 6749 §4.1.2.1 error"),
+        (status = 400, description = "Missing or wrong CSRF token, unknown action, an unreadable form, a malformed phone number or email address, or a bad client or redirect URI", body = String, content_type = "text/html"),
+        (status = 401, description = "Wrong username or password, or a wrong, expired, used or dead code: the page again, with the error", body = String, content_type = "text/html"),
+        (status = 429, description = "Too many failed sign-ins, codes or code tries: the page again, with the error and Retry-After", body = String, content_type = "text/html"),
+        (status = 503, description = "The code could not be sent, or the server is too busy to check a password: the page again, with Retry-After", body = String, content_type = "text/html"),
     ))]
 pub async fn submit(
     State(app): State<App>,
@@ -189,14 +107,16 @@ pub async fn submit(
         return browser.finish(res);
     }
     let res = match form.action.as_str() {
-        "login" => login(&app, &mut browser, &req, query.as_deref(), &form, &context(client, &headers)).await,
+        "login" | "send_code" | "code_login" => {
+            sign_in(&app, &mut browser, &req, query.as_deref(), &form, &context(client, &headers)).await
+        }
         "allow" | "deny" => {
             let decision = if form.action == "allow" { Decision::Allow } else { Decision::Deny };
             match logged_in(&app, &browser).await {
                 Ok(user) => {
                     let device = browser.device.clone();
                     let outcome = app.tokens().authorize(&req, user.as_ref(), decision, device).await;
-                    answer(&app, &browser, query.as_deref(), outcome, None, "")
+                    answer(&app, &browser, query.as_deref(), outcome)
                 }
                 Err(res) => res,
             }
@@ -206,56 +126,48 @@ pub async fn submit(
     browser.finish(res)
 }
 
-async fn login(
+/// The login page's forms: the request is checked first (a bad one gets its error, not a login),
+/// then the password or the code.
+async fn sign_in(
     app: &App,
     browser: &mut Browser,
     req: &AuthorizeRequest,
     query: Option<&str>,
     form: &PageForm,
-    ctx: &portcullis_oauth::RequestContext,
+    ctx: &RequestContext,
 ) -> Response {
-    // Check the request itself before any password: a bad one gets its error, not a login.
     let outcome = app.tokens().authorize(req, None, Decision::None, None).await;
-    if !matches!(outcome, Ok(Authorized::Login(_))) {
-        return answer(app, browser, query, outcome, None, "");
-    }
-    let device = browser.device();
+    let prompt = match outcome {
+        Ok(Authorized::Login(prompt)) => prompt,
+        other => return answer(app, browser, query, other),
+    };
+    let forms = Forms::new(app, browser, query, &prompt.client_name);
     let client_id = req.client_id().unwrap_or_default();
+    match form.action.as_str() {
+        "send_code" => code_login::send(app, &forms, &form.destination, client_id, ctx).await,
+        "code_login" => code_login::verify(app, browser, &forms, (&form.destination, &form.code), client_id, ctx).await,
+        _ => password_login(app, browser, &forms, form, client_id, ctx).await,
+    }
+}
+
+async fn password_login(
+    app: &App,
+    browser: &mut Browser,
+    forms: &Forms,
+    form: &PageForm,
+    client_id: &str,
+    ctx: &RequestContext,
+) -> Response {
+    let device = browser.device();
     match app.tokens().browser_login(&form.username, &form.password, client_id, &device, ctx).await {
-        Ok(done) => {
-            browser.cookie(LOGIN_COOKIE, done.secret.expose(), done.expires_in);
-            browser.rotate_csrf();
-            let mut res = StatusCode::SEE_OTHER.into_response();
-            let back = format!("{}?{}", paths::AUTHORIZE, query.unwrap_or(""));
-            if let Ok(v) = HeaderValue::from_str(&back) {
-                res.headers_mut().insert(header::LOCATION, v);
-            }
-            res
-        }
+        Ok(done) => browser.signed_in(&done, forms.action()),
         Err(OAuthError::Server(cause)) => pages::failed(&cause),
-        Err(e) => {
-            let status = match &e {
-                OAuthError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-                OAuthError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::UNAUTHORIZED,
-            };
-            let username: String = form.username.chars().take(256).collect();
-            answer(app, browser, query, outcome, Some((status, e.description())), &username)
-        }
+        Err(e) => refused(&e, forms.login(StatusCode::OK, Some((e.description(), &form.username)), None)),
     }
 }
 
 /// Maps the outcome of an authorization request to a redirect or a page.
-fn answer(
-    app: &App,
-    browser: &Browser,
-    query: Option<&str>,
-    outcome: Result<Authorized, AuthorizeError>,
-    login_error: Option<(StatusCode, &str)>,
-    username: &str,
-) -> Response {
-    let action = format!("{}?{}", paths::AUTHORIZE, query.unwrap_or(""));
-    let csrf = app.tokens().csrf_token(&browser.csrf, browser.login.as_deref());
+fn answer(app: &App, browser: &Browser, query: Option<&str>, outcome: Result<Authorized, AuthorizeError>) -> Response {
     match outcome {
         Ok(Authorized::Redirect(url)) => {
             let mut res = StatusCode::SEE_OTHER.into_response();
@@ -269,17 +181,17 @@ fn answer(
             }
         }
         Ok(Authorized::Login(Prompt { client_name, .. })) => {
-            let (status, error) = login_error.unwrap_or((StatusCode::OK, ""));
-            pages::render(status, "login.html", context! { client_name, action, csrf, error, username })
+            Forms::new(app, browser, query, &client_name).login(StatusCode::OK, None, None)
         }
         Ok(Authorized::Consent { prompt, .. }) => {
+            let forms = Forms::new(app, browser, query, &prompt.client_name);
             let scopes: Vec<String> = prompt.scope.iter().map(str::to_owned).collect();
             pages::render(
                 StatusCode::OK,
                 "consent.html",
                 context! {
                     client_name => prompt.client_name, client_id => prompt.client_id,
-                    origin => prompt.redirect_origin, scopes, action, csrf
+                    origin => prompt.redirect_origin, scopes, action => forms.action(), csrf => forms.csrf()
                 },
             )
         }

@@ -1,6 +1,10 @@
-//! The pages a person sees: the authorization endpoint's login and consent pages.
+//! The pages a person sees: the authorization endpoint's login (password or one-time code),
+//! code and consent pages.
 
 mod authorize;
+mod code_login;
+mod cookies;
+mod login_pages;
 mod render;
 
 use utoipa_axum::router::OpenApiRouter;

@@ -14,6 +14,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     for (name, source) in [
         ("base.html", include_str!("../../../templates/base.html")),
         ("login.html", include_str!("../../../templates/login.html")),
+        ("code.html", include_str!("../../../templates/code.html")),
         ("consent.html", include_str!("../../../templates/consent.html")),
         ("error.html", include_str!("../../../templates/error.html")),
     ] {
@@ -63,7 +64,7 @@ mod tests {
 
     #[test]
     fn every_template_parses_and_escapes() {
-        for name in ["login.html", "consent.html", "error.html"] {
+        for name in ["login.html", "code.html", "consent.html", "error.html"] {
             assert!(TEMPLATES.get_template(name).is_ok(), "{name}");
         }
         let html = TEMPLATES
