@@ -253,16 +253,7 @@ async fn a_banned_user_is_sent_nothing() {
     let s = TestServer::start().await;
     let c = otp_client(&s, true).await;
     let id = s.user_with("fay", Some(PHONE), None).await;
-    let admin = s.admin_token().await;
-    let res = s
-        .http
-        .post(s.url(&format!("/admin/users/{id}/ban")))
-        .bearer_auth(&admin)
-        .json(&serde_json::json!({"reason": "abuse"}))
-        .send()
-        .await
-        .expect("answered");
-    assert!(res.status().is_success());
+    s.ban(&id, "abuse").await;
     let sent = send(&s, &c, &[("phone", PHONE)]).await;
     assert_eq!(sent.0, 200, "the same answer as for anyone");
     assert!(s.outbox().is_empty());

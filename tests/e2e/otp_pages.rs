@@ -225,16 +225,7 @@ async fn forged_malformed_and_banned_requests_send_nothing() {
     assert!(s.outbox().is_empty());
 
     // A banned user: the same code page, no code.
-    let admin = s.admin_token().await;
-    let res = s
-        .http
-        .post(s.url(&format!("/admin/users/{id}/ban")))
-        .bearer_auth(&admin)
-        .json(&serde_json::json!({"reason": "abuse"}))
-        .send()
-        .await
-        .expect("answered");
-    assert!(res.status().is_success());
+    s.ban(&id, "abuse").await;
     let (status, body) = ask(&mut b, &url, PHONE).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("Enter your code"));

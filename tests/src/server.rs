@@ -286,6 +286,20 @@ impl TestServer {
         self.client_token(&c, Some("admin")).await["access_token"].as_str().expect("access_token").to_owned()
     }
 
+    /// Bans user `id` through the admin API, as an operator would.
+    pub async fn ban(&self, id: &str, reason: &str) {
+        let admin = self.admin_token().await;
+        let res = self
+            .http
+            .post(self.url(&format!("/admin/users/{id}/ban")))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({ "reason": reason }))
+            .send()
+            .await
+            .expect("answered");
+        assert!(res.status().is_success(), "the ban was taken: {}", res.status());
+    }
+
     /// Introspects `token` as `client`.
     pub async fn introspect(&self, client: &TestClient, token: &str) -> Value {
         let res =
