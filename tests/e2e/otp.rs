@@ -368,6 +368,49 @@ async fn a_sender_that_is_down_is_503_and_writes_nothing() {
     assert!(down.1.is_some(), "with Retry-After");
     assert_eq!(count(&s, "SELECT COUNT(*) FROM otp_codes").await, 0, "no code kept that nobody received");
     assert_eq!(count(&s, "SELECT COUNT(*) FROM audit_events WHERE kind = 'otp_sent'").await, 0);
+    // Nothing was sent, so no cooldown holds: asking again at once tries the sender again
+    // (503 again here), not a 429 for a code that never arrived.
+    let again = send(&s, &c, &[("phone", PHONE)]).await;
+    assert_eq!(again.0, 503, "the failed send did not start the resend cooldown: {}", again.2);
+}
+
+#[tokio::test]
+async fn guesses_spread_over_many_destinations_stop_at_the_address_limit() {
+    let s = TestServer::start_with(|c| c.otp.max_verifications_per_ip = 4).await;
+    let c = otp_client(&s, false).await;
+    // One wrong guess each at four destinations: each under its own limit of 15.
+    for i in 0..4 {
+        let phone = format!("+86138001380{i:02}");
+        assert_error(&grant(&s, &c, &phone, "123456", &[]).await, 400, "invalid_grant", "wrong code");
+    }
+    let fifth =
+        s.token_request(&[("grant_type", OTP_GRANT), ("phone", "+8613800138099"), ("code", "123456")], Some(&c)).await;
+    assert_eq!(fifth.status(), 429);
+    assert!(fifth.headers().get("retry-after").is_some(), "with Retry-After");
+    let body: Value = fifth.json().await.expect("json");
+    assert!(body["error_description"].as_str().expect("description").contains("address"), "{body}");
+    // Counted before any work: the refused guess compared nothing and wrote no audit row.
+    assert_eq!(count(&s, "SELECT COUNT(*) FROM audit_events WHERE kind = 'otp_failed'").await, 4);
+}
+
+#[tokio::test]
+async fn a_request_that_sends_nothing_leaves_another_clients_code_alone() {
+    let s = TestServer::start_with(|c| c.otp.resend_after = Duration::from_secs(1)).await;
+    let signing_up = otp_client(&s, true).await;
+    let closed = otp_client(&s, false).await;
+    let newcomer = "+8613800138077";
+    assert_eq!(send(&s, &signing_up, &[("phone", newcomer)]).await.0, 200);
+    let code = s.outbox_code(newcomer).expect("a code for the sign-up");
+    // Once the resend cooldown (per destination, whatever the client) has passed, the closed
+    // client, which has no account to send to, gets the same 200 and nothing is sent; the
+    // sign-up's code is untouched.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let quiet = send(&s, &closed, &[("phone", newcomer)]).await;
+    assert_eq!(quiet.0, 200, "{}", quiet.2);
+    assert_eq!(s.outbox().len(), 1, "nothing more was sent");
+    assert_error(&grant(&s, &closed, newcomer, &code, &[]).await, 400, "invalid_grant", "wrong code");
+    let (status, tokens) = grant(&s, &signing_up, newcomer, &code, &[]).await;
+    assert_eq!(status, 200, "the code the person received still works: {tokens}");
 }
 
 #[tokio::test]

@@ -230,8 +230,13 @@ pub struct OtpPolicy {
     pub sends_per_address: u32,
     /// Codes sent for one client per hour (SMS pumping through one app).
     pub sends_per_client: u32,
-    /// Grant attempts (right or wrong) per destination per hour, over all its codes.
+    /// Grant attempts (right or wrong) per destination and client per hour, over all its codes.
     pub verifications_per_destination: u32,
+    /// Grant attempts from one client address per hour, over every destination (guesses spread
+    /// over many destinations, each under its own limit).
+    pub verifications_per_address: u32,
+    /// Grant attempts for one client per hour, over every destination and address.
+    pub verifications_per_client: u32,
     /// Whether the login page offers "sign in with a code".
     pub browser_login: bool,
 }
@@ -246,6 +251,8 @@ impl Default for OtpPolicy {
             sends_per_address: 20,
             sends_per_client: 1000,
             verifications_per_destination: 15,
+            verifications_per_address: 60,
+            verifications_per_client: 5000,
             browser_login: true,
         }
     }

@@ -98,6 +98,10 @@ pub trait OtpRepo: Send + Sync + 'static {
     /// Keeps `code` as its destination's one live code, replacing any earlier one (a resend),
     /// with no tries yet.
     async fn put_code(&self, code: NewCode<'_>) -> Result<(), StoreError>;
+    /// Keeps `code` (a decoy nobody receives) as its destination's code unless that would
+    /// displace another client's code that is still live (unused and unexpired at
+    /// `code.issued_at`); then it keeps nothing.
+    async fn put_decoy(&self, code: NewCode<'_>) -> Result<(), StoreError>;
     /// Counts one try of the destination's code sent for `client_id`, atomically, and returns
     /// the code as it is with this try counted, and its hash; `None` when the destination has no
     /// code for that client (another client's tries neither count against a code nor see it).

@@ -62,6 +62,9 @@ pub struct BrowserStores {
 /// What one-time codes need: where they are kept, how they travel, and their rules.
 pub struct OneTimeCodes {
     pub codes: Arc<dyn OtpRepo>,
+    /// The limits' counter: a strict one (`LocalAttempts::strict`), which never forgets a live
+    /// window to make room, unlike the login throttle's.
+    pub attempts: Arc<dyn AttemptCounter>,
     pub sender: Arc<dyn Sender>,
     pub policy: OtpPolicy,
     pub timing: SendTiming,

@@ -89,6 +89,7 @@ async fn kit(grace: Duration) -> Kit {
         },
         otp: crate::service::OneTimeCodes {
             codes: Arc::new(mem.clone()),
+            attempts: Arc::new(mem.clone()),
             sender: Arc::new(portcullis_testkit::Recorder::default()),
             policy: portcullis_domain::otp::OtpPolicy::default(),
             timing: crate::service::SendTiming::new(std::time::Duration::ZERO),

@@ -8,4 +8,4 @@ mod webhook;
 pub use body::Body;
 pub use outbox::Outbox;
 pub use smtp::Smtp;
-pub use webhook::{SIGNATURE_HEADER, Webhook, WebhookOptions, signature};
+pub use webhook::{SIGNATURE_HEADER, Webhook, WebhookOptions, signature, worst_case};

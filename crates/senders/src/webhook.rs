@@ -50,8 +50,26 @@ pub struct Webhook {
 
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Webhook").field("url", &self.url.as_str()).field("secret", &"<redacted>").finish()
+        f.debug_struct("Webhook").field("url", &redacted(&self.url)).field("secret", &"<redacted>").finish()
     }
+}
+
+/// The URL without what may carry a credential (user info, query, fragment): what logs and
+/// `Debug` may show of a gateway URL such as `https://sms.example/send?token=…`.
+fn redacted(url: &reqwest::Url) -> String {
+    format!(
+        "{}://{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port().map(|p| format!(":{p}")).unwrap_or_default()
+    ) + url.path()
+}
+
+/// The longest one send may take: every try's timeout and the backoffs between them.
+pub fn worst_case(options: &WebhookOptions) -> Duration {
+    let tries = options.tries.max(1);
+    let backoffs: Duration = (0..tries - 1).map(|i| options.backoff * 2u32.saturating_pow(i)).sum();
+    options.timeout * tries + backoffs
 }
 
 impl Webhook {
@@ -87,8 +105,9 @@ impl Webhook {
                 let again = status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
                 Err((again, format!("the webhook answered {status}")))
             }
-            // The error's chain names the host and the cause, never the body.
-            Err(e) => Err((true, format!("the webhook could not be reached: {}", chain(&e)))),
+            // The error's chain names the cause, never the body; the URL (which may carry a
+            // token in its query) is taken out.
+            Err(e) => Err((true, format!("the webhook could not be reached: {}", chain(&e.without_url())))),
         }
     }
 }
@@ -142,6 +161,28 @@ impl Sender for Webhook {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_and_logs_show_no_credential_of_the_url() {
+        let hook = Webhook::new(
+            "https://user:pw@sms.example:8443/send?token=s3cret#x",
+            "k".repeat(32),
+            WebhookOptions::default(),
+        )
+        .unwrap();
+        let shown = format!("{hook:?}");
+        assert!(shown.contains("https://sms.example:8443/send"), "{shown}");
+        for secret in ["s3cret", "pw", "user", "kkkk"] {
+            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+        }
+    }
+
+    #[test]
+    fn the_worst_case_sums_timeouts_and_backoffs() {
+        let o = WebhookOptions { timeout: Duration::from_secs(3), tries: 3, backoff: Duration::from_millis(200) };
+        assert_eq!(worst_case(&o), Duration::from_millis(9_600));
+        assert_eq!(worst_case(&WebhookOptions { tries: 0, ..o }), Duration::from_secs(3));
+    }
 
     #[test]
     fn the_signature_is_hex_hmac_sha256_of_the_body() {

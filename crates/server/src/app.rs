@@ -296,10 +296,16 @@ fn revocations(
     Ok(Revocations::new(log, state, doorbell, clock.clone(), issuer.to_owned(), policy.access_ttl))
 }
 
+/// Live windows the in-process one-time-code counter holds at most (about 20 MB); past them
+/// new keys are refused (503) until windows end, never evicted.
+const OTP_COUNTER_KEYS: usize = 100_000;
+
 /// The sender `otp.sender` names, checked now: a webhook or SMTP sender without its settings
 /// stops the node at start rather than failing the first code.
-fn otp_sender(c: &OtpConfig) -> anyhow::Result<Arc<dyn portcullis_domain::otp::Sender>> {
-    use portcullis_senders::{Outbox, Smtp, Webhook, WebhookOptions};
+/// A webhook whose tries could outlast `request_timeout` is refused too: the request would be
+/// cut while a code may still be delivered, leaving a code that was sent but never stored.
+fn otp_sender(c: &OtpConfig, request_timeout: Duration) -> anyhow::Result<Arc<dyn portcullis_domain::otp::Sender>> {
+    use portcullis_senders::{Outbox, Smtp, Webhook, WebhookOptions, worst_case};
     Ok(match c.sender {
         OtpSenderKind::Outbox => Arc::new(Outbox::new(c.outbox_path.clone())),
         OtpSenderKind::Webhook => {
@@ -308,6 +314,11 @@ fn otp_sender(c: &OtpConfig) -> anyhow::Result<Arc<dyn portcullis_domain::otp::S
             anyhow::ensure!(secret.0.len() >= 32, "otp.webhook_secret must be at least 32 characters");
             let options =
                 WebhookOptions { timeout: c.webhook_timeout, tries: c.webhook_tries.max(1), ..Default::default() };
+            let worst = worst_case(&options);
+            anyhow::ensure!(
+                worst < request_timeout,
+                "otp.webhook_tries x otp.webhook_timeout (with backoff: {worst:?}) must be shorter than http.request_timeout ({request_timeout:?})"
+            );
             Arc::new(Webhook::new(url, secret.0.as_bytes(), options).context("otp.webhook_url must be an http(s) URL")?)
         }
         OtpSenderKind::Smtp => {
@@ -328,6 +339,8 @@ fn otp_policy(c: &OtpConfig) -> OtpPolicy {
         sends_per_address: c.max_sends_per_ip,
         sends_per_client: c.max_sends_per_client,
         verifications_per_destination: c.max_verifications_per_destination,
+        verifications_per_address: c.max_verifications_per_ip,
+        verifications_per_client: c.max_verifications_per_client,
         browser_login: c.browser_login,
     }
 }
@@ -387,19 +400,25 @@ impl App {
             }
             None => None,
         };
-        let attempts: Arc<dyn AttemptCounter> = match &redis {
+        // The login throttle forgets its oldest windows when full; the one-time codes' counter
+        // refuses new keys instead (a flood of fresh keys must not reset a destination's tries).
+        let (attempts, otp_attempts): (Arc<dyn AttemptCounter>, Arc<dyn AttemptCounter>) = match &redis {
             Some(client) => match redis::aio::ConnectionManager::new(client.clone()).await {
-                Ok(conn) => Arc::new(RedisAttempts::new(conn, config.redis.key_prefix.clone())),
+                Ok(conn) => (
+                    Arc::new(RedisAttempts::new(conn.clone(), config.redis.key_prefix.clone())),
+                    Arc::new(RedisAttempts::strict(conn, config.redis.key_prefix.clone())),
+                ),
                 Err(e) => {
                     tracing::warn!(error = %portcullis_domain::error::Chain(&e), "Redis unreachable at start: login attempts are counted per node");
-                    Arc::new(LocalAttempts::default())
+                    (Arc::new(LocalAttempts::default()), Arc::new(LocalAttempts::strict(OTP_COUNTER_KEYS)))
                 }
             },
-            None => Arc::new(LocalAttempts::default()),
+            None => (Arc::new(LocalAttempts::default()), Arc::new(LocalAttempts::strict(OTP_COUNTER_KEYS))),
         };
         let otp = OneTimeCodes {
             codes: Arc::new(store.clone()),
-            sender: otp_sender(&config.otp)?,
+            attempts: otp_attempts,
+            sender: otp_sender(&config.otp, config.http.request_timeout)?,
             policy: otp_policy(&config.otp),
             // Until sends are seen: about what a gateway's answer takes.
             timing: SendTiming::new(Duration::from_millis(50)),

@@ -229,8 +229,12 @@ pub struct OtpConfig {
     pub max_sends_per_ip: u32,
     /// Codes asked for by one client per hour.
     pub max_sends_per_client: u32,
-    /// Grant tries per destination per hour, over all its codes.
+    /// Grant tries per destination and client per hour, over all its codes.
     pub max_verifications_per_destination: u32,
+    /// Grant tries from one client address per hour, over every destination.
+    pub max_verifications_per_ip: u32,
+    /// Grant tries for one client per hour, over every destination.
+    pub max_verifications_per_client: u32,
     /// Whether the login page of `/oauth2/authorize` offers "sign in with a code".
     pub browser_login: bool,
 }
@@ -265,6 +269,8 @@ impl Default for OtpConfig {
             max_sends_per_ip: policy.sends_per_address,
             max_sends_per_client: policy.sends_per_client,
             max_verifications_per_destination: policy.verifications_per_destination,
+            max_verifications_per_ip: policy.verifications_per_address,
+            max_verifications_per_client: policy.verifications_per_client,
             browser_login: policy.browser_login,
         }
     }

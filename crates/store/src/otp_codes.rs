@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use portcullis_domain::otp::StoredCode;
 use portcullis_domain::ports::{NewCode, OtpRepo, StoreError};
 use portcullis_domain::secret::SecretHash;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement};
 
 use crate::SqlStore;
@@ -17,32 +17,16 @@ use crate::error::store_err;
 #[async_trait]
 impl OtpRepo for SqlStore {
     async fn put_code(&self, code: NewCode<'_>) -> Result<(), StoreError> {
-        let row = otp_code::ActiveModel {
-            destination: Set(code.destination.to_owned()),
-            code_hash: Set(code.hash.as_str().to_owned()),
-            client_id: Set(code.client_id.to_owned()),
-            issued_at: Set(code.issued_at),
-            expires_at: Set(code.expires_at),
-            attempts: Set(0),
-            used_at: Set(None),
-        };
-        otp_code::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(otp_code::Column::Destination)
-                    .update_columns([
-                        otp_code::Column::CodeHash,
-                        otp_code::Column::ClientId,
-                        otp_code::Column::IssuedAt,
-                        otp_code::Column::ExpiresAt,
-                        otp_code::Column::Attempts,
-                        otp_code::Column::UsedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
-            .await
-            .map_err(store_err)?;
-        Ok(())
+        self.upsert_code(code, None).await
+    }
+
+    async fn put_decoy(&self, code: NewCode<'_>) -> Result<(), StoreError> {
+        // The row it would replace is this client's, used, or expired; else that row stays.
+        let displaceable = Expr::col((otp_code::Entity, otp_code::Column::ClientId))
+            .eq(code.client_id)
+            .or(Expr::col((otp_code::Entity, otp_code::Column::UsedAt)).is_not_null())
+            .or(Expr::col((otp_code::Entity, otp_code::Column::ExpiresAt)).lte(code.issued_at));
+        self.upsert_code(code, Some(displaceable)).await
     }
 
     async fn try_code(
@@ -94,5 +78,39 @@ impl OtpRepo for SqlStore {
             .await
             .map_err(store_err)?;
         Ok(done.rows_affected == 1)
+    }
+}
+
+impl SqlStore {
+    /// Inserts `code`, or replaces its destination's row: always, or only where `only_over`
+    /// holds of that row (else the row stays and nothing is written).
+    async fn upsert_code(&self, code: NewCode<'_>, only_over: Option<Expr>) -> Result<(), StoreError> {
+        let row = otp_code::ActiveModel {
+            destination: Set(code.destination.to_owned()),
+            code_hash: Set(code.hash.as_str().to_owned()),
+            client_id: Set(code.client_id.to_owned()),
+            issued_at: Set(code.issued_at),
+            expires_at: Set(code.expires_at),
+            attempts: Set(0),
+            used_at: Set(None),
+        };
+        otp_code::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(otp_code::Column::Destination)
+                    .update_columns([
+                        otp_code::Column::CodeHash,
+                        otp_code::Column::ClientId,
+                        otp_code::Column::IssuedAt,
+                        otp_code::Column::ExpiresAt,
+                        otp_code::Column::Attempts,
+                        otp_code::Column::UsedAt,
+                    ])
+                    .action_and_where_option(only_over)
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(store_err)?;
+        Ok(())
     }
 }

@@ -687,6 +687,13 @@ impl OtpRepo for Memory {
         Ok(())
     }
 
+    async fn put_decoy(&self, code: NewCode<'_>) -> Result<(), StoreError> {
+        let live_elsewhere = self.lock().otp_codes.get(code.destination).is_some_and(|(c, _)| {
+            c.client_id != code.client_id && c.used_at.is_none() && c.expires_at > code.issued_at
+        });
+        if live_elsewhere { Ok(()) } else { self.put_code(code).await }
+    }
+
     async fn try_code(
         &self,
         destination: &str,

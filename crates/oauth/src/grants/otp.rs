@@ -14,7 +14,7 @@ use portcullis_domain::otp::{self, CodeRefusal, Destination};
 use portcullis_domain::user::{User, UserStatus};
 use portcullis_proto::TokenResponse;
 
-use super::password::{Attempt, login_event};
+use super::password::{Attempt, address_key, login_event};
 use super::send_code::{destination, limit, signup};
 use crate::error::OAuthError;
 use crate::request::{RequestContext, TokenRequest};
@@ -60,10 +60,15 @@ pub(crate) async fn redeem(
     let otp = &svc.deps.otp;
     let policy = otp.policy;
     let client_id = who.client_id;
-    // Counted before anything is looked up: this destination's tries this hour, over all codes.
-    // Per client too: another app's guesses cannot lock this destination out of this one.
+    // Counted before anything is looked up: this address's and this client's tries this hour,
+    // over every destination (guesses spread thin), then this destination's, over all its
+    // codes — per client, so another app's guesses cannot lock it out of this one.
+    let hour = chrono::Duration::hours(1);
+    let address = format!("otp-verify-ip:{}", address_key(who.ctx.ip.as_deref()));
+    limit(svc, &address, policy.verifications_per_address, hour).await?;
+    limit(svc, &format!("otp-verify-client:{client_id}"), policy.verifications_per_client, hour).await?;
     let verify_key = format!("otp-verify:{client_id}:{}", to.key());
-    limit(svc, &verify_key, policy.verifications_per_destination, chrono::Duration::hours(1)).await?;
+    limit(svc, &verify_key, policy.verifications_per_destination, hour).await?;
     if !otp::is_code_shaped(code) {
         return Err(refuse(svc, to, who, CodeRefusal::Wrong).await);
     }

@@ -51,7 +51,7 @@ pub(crate) fn destination(req: &FormRequest) -> Result<Destination, OAuthError> 
 
 /// Counts one event under `key` and refuses it (429) once `allowed` are spent in `window`.
 pub(crate) async fn limit(svc: &TokenService, key: &str, allowed: u32, window: Duration) -> Result<(), OAuthError> {
-    match svc.deps.accounts.attempts.hit(key, window).await {
+    match svc.deps.otp.attempts.hit(key, window).await {
         Ok((n, left)) if n > allowed => {
             metrics::counter!("portcullis_otp_limited_total", "limit" => key.split(':').next().unwrap_or("otp").to_owned())
                 .increment(1);
@@ -79,6 +79,8 @@ fn limit_description(key: &str) -> &'static str {
         Some("otp-ip") => "too many codes asked for from this address this hour; wait (see Retry-After)",
         Some("otp-client") => "this client has asked for too many codes this hour; wait (see Retry-After)",
         Some("otp-verify") => "too many code attempts for this destination; wait (see Retry-After)",
+        Some("otp-verify-ip") => "too many code attempts from this address this hour; wait (see Retry-After)",
+        Some("otp-verify-client") => "this client has made too many code attempts this hour; wait (see Retry-After)",
         _ => "too many requests; wait (see Retry-After)",
     }
 }
@@ -176,7 +178,9 @@ pub(crate) async fn deliver(
         let key = to.key();
         let kept =
             NewCode { destination: &key, hash: &decoy, client_id, issued_at: now, expires_at: now + policy.code_ttl };
-        otp.codes.put_code(kept).await.map_err(|e| OAuthError::server("storing a one-time code", e))?;
+        // Only where it displaces no other client's live code: a request that sends nothing
+        // must not end a code someone else received.
+        otp.codes.put_decoy(kept).await.map_err(|e| OAuthError::server("storing a one-time code", e))?;
         // As long as a send would have taken.
         tokio::time::sleep(otp.timing.typical().saturating_sub(started.elapsed())).await;
         return Ok(answer);
@@ -189,6 +193,11 @@ pub(crate) async fn deliver(
     if let Err(e) = otp.sender.send(&message).await {
         metrics::counter!("portcullis_otp_total", "channel" => channel, "outcome" => "send_failed").increment(1);
         tracing::error!(error = %portcullis_domain::error::Chain(&e), sender = otp.sender.name(), channel, "a one-time code could not be sent");
+        // Nothing was sent, so the cooldown does not hold: the person may try again at once
+        // (the hourly count per destination still counts this one).
+        if let Err(e) = otp.attempts.reset(&format!("otp-resend:{}", to.key())).await {
+            tracing::warn!(error = %portcullis_domain::error::Chain(&e), "could not lift the resend cooldown after a failed send");
+        }
         return Err(OAuthError::Unavailable {
             retry_after: 5,
             description: "the code could not be sent; try again shortly".into(),
