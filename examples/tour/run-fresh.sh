@@ -27,10 +27,11 @@ if ! "$VENV/bin/python3" -c 'import jwt, cryptography' 2>/dev/null; then
   "$VENV/bin/pip" install -q "pyjwt==2.10.1" "cryptography==48.0.0"
 fi
 
-# Two distinct free ports, taken at once.
-read -r AS_PORT OS_PORT < <(python3 -c '
+# Four distinct free ports, taken at once: the node, orders (step 10), the second node and the
+# SMS gateway (step 11).
+read -r AS_PORT OS_PORT A2_PORT GW_PORT < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(2)]
+socks = [socket.socket() for _ in range(4)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))')
 LOG=$(mktemp)
@@ -53,5 +54,6 @@ curl -fsS "http://127.0.0.1:$AS_PORT/readyz" >/dev/null
 # stderr through a pipe: step 9 tees to /dev/stderr (see tour.sh).
 PATH="$VENV/bin:$PATH" PC="$TARGET/release/portcullis" AS="http://127.0.0.1:$AS_PORT" \
   OS="http://127.0.0.1:$OS_PORT" ORDERS_LISTEN="127.0.0.1:$OS_PORT" \
+  A2="http://127.0.0.1:$A2_PORT" GW="http://127.0.0.1:$GW_PORT" \
   bash examples/tour/tour.sh 2>&1 | cat
 echo "the tour passed: every output README shows was checked"
