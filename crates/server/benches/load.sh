@@ -31,6 +31,12 @@
 #   bash crates/server/benches/load.sh overload        # client_credentials peak, then 3x it open loop
 #                                                      # (c=512): 200 vs 503, Retry-After, p99, and
 #                                                      # how fast a low rate is served again after it
+#   bash crates/server/benches/load.sh otp             # one-time-code login beside the password grant,
+#                                                      # c=64 closed loop: /oauth2/otp sends and OTP
+#                                                      # grants (benches/otp_load.rs; BENCH_CODES
+#                                                      # numbers, signed up, then logging in again),
+#                                                      # password grants at the default argon2 cost
+#                                                      # and at a token one
 #   bash crates/server/benches/load.sh memory          # RSS, smaps, threads and mimalloc's stats, idle
 #                                                      # and under client_credentials load
 #   DUR=20s CONCS="16 64" WARMUP=5s BENCH_USERS=64     # defaults shown (BENCH_USERS: the refresh
@@ -72,8 +78,8 @@ command -v oha >/dev/null || { log "# installing oha"; cargo install oha --locke
 
 MODE=${1:-token}
 case $MODE in
-  token | refresh | flood | latency | history | overload | memory) ;;
-  *) log "unknown mode $MODE (token, refresh, flood, latency, history, overload, memory)"; exit 2 ;;
+  token | refresh | flood | latency | history | overload | memory | otp) ;;
+  *) log "unknown mode $MODE (token, refresh, flood, latency, history, overload, memory, otp)"; exit 2 ;;
 esac
 if [ "$MODE" = history ] && [ -z "${BENCH_DATABASE_URL:-}" ]; then
   log "history runs on PostgreSQL: set BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"; exit 2
@@ -108,6 +114,13 @@ case $MODE in
     # refresh, latency, history: the setup logs in BENCH_FAMILIES devices from one address, past
     # the per-IP limit, and latency loads the password grant from one address.
     export PORTCULLIS_LOGIN__MAX_ATTEMPTS_PER_USER=100000000 PORTCULLIS_LOGIN__MAX_ATTEMPTS_PER_IP=100000000 ;;
+  otp)
+    # Every code and every password from one address, and each number sent a second code a
+    # second after its first: the per-address, per-client and resend limits out of the way.
+    export PORTCULLIS_LOGIN__MAX_ATTEMPTS_PER_USER=100000000 PORTCULLIS_LOGIN__MAX_ATTEMPTS_PER_IP=100000000
+    export PORTCULLIS_OTP__RESEND_AFTER=1s PORTCULLIS_OTP__MAX_SENDS_PER_IP=100000000 \
+      PORTCULLIS_OTP__MAX_SENDS_PER_CLIENT=100000000 PORTCULLIS_OTP__MAX_VERIFICATIONS_PER_IP=100000000 \
+      PORTCULLIS_OTP__MAX_VERIFICATIONS_PER_CLIENT=100000000 PORTCULLIS_OTP__OUTBOX_PATH=$WORK/outbox.jsonl ;;
   memory)
     # mimalloc prints its statistics (peak and current reserved and committed) at exit.
     export MIMALLOC_SHOW_STATS=1 ;;
@@ -266,6 +279,44 @@ if [ "$MODE" = refresh ]; then
     log "# server cpu: $(awk -v a="$before" -v b="$after" -v hz="$HZ" -v d="${DUR%s}" 'BEGIN{printf "%.0f%%", 100*(b-a)/hz/d}')"
     [ -z "$BENCH_DB" ] || log "# postgres cpu (all its processes): $(awk -v a="$pg_before" -v b="$pg_after" -v hz="$HZ" -v d="${DUR%s}" 'BEGIN{printf "%.0f%%", 100*(b-a)/hz/d}')"
   done
+  exit 0
+fi
+
+if [ "$MODE" = otp ]; then
+  make_user
+  # And one whose hash has the server's own argon2 cost, as real users' have.
+  echo "$BENCH_PASSWORD" | "$BIN" user create --username "$BENCH_USER-real" --password-stdin --json >/dev/null
+  OTP_CLIENT=$("$BIN" client create --name bench-otp --grant otp --grant refresh_token --otp-signup --json)
+  log "# building the one-time-code load generator"
+  (cd "$ROOT" && nice -n 10 cargo bench --locked -p portcullis-server --bench otp_load --no-run >>"$OUT/build.log" 2>&1)
+  OTP_GEN=$(cd "$ROOT" && cargo bench --locked -p portcullis-server --bench otp_load --no-run --message-format=json 2>/dev/null \
+    | python3 -c 'import json,sys
+for l in sys.stdin:
+    m=json.loads(l)
+    if m.get("reason")=="compiler-artifact" and m["target"]["name"]=="otp_load" and m.get("executable"): print(m["executable"])')
+  : >"$OUT/otp.jsonl"
+  for who in real cheap; do
+    login=$BENCH_LOGIN; [ "$who" = cheap ] || login=$BENCH_USER-real
+    log "# password grant, $who argon2 cost, c=64 $DUR"
+    run_oha "password-$who" 64 -m POST -a "$CLIENT_ID:$CLIENT_SECRET" -T application/x-www-form-urlencoded \
+      -d "grant_type=password&username=$login&password=bench+password+123" "$BASE/oauth2/token" \
+      | python3 -c 'import json,sys; r=json.load(sys.stdin); r["label"]=sys.argv[1]; print(json.dumps(r))' "password ($who argon2)" \
+      | tee -a "$OUT/otp.jsonl"
+  done
+  log "# one-time codes, c=64 (${BENCH_CODES:-20000} numbers; sign-up round, then login round)"
+  env BENCH_URL="$BASE" BENCH_OUTBOX="$WORK/outbox.jsonl" BENCH_CONCURRENCY=64 \
+    BENCH_CLIENT_ID="$(json_field "$OTP_CLIENT" client_id)" BENCH_CLIENT_SECRET="$(json_field "$OTP_CLIENT" client_secret)" \
+    "${LOAD_PIN[@]}" "$OTP_GEN" | tee -a "$OUT/otp.jsonl"
+  python3 - "$OUT/otp.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+by = {r["label"]: r for r in rows}
+for r in rows:
+    ok = r.get("ok_200_rps", r.get("rps", 0))
+    print(f"{r['label']:<28} ok/s={ok:8.0f} p50_ms={r['p50_ms']:.2f} p99_ms={r['p99_ms']:.2f} codes={r.get('status_codes', r.get('codes', ''))}")
+real = by["password (real argon2)"]; login = by["otp grant (login)"]
+print(f"otp grant (login) / password (real argon2) = {login['ok_200_rps'] / max(real.get('ok_200_rps', 1), 1):.2f}")
+PY
   exit 0
 fi
 
