@@ -188,19 +188,19 @@ expect "$REFUSED"
 #     (for development):
 PHONE_APP=$($PC client create --name "phone app" --grant otp --grant refresh_token --otp-signup --json)
 PHONE_AUTH="$(echo "$PHONE_APP" | field client_id):$(echo "$PHONE_APP" | field client_secret)"
-SENT=$(curl -s -u "$PHONE_AUTH" -d phone=+8613800138000 $AS/oauth2/otp)
+SENT=$(curl -s -u "$PHONE_AUTH" --data-urlencode phone=+8613800138000 $AS/oauth2/otp)
 echo "$SENT"
 # {"expires_in":300,"resend_after":60}
 expect "$SENT"
 CODE=$(tail -n 1 data/otp-outbox.jsonl | field code)
 PHONE_LOGIN=$(curl -s -u "$PHONE_AUTH" -d grant_type=urn:portcullis:params:oauth:grant-type:otp \
-  -d phone=+8613800138000 -d code=$CODE -d device_id=bob-phone $AS/oauth2/token)
+  --data-urlencode phone=+8613800138000 -d code=$CODE -d device_id=bob-phone $AS/oauth2/token)
 echo "$PHONE_LOGIN"
 # {"access_token":"eyJ…","token_type":"Bearer",…"refresh_token":"pcr_…","device_id":"bob-phone"}
 expect "$PHONE_LOGIN"
 #     A code works once (and dies after five wrong tries):
 AGAIN=$(curl -s -u "$PHONE_AUTH" -d grant_type=urn:portcullis:params:oauth:grant-type:otp \
-  -d phone=+8613800138000 -d code=$CODE $AS/oauth2/token)
+  --data-urlencode phone=+8613800138000 -d code=$CODE $AS/oauth2/token)
 echo "$AGAIN"
 # {"error":"invalid_grant","error_description":"the code was already used; ask for a new one"}
 expect "$AGAIN"
@@ -213,13 +213,13 @@ python3 examples/sms-gateway/gateway.py ${GW#http://} >"$GW_OUT" &
 PORTCULLIS_LISTEN=${A2#http://} PORTCULLIS_OTP__SENDER=webhook PORTCULLIS_OTP__WEBHOOK_URL=$GW/sms \
   PORTCULLIS_OTP__WEBHOOK_SECRET=$GATEWAY_SECRET $PC serve 2>/dev/null &
 tour_wait_for "$A2/readyz"
-curl -s -u "$PHONE_AUTH" -d phone=+8613800138000 $A2/oauth2/otp >/dev/null
+curl -s -u "$PHONE_AUTH" --data-urlencode phone=+8613800138000 $A2/oauth2/otp >/dev/null
 cat "$GW_OUT"
 # {"channel":"sms","to":"+8613800138000","code":"…","expires_in":300}
 expect "$(cat "$GW_OUT")"
 CODE=$(tail -n 1 "$GW_OUT" | field code)
 BY_WEBHOOK=$(curl -s -u "$PHONE_AUTH" -d grant_type=urn:portcullis:params:oauth:grant-type:otp \
-  -d phone=+8613800138000 -d code=$CODE -d device_id=bob-tablet $A2/oauth2/token | field access_token)
+  --data-urlencode phone=+8613800138000 -d code=$CODE -d device_id=bob-tablet $A2/oauth2/token | field access_token)
 ME=$(curl -s -H "Authorization: Bearer $BY_WEBHOOK" $A2/me)
 echo "$ME"
 # {"user_id":"…","username":"+8613800138000",…"phone":"+8613800138000"…

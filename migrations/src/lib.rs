@@ -10,6 +10,7 @@ mod m20261123_000004_authorization_code;
 mod m20261201_000005_session_control;
 mod m20261202_000006_retention;
 mod m20261203_000007_otp;
+mod m20261207_000008_otp_per_client;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_session_control::Migration),
             Box::new(m20261202_000006_retention::Migration),
             Box::new(m20261203_000007_otp::Migration),
+            Box::new(m20261207_000008_otp_per_client::Migration),
         ]
     }
 }

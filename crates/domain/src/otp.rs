@@ -235,8 +235,6 @@ pub struct OtpPolicy {
     /// Grant attempts from one client address per hour, over every destination (guesses spread
     /// over many destinations, each under its own limit).
     pub verifications_per_address: u32,
-    /// Grant attempts for one client per hour, over every destination and address.
-    pub verifications_per_client: u32,
     /// Whether the login page offers "sign in with a code".
     pub browser_login: bool,
 }
@@ -252,7 +250,6 @@ impl Default for OtpPolicy {
             sends_per_client: 1000,
             verifications_per_destination: 15,
             verifications_per_address: 60,
-            verifications_per_client: 5000,
             browser_login: true,
         }
     }

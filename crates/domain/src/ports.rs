@@ -92,16 +92,12 @@ pub struct NewCode<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-/// The live one-time code of each destination.
+/// The live one-time code of each destination and client.
 #[async_trait]
 pub trait OtpRepo: Send + Sync + 'static {
-    /// Keeps `code` as its destination's one live code, replacing any earlier one (a resend),
-    /// with no tries yet.
+    /// Keeps `code` as the one live code of its destination and client, replacing any earlier
+    /// one of theirs (a resend), with no tries yet. Other clients' codes are untouched.
     async fn put_code(&self, code: NewCode<'_>) -> Result<(), StoreError>;
-    /// Keeps `code` (a decoy nobody receives) as its destination's code unless that would
-    /// displace another client's code that is still live (unused and unexpired at
-    /// `code.issued_at`); then it keeps nothing.
-    async fn put_decoy(&self, code: NewCode<'_>) -> Result<(), StoreError>;
     /// Counts one try of the destination's code sent for `client_id`, atomically, and returns
     /// the code as it is with this try counted, and its hash; `None` when the destination has no
     /// code for that client (another client's tries neither count against a code nor see it).
@@ -110,11 +106,13 @@ pub trait OtpRepo: Send + Sync + 'static {
         destination: &str,
         client_id: &str,
     ) -> Result<Option<(StoredCode, SecretHash)>, StoreError>;
-    /// Marks the destination's code used if it is still the one with `hash`, unused, unexpired
-    /// at `now` and tried at most `max_attempts` times: true for the one try that does.
+    /// Marks the code of the destination and client used if it is still the one with `hash`,
+    /// unused, unexpired at `now` and tried at most `max_attempts` times: true for the one try
+    /// that does.
     async fn use_code(
         &self,
         destination: &str,
+        client_id: &str,
         hash: &SecretHash,
         max_attempts: u32,
         now: DateTime<Utc>,

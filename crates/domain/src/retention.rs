@@ -35,10 +35,11 @@ pub enum Table {
     AuthorizationCodes,
     LoginSessions,
     OtpCodes,
+    OtpCounters,
 }
 
 impl Table {
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 8] = [
         Table::RefreshTokens,
         Table::DeviceSessions,
         Table::RevocationEvents,
@@ -46,6 +47,7 @@ impl Table {
         Table::AuthorizationCodes,
         Table::LoginSessions,
         Table::OtpCodes,
+        Table::OtpCounters,
     ];
 
     /// The SQL table's name (also the `table` label of the retention metrics).
@@ -58,6 +60,7 @@ impl Table {
             Self::AuthorizationCodes => "authorization_codes",
             Self::LoginSessions => "login_sessions",
             Self::OtpCodes => "otp_codes",
+            Self::OtpCounters => "otp_counters",
         }
     }
 }
@@ -96,6 +99,8 @@ impl RetentionPolicy {
             Table::LoginSessions => now,
             // Kept until it expires (a used code is told apart from a wrong one until then).
             Table::OtpCodes => now,
+            // A window that has ended counts nothing.
+            Table::OtpCounters => now,
         }
     }
 }

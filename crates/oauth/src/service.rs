@@ -62,8 +62,8 @@ pub struct BrowserStores {
 /// What one-time codes need: where they are kept, how they travel, and their rules.
 pub struct OneTimeCodes {
     pub codes: Arc<dyn OtpRepo>,
-    /// The limits' counter: a strict one (`LocalAttempts::strict`), which never forgets a live
-    /// window to make room, unlike the login throttle's.
+    /// The limits' counter: Redis, or the database (`SqlAttempts`), never the in-process one
+    /// of the login throttle, which forgets its oldest windows when full.
     pub attempts: Arc<dyn AttemptCounter>,
     pub sender: Arc<dyn Sender>,
     pub policy: OtpPolicy,

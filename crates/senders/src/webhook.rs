@@ -54,22 +54,21 @@ impl std::fmt::Debug for Webhook {
     }
 }
 
-/// The URL without what may carry a credential (user info, query, fragment): what logs and
-/// `Debug` may show of a gateway URL such as `https://sms.example/send?token=…`.
+/// The URL's scheme, host and port only: what logs and `Debug` may show of a gateway URL, whose
+/// user info, path (`/bot<token>/…`) or query (`?token=…`) may carry a credential.
 fn redacted(url: &reqwest::Url) -> String {
-    format!(
-        "{}://{}{}",
-        url.scheme(),
-        url.host_str().unwrap_or(""),
-        url.port().map(|p| format!(":{p}")).unwrap_or_default()
-    ) + url.path()
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!("{}://{}{port}/…", url.scheme(), url.host_str().unwrap_or(""))
 }
 
-/// The longest one send may take: every try's timeout and the backoffs between them.
+/// The longest one send may take: every try's timeout and the backoffs between them (saturating,
+/// so absurd settings read as "forever" rather than overflow).
 pub fn worst_case(options: &WebhookOptions) -> Duration {
     let tries = options.tries.max(1);
-    let backoffs: Duration = (0..tries - 1).map(|i| options.backoff * 2u32.saturating_pow(i)).sum();
-    options.timeout * tries + backoffs
+    // backoff + 2·backoff + … + 2^(tries-2)·backoff = (2^(tries-1) - 1)·backoff
+    let backoffs =
+        2u32.checked_pow(tries - 1).and_then(|p| options.backoff.checked_mul(p - 1)).unwrap_or(Duration::MAX);
+    options.timeout.saturating_mul(tries).saturating_add(backoffs)
 }
 
 impl Webhook {
@@ -165,14 +164,14 @@ mod tests {
     #[test]
     fn debug_and_logs_show_no_credential_of_the_url() {
         let hook = Webhook::new(
-            "https://user:pw@sms.example:8443/send?token=s3cret#x",
+            "https://user:pw@sms.example:8443/bot-s3cret/send?token=s3cret#x",
             "k".repeat(32),
             WebhookOptions::default(),
         )
         .unwrap();
         let shown = format!("{hook:?}");
-        assert!(shown.contains("https://sms.example:8443/send"), "{shown}");
-        for secret in ["s3cret", "pw", "user", "kkkk"] {
+        assert!(shown.contains("https://sms.example:8443/"), "{shown}");
+        for secret in ["s3cret", "pw", "user", "kkkk", "send"] {
             assert!(!shown.contains(secret), "{secret} leaked: {shown}");
         }
     }
@@ -182,6 +181,7 @@ mod tests {
         let o = WebhookOptions { timeout: Duration::from_secs(3), tries: 3, backoff: Duration::from_millis(200) };
         assert_eq!(worst_case(&o), Duration::from_millis(9_600));
         assert_eq!(worst_case(&WebhookOptions { tries: 0, ..o }), Duration::from_secs(3));
+        assert_eq!(worst_case(&WebhookOptions { tries: u32::MAX, ..o }), Duration::MAX, "saturates");
     }
 
     #[test]

@@ -16,7 +16,9 @@ use portcullis_domain::throttle::{AttemptCounter, ThrottlePolicy};
 use portcullis_oauth::service::{Accounts, BrowserStores, Issuance, OneTimeCodes, SendTiming};
 use portcullis_oauth::{PasswordVerifier, SessionControl, TokenService, TokenServiceDeps};
 use portcullis_revocation::{Doorbell, LocalRevocations, RevocationLog, RevocationState, Revocations};
-use portcullis_store::{CachedClients, LocalAttempts, RedisAttempts, RedisDoorbell, RedisRevocations, SqlStore};
+use portcullis_store::{
+    CachedClients, LocalAttempts, RedisAttempts, RedisDoorbell, RedisRevocations, SqlAttempts, SqlStore,
+};
 use portcullis_tokens::{AccessTokenMinter, KeyManager, SharedKeyRing};
 
 use crate::config::{Config, OtpConfig, OtpSenderKind};
@@ -296,36 +298,40 @@ fn revocations(
     Ok(Revocations::new(log, state, doorbell, clock.clone(), issuer.to_owned(), policy.access_ttl))
 }
 
-/// Live windows the in-process one-time-code counter holds at most (about 20 MB); past them
-/// new keys are refused (503) until windows end, never evicted.
-const OTP_COUNTER_KEYS: usize = 100_000;
-
 /// The sender `otp.sender` names, checked now: a webhook or SMTP sender without its settings
 /// stops the node at start rather than failing the first code.
-/// A webhook whose tries could outlast `request_timeout` is refused too: the request would be
-/// cut while a code may still be delivered, leaving a code that was sent but never stored.
+/// A sender whose tries could take more than half of `request_timeout` is refused too: the
+/// request would be cut while a code may still be delivered, leaving a code that was sent but
+/// never stored (the other half is for authentication, the lookups and the store).
 fn otp_sender(c: &OtpConfig, request_timeout: Duration) -> anyhow::Result<Arc<dyn portcullis_domain::otp::Sender>> {
     use portcullis_senders::{Outbox, Smtp, Webhook, WebhookOptions, worst_case};
     Ok(match c.sender {
         OtpSenderKind::Outbox => Arc::new(Outbox::new(c.outbox_path.clone())),
         OtpSenderKind::Webhook => {
-            let url = c.webhook_url.as_deref().context("otp.sender = \"webhook\" needs otp.webhook_url")?;
+            let url = c.webhook_url.as_ref().context("otp.sender = \"webhook\" needs otp.webhook_url")?;
             let secret = c.webhook_secret.as_ref().context("otp.sender = \"webhook\" needs otp.webhook_secret")?;
             anyhow::ensure!(secret.0.len() >= 32, "otp.webhook_secret must be at least 32 characters");
             let options =
                 WebhookOptions { timeout: c.webhook_timeout, tries: c.webhook_tries.max(1), ..Default::default() };
             let worst = worst_case(&options);
             anyhow::ensure!(
-                worst < request_timeout,
-                "otp.webhook_tries x otp.webhook_timeout (with backoff: {worst:?}) must be shorter than http.request_timeout ({request_timeout:?})"
+                worst <= request_timeout / 2,
+                "otp.webhook_tries x otp.webhook_timeout (with backoff: {worst:?}) must be at most half of http.request_timeout ({request_timeout:?})"
             );
-            Arc::new(Webhook::new(url, secret.0.as_bytes(), options).context("otp.webhook_url must be an http(s) URL")?)
+            Arc::new(
+                Webhook::new(&url.0, secret.0.as_bytes(), options).context("otp.webhook_url must be an http(s) URL")?,
+            )
         }
         OtpSenderKind::Smtp => {
             let url = c.smtp_url.as_ref().context("otp.sender = \"smtp\" needs otp.smtp_url")?;
             let from = c.smtp_from.as_deref().context("otp.sender = \"smtp\" needs otp.smtp_from")?;
             // A relay answers within seconds; ten bounds a stuck one.
-            Arc::new(Smtp::new(&url.0, from, Duration::from_secs(10)).context("otp.smtp_url or otp.smtp_from")?)
+            let timeout = Duration::from_secs(10);
+            anyhow::ensure!(
+                timeout <= request_timeout / 2,
+                "http.request_timeout ({request_timeout:?}) must be at least twice the SMTP sender's timeout ({timeout:?})"
+            );
+            Arc::new(Smtp::new(&url.0, from, timeout).context("otp.smtp_url or otp.smtp_from")?)
         }
     })
 }
@@ -340,7 +346,6 @@ fn otp_policy(c: &OtpConfig) -> OtpPolicy {
         sends_per_client: c.max_sends_per_client,
         verifications_per_destination: c.max_verifications_per_destination,
         verifications_per_address: c.max_verifications_per_ip,
-        verifications_per_client: c.max_verifications_per_client,
         browser_login: c.browser_login,
     }
 }
@@ -400,20 +405,26 @@ impl App {
             }
             None => None,
         };
-        // The login throttle forgets its oldest windows when full; the one-time codes' counter
-        // refuses new keys instead (a flood of fresh keys must not reset a destination's tries).
-        let (attempts, otp_attempts): (Arc<dyn AttemptCounter>, Arc<dyn AttemptCounter>) = match &redis {
+        let redis_conn = match &redis {
             Some(client) => match redis::aio::ConnectionManager::new(client.clone()).await {
-                Ok(conn) => (
-                    Arc::new(RedisAttempts::new(conn.clone(), config.redis.key_prefix.clone())),
-                    Arc::new(RedisAttempts::strict(conn, config.redis.key_prefix.clone())),
-                ),
+                Ok(conn) => Some(conn),
                 Err(e) => {
                     tracing::warn!(error = %portcullis_domain::error::Chain(&e), "Redis unreachable at start: login attempts are counted per node");
-                    (Arc::new(LocalAttempts::default()), Arc::new(LocalAttempts::strict(OTP_COUNTER_KEYS)))
+                    None
                 }
             },
-            None => (Arc::new(LocalAttempts::default()), Arc::new(LocalAttempts::strict(OTP_COUNTER_KEYS))),
+            None => None,
+        };
+        let attempts: Arc<dyn AttemptCounter> = match &redis_conn {
+            Some(conn) => Arc::new(RedisAttempts::new(conn.clone(), config.redis.key_prefix.clone())),
+            None => Arc::new(LocalAttempts::default()),
+        };
+        // The one-time codes' limits never count in process: a flood of fresh keys would evict a
+        // destination's count there. In Redis, else (and while Redis is down) in the database.
+        let otp_in_db: Arc<dyn AttemptCounter> = Arc::new(SqlAttempts::new(&store, backend.clock.clone()));
+        let otp_attempts: Arc<dyn AttemptCounter> = match redis_conn {
+            Some(conn) => Arc::new(RedisAttempts::with_fallback(conn, config.redis.key_prefix.clone(), otp_in_db)),
+            None => otp_in_db,
         };
         let otp = OneTimeCodes {
             codes: Arc::new(store.clone()),

@@ -202,8 +202,8 @@ pub struct OtpConfig {
     pub sender: OtpSenderKind,
     /// The outbox sender's file (JSON lines, mode 0600).
     pub outbox_path: PathBuf,
-    /// The webhook sender's endpoint.
-    pub webhook_url: Option<String>,
+    /// The webhook sender's endpoint (it may carry a token: `Debug` shows only its scheme).
+    pub webhook_url: Option<ConnectionUrl>,
     /// The key of the webhook's `X-Portcullis-Signature` (at least 32 characters).
     pub webhook_secret: Option<SecretValue>,
     /// Each webhook try's limit.
@@ -233,8 +233,6 @@ pub struct OtpConfig {
     pub max_verifications_per_destination: u32,
     /// Grant tries from one client address per hour, over every destination.
     pub max_verifications_per_ip: u32,
-    /// Grant tries for one client per hour, over every destination.
-    pub max_verifications_per_client: u32,
     /// Whether the login page of `/oauth2/authorize` offers "sign in with a code".
     pub browser_login: bool,
 }
@@ -270,7 +268,6 @@ impl Default for OtpConfig {
             max_sends_per_client: policy.sends_per_client,
             max_verifications_per_destination: policy.verifications_per_destination,
             max_verifications_per_ip: policy.verifications_per_address,
-            max_verifications_per_client: policy.verifications_per_client,
             browser_login: policy.browser_login,
         }
     }

@@ -1,7 +1,7 @@
 //! `AttemptCounter`s: in-process (one node) and Redis (every node shares the counts).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
 use async_trait::async_trait;
@@ -18,23 +18,10 @@ const EXPIRE_PER_HIT: usize = 64;
 /// Counts in this process's memory, under one lock (increments are atomic by construction).
 /// Bounded and expiring without ever scanning the map: windows are also queued in the order
 /// they began, so expired ones are forgotten from the front of the queue, and past the bound
-/// the oldest go — or, for a [`strict`](Self::strict) counter, no new key is taken.
+/// the oldest go.
 pub struct LocalAttempts {
     capacity: usize,
-    when_full: WhenFull,
     state: Mutex<Windows>,
-}
-
-/// What a full counter does with a key it does not hold yet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum WhenFull {
-    /// Forget the oldest window: the login throttle, which lets a password through rather than
-    /// refuse everyone (a flood of names costs the attacker its own counts too).
-    EvictOldest,
-    /// Refuse the hit (an error, which callers treat as "cannot count": closed). The one-time
-    /// codes' limits: a flood of fresh keys (many IPv6 /64s, many destinations) must not push a
-    /// destination's tries or a client's sends out of memory and so reset them.
-    Refuse,
 }
 
 #[derive(Default)]
@@ -43,9 +30,6 @@ struct Windows {
     /// (key, window end) in the order the windows began; an entry whose window has since been
     /// replaced is skipped.
     order: VecDeque<(String, Instant)>,
-    /// When a full strict counter last swept the whole map for ended windows (at most once a
-    /// second, so a flood of refused keys costs no scan each).
-    swept: Option<Instant>,
 }
 
 impl Default for LocalAttempts {
@@ -57,13 +41,7 @@ impl Default for LocalAttempts {
 impl LocalAttempts {
     /// A counter holding at most `capacity` keys.
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), when_full: WhenFull::EvictOldest, state: Mutex::default() }
-    }
-
-    /// A counter that never forgets a live window: holding `capacity` of them, it refuses
-    /// (with an error) to count a new key until one expires.
-    pub fn strict(capacity: usize) -> Self {
-        Self { when_full: WhenFull::Refuse, ..Self::with_capacity(capacity) }
+        Self { capacity: capacity.max(1), state: Mutex::default() }
     }
 
     /// Keys held now.
@@ -103,20 +81,6 @@ impl AttemptCounter for LocalAttempts {
             }
         }
         let current = w.counts.get(key).copied().filter(|(_, _, ends)| *ends > now);
-        if current.is_none() && self.when_full == WhenFull::Refuse && w.counts.len() >= self.capacity {
-            // Ended windows may still be queued behind longer live ones: forget what has ended
-            // before refusing (a scan of the map, at most once a second).
-            if w.swept.is_none_or(|at| now.duration_since(at) >= StdDuration::from_secs(1)) {
-                w.swept = Some(now);
-                w.counts.retain(|_, (_, _, ends)| *ends > now);
-            }
-            if w.counts.len() >= self.capacity {
-                return Err(StoreError::malformed(format!(
-                    "the in-process attempt counter holds {} live windows; no new key is counted until one ends",
-                    self.capacity
-                )));
-            }
-        }
         let (count, started, ends) = match current {
             Some((n, started, ends)) => (n.saturating_add(1), started, ends),
             None => {
@@ -141,23 +105,27 @@ impl AttemptCounter for LocalAttempts {
 }
 
 /// Counts in Redis: `INCR` and `EXPIRE … NX` in one MULTI, so every node sees one count.
-/// While Redis is unreachable it counts in process instead: logins keep working, and each node
-/// still throttles on its own.
+/// While Redis is unreachable it counts in its fallback instead (in process by default): logins
+/// keep working, and each node still throttles on its own.
 pub struct RedisAttempts {
     conn: redis::aio::ConnectionManager,
     prefix: String,
-    fallback: LocalAttempts,
+    fallback: Arc<dyn AttemptCounter>,
 }
 
 impl RedisAttempts {
     pub fn new(conn: redis::aio::ConnectionManager, prefix: impl Into<String>) -> Self {
-        Self { conn, prefix: prefix.into(), fallback: LocalAttempts::default() }
+        Self::with_fallback(conn, prefix, Arc::new(LocalAttempts::default()))
     }
 
-    /// As [`new`](Self::new), counting in a [`LocalAttempts::strict`] counter while Redis is
-    /// unreachable.
-    pub fn strict(conn: redis::aio::ConnectionManager, prefix: impl Into<String>) -> Self {
-        Self { conn, prefix: prefix.into(), fallback: LocalAttempts::strict(MAX_KEYS) }
+    /// As [`new`](Self::new), counting in `fallback` while Redis is unreachable (the one-time
+    /// codes' limits count in the database then: `SqlAttempts`).
+    pub fn with_fallback(
+        conn: redis::aio::ConnectionManager,
+        prefix: impl Into<String>,
+        fallback: Arc<dyn AttemptCounter>,
+    ) -> Self {
+        Self { conn, prefix: prefix.into(), fallback }
     }
 
     async fn hit_redis(&self, key: &str, window: Duration) -> Result<(u32, u64), redis::RedisError> {
@@ -241,27 +209,5 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(40)).await;
         short.hit("fresh", Duration::minutes(1)).await.unwrap();
         assert_eq!(short.len(), 1, "expired windows are forgotten from the queue's front, no scan");
-    }
-
-    #[tokio::test]
-    async fn a_strict_counter_never_forgets_a_live_window() {
-        let c = LocalAttempts::strict(3);
-        let long = Duration::minutes(10);
-        for _ in 0..4 {
-            c.hit("otp-verify:victim", long).await.unwrap();
-        }
-        c.hit("flood:1", long).await.unwrap();
-        c.hit("flood:2", long).await.unwrap();
-        assert!(c.hit("flood:3", long).await.is_err(), "full: a new key is refused, not counted");
-        assert_eq!(c.hit("otp-verify:victim", long).await.unwrap().0, 5, "the flood did not reset the victim's count");
-        assert_eq!(c.len(), 3);
-
-        // Windows that have ended make room again, even behind live ones in the queue.
-        let c = LocalAttempts::strict(2);
-        c.hit("live", long).await.unwrap();
-        c.hit("brief", Duration::milliseconds(20)).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
-        assert_eq!(c.hit("new", long).await.unwrap().0, 1);
-        assert_eq!(c.hit("live", long).await.unwrap().0, 2);
     }
 }

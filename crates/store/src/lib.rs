@@ -13,6 +13,7 @@ mod error;
 mod json_params;
 mod keys;
 mod otp_codes;
+mod otp_counters;
 mod redis_revocations;
 mod retention;
 mod revocations;
@@ -23,6 +24,7 @@ mod users;
 pub use attempts::{LocalAttempts, RedisAttempts};
 pub use client_cache::CachedClients;
 pub use connect::{Backend, MIGRATION_LOCK, connect, connect_existing, migrate, pending_migrations, sqlite_file};
+pub use otp_counters::SqlAttempts;
 pub use redis_revocations::{REDIS_TIMEOUT, RedisDoorbell, RedisRevocations, fast_failing_connection};
 
 use std::sync::{Arc, OnceLock};

@@ -1,4 +1,4 @@
-//! `OtpRepo` over `otp_codes`: one row per destination, replaced by a resend; every try
+//! `OtpRepo` over `otp_codes`: one row per destination and client, replaced by a resend; every try
 //! counted by one atomic statement before the digits are compared; the first right try marks
 //! the code used, by a conditional update only one try can win.
 
@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use portcullis_domain::otp::StoredCode;
 use portcullis_domain::ports::{NewCode, OtpRepo, StoreError};
 use portcullis_domain::secret::SecretHash;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement};
 
 use crate::SqlStore;
@@ -17,16 +17,31 @@ use crate::error::store_err;
 #[async_trait]
 impl OtpRepo for SqlStore {
     async fn put_code(&self, code: NewCode<'_>) -> Result<(), StoreError> {
-        self.upsert_code(code, None).await
-    }
-
-    async fn put_decoy(&self, code: NewCode<'_>) -> Result<(), StoreError> {
-        // The row it would replace is this client's, used, or expired; else that row stays.
-        let displaceable = Expr::col((otp_code::Entity, otp_code::Column::ClientId))
-            .eq(code.client_id)
-            .or(Expr::col((otp_code::Entity, otp_code::Column::UsedAt)).is_not_null())
-            .or(Expr::col((otp_code::Entity, otp_code::Column::ExpiresAt)).lte(code.issued_at));
-        self.upsert_code(code, Some(displaceable)).await
+        let row = otp_code::ActiveModel {
+            destination: Set(code.destination.to_owned()),
+            client_id: Set(code.client_id.to_owned()),
+            code_hash: Set(code.hash.as_str().to_owned()),
+            issued_at: Set(code.issued_at),
+            expires_at: Set(code.expires_at),
+            attempts: Set(0),
+            used_at: Set(None),
+        };
+        otp_code::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([otp_code::Column::Destination, otp_code::Column::ClientId])
+                    .update_columns([
+                        otp_code::Column::CodeHash,
+                        otp_code::Column::IssuedAt,
+                        otp_code::Column::ExpiresAt,
+                        otp_code::Column::Attempts,
+                        otp_code::Column::UsedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(store_err)?;
+        Ok(())
     }
 
     async fn try_code(
@@ -63,6 +78,7 @@ impl OtpRepo for SqlStore {
     async fn use_code(
         &self,
         destination: &str,
+        client_id: &str,
         hash: &SecretHash,
         max_attempts: u32,
         now: DateTime<Utc>,
@@ -70,6 +86,7 @@ impl OtpRepo for SqlStore {
         let done = otp_code::Entity::update_many()
             .col_expr(otp_code::Column::UsedAt, Expr::value(now))
             .filter(otp_code::Column::Destination.eq(destination))
+            .filter(otp_code::Column::ClientId.eq(client_id))
             .filter(otp_code::Column::CodeHash.eq(hash.as_str()))
             .filter(otp_code::Column::UsedAt.is_null())
             .filter(otp_code::Column::ExpiresAt.gt(now))
@@ -78,39 +95,5 @@ impl OtpRepo for SqlStore {
             .await
             .map_err(store_err)?;
         Ok(done.rows_affected == 1)
-    }
-}
-
-impl SqlStore {
-    /// Inserts `code`, or replaces its destination's row: always, or only where `only_over`
-    /// holds of that row (else the row stays and nothing is written).
-    async fn upsert_code(&self, code: NewCode<'_>, only_over: Option<Expr>) -> Result<(), StoreError> {
-        let row = otp_code::ActiveModel {
-            destination: Set(code.destination.to_owned()),
-            code_hash: Set(code.hash.as_str().to_owned()),
-            client_id: Set(code.client_id.to_owned()),
-            issued_at: Set(code.issued_at),
-            expires_at: Set(code.expires_at),
-            attempts: Set(0),
-            used_at: Set(None),
-        };
-        otp_code::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(otp_code::Column::Destination)
-                    .update_columns([
-                        otp_code::Column::CodeHash,
-                        otp_code::Column::ClientId,
-                        otp_code::Column::IssuedAt,
-                        otp_code::Column::ExpiresAt,
-                        otp_code::Column::Attempts,
-                        otp_code::Column::UsedAt,
-                    ])
-                    .action_and_where_option(only_over)
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
-            .await
-            .map_err(store_err)?;
-        Ok(())
     }
 }

@@ -27,6 +27,7 @@ fn old_rows(table: Table) -> &'static str {
         // A filter inside the pick would scan the whole table when nothing is old.
         Table::AuditEvents => "id < (SELECT MAX(id) FROM audit_events)",
         Table::AuthorizationCodes | Table::LoginSessions | Table::OtpCodes => "expires_at < $1",
+        Table::OtpCounters => "window_ends < $1",
     }
 }
 
@@ -34,7 +35,8 @@ fn key(table: Table) -> &'static str {
     match table {
         Table::AuthorizationCodes => "code_hash",
         Table::LoginSessions => "secret_hash",
-        Table::OtpCodes => "destination",
+        Table::OtpCodes => "destination, client_id",
+        Table::OtpCounters => "key",
         _ => "id",
     }
 }
@@ -50,6 +52,7 @@ fn pick(table: Table, backend: DbBackend) -> String {
             " ORDER BY expires_at"
         }
         Table::RevocationEvents => " ORDER BY at",
+        Table::OtpCounters => " ORDER BY window_ends",
         Table::AuditEvents => " ORDER BY id",
         // No index serves the three ways a session ends (one on a column every rotation updates
         // would cost each rotation its HOT update): a scan, which the janitor runs hourly.
@@ -70,6 +73,8 @@ fn oldest_sql(table: Table) -> &'static str {
         Table::AuthorizationCodes => "SELECT created_at FROM authorization_codes ORDER BY expires_at LIMIT 1",
         Table::LoginSessions => "SELECT created_at FROM login_sessions ORDER BY expires_at LIMIT 1",
         Table::OtpCodes => "SELECT issued_at FROM otp_codes ORDER BY expires_at LIMIT 1",
+        // A window's start is not kept: its end dates it.
+        Table::OtpCounters => "SELECT window_ends FROM otp_counters ORDER BY window_ends LIMIT 1",
     }
 }
 
@@ -96,7 +101,9 @@ impl RetentionStore for SqlStore {
 
     async fn prune(&self, table: Table, horizon: DateTime<Utc>, batch: u64) -> Result<u64, StoreError> {
         let backend = self.db.get_database_backend();
-        let mut sql = format!("DELETE FROM {} WHERE {} IN ({})", table.as_str(), key(table), pick(table, backend));
+        // `(a, b) IN (SELECT a, b …)` for a table keyed by two columns (one code per destination
+        // and client), on both databases.
+        let mut sql = format!("DELETE FROM {} WHERE ({}) IN ({})", table.as_str(), key(table), pick(table, backend));
         if table == Table::AuditEvents {
             sql.push_str(" AND at < $1");
         }

@@ -58,7 +58,8 @@ struct State {
     revocations: Vec<Revocation>,
     attempts: HashMap<String, (u32, DateTime<Utc>)>,
     /// Live one-time codes by destination key: the code and its hash.
-    otp_codes: HashMap<String, (StoredCode, SecretHash)>,
+    /// By (destination, client).
+    otp_codes: HashMap<(String, String), (StoredCode, SecretHash)>,
 }
 
 /// Every storage port in memory. Clones share the state.
@@ -683,15 +684,9 @@ impl OtpRepo for Memory {
             attempts: 0,
             used_at: None,
         };
-        self.lock().otp_codes.insert(code.destination.to_owned(), (stored, code.hash.clone()));
+        let key = (code.destination.to_owned(), code.client_id.to_owned());
+        self.lock().otp_codes.insert(key, (stored, code.hash.clone()));
         Ok(())
-    }
-
-    async fn put_decoy(&self, code: NewCode<'_>) -> Result<(), StoreError> {
-        let live_elsewhere = self.lock().otp_codes.get(code.destination).is_some_and(|(c, _)| {
-            c.client_id != code.client_id && c.used_at.is_none() && c.expires_at > code.issued_at
-        });
-        if live_elsewhere { Ok(()) } else { self.put_code(code).await }
     }
 
     async fn try_code(
@@ -700,7 +695,7 @@ impl OtpRepo for Memory {
         client_id: &str,
     ) -> Result<Option<(StoredCode, SecretHash)>, StoreError> {
         let mut s = self.lock();
-        Ok(s.otp_codes.get_mut(destination).filter(|(code, _)| code.client_id == client_id).map(|(code, hash)| {
+        Ok(s.otp_codes.get_mut(&(destination.to_owned(), client_id.to_owned())).map(|(code, hash)| {
             code.attempts += 1;
             (code.clone(), hash.clone())
         }))
@@ -709,12 +704,13 @@ impl OtpRepo for Memory {
     async fn use_code(
         &self,
         destination: &str,
+        client_id: &str,
         hash: &SecretHash,
         max_attempts: u32,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut s = self.lock();
-        match s.otp_codes.get_mut(destination) {
+        match s.otp_codes.get_mut(&(destination.to_owned(), client_id.to_owned())) {
             Some((code, h))
                 if h == hash && code.used_at.is_none() && code.expires_at > now && code.attempts <= max_attempts =>
             {

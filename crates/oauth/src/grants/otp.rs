@@ -60,13 +60,14 @@ pub(crate) async fn redeem(
     let otp = &svc.deps.otp;
     let policy = otp.policy;
     let client_id = who.client_id;
-    // Counted before anything is looked up: this address's and this client's tries this hour,
-    // over every destination (guesses spread thin), then this destination's, over all its
-    // codes — per client, so another app's guesses cannot lock it out of this one.
+    // Counted before anything is looked up: this address's tries this hour, over every
+    // destination (guesses spread thin), then this destination's, over all its codes — per
+    // client, so another app's guesses cannot lock it out of this one. (No per-client limit:
+    // a client's tries reach only its own codes, at most `sends_per_client` an hour with
+    // `max_attempts` each, and such a limit would let anyone lock the whole app out.)
     let hour = chrono::Duration::hours(1);
     let address = format!("otp-verify-ip:{}", address_key(who.ctx.ip.as_deref()));
     limit(svc, &address, policy.verifications_per_address, hour).await?;
-    limit(svc, &format!("otp-verify-client:{client_id}"), policy.verifications_per_client, hour).await?;
     let verify_key = format!("otp-verify:{client_id}:{}", to.key());
     limit(svc, &verify_key, policy.verifications_per_destination, hour).await?;
     if !otp::is_code_shaped(code) {
@@ -85,7 +86,7 @@ pub(crate) async fn redeem(
     }
     let won = otp
         .codes
-        .use_code(&key, &stored, policy.max_attempts, at)
+        .use_code(&key, client_id, &stored, policy.max_attempts, at)
         .await
         .map_err(|e| OAuthError::server("using a one-time code", e))?;
     if !won {

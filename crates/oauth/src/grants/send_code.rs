@@ -42,6 +42,12 @@ pub struct CodeSent {
 pub(crate) fn destination(req: &FormRequest) -> Result<Destination, OAuthError> {
     let bad = |e: portcullis_domain::ids::InvalidId| OAuthError::InvalidRequest(e.to_string().into());
     match (req.param("phone")?, req.param("email")?) {
+        // A bare `+` in a form body reads as a space: say so, the usual slip with curl -d.
+        (Some(phone), None) if phone.starts_with(' ') && phone[1..].starts_with(|c: char| c.is_ascii_digit()) => {
+            Err(OAuthError::invalid_request(
+                "phone must start with + and the country code; in a form body a + is written %2B (a bare + reads as a space)",
+            ))
+        }
         (Some(phone), None) => Phone::parse(&phone).map(Destination::Phone).map_err(bad),
         (None, Some(email)) => Email::parse(&email).map(Destination::Email).map_err(bad),
         (Some(_), Some(_)) => Err(OAuthError::invalid_request("send phone or email, not both")),
@@ -49,15 +55,16 @@ pub(crate) fn destination(req: &FormRequest) -> Result<Destination, OAuthError> 
     }
 }
 
-/// Counts one event under `key` and refuses it (429) once `allowed` are spent in `window`.
-pub(crate) async fn limit(svc: &TokenService, key: &str, allowed: u32, window: Duration) -> Result<(), OAuthError> {
+/// Counts one event under `key` and refuses it (429) once `allowed` are spent in `window`;
+/// else the seconds until the window ends.
+pub(crate) async fn limit(svc: &TokenService, key: &str, allowed: u32, window: Duration) -> Result<u64, OAuthError> {
     match svc.deps.otp.attempts.hit(key, window).await {
         Ok((n, left)) if n > allowed => {
             metrics::counter!("portcullis_otp_limited_total", "limit" => key.split(':').next().unwrap_or("otp").to_owned())
                 .increment(1);
             Err(OAuthError::TooManyAttempts { retry_after: left.max(1), description: limit_description(key).into() })
         }
-        Ok(_) => Ok(()),
+        Ok((_, left)) => Ok(left),
         // A counter that cannot count must not open the gate: refuse for now (codes cost money,
         // and guesses must stay counted), where the login throttle lets a password through.
         Err(e) => {
@@ -80,7 +87,6 @@ fn limit_description(key: &str) -> &'static str {
         Some("otp-client") => "this client has asked for too many codes this hour; wait (see Retry-After)",
         Some("otp-verify") => "too many code attempts for this destination; wait (see Retry-After)",
         Some("otp-verify-ip") => "too many code attempts from this address this hour; wait (see Retry-After)",
-        Some("otp-verify-client") => "this client has made too many code attempts this hour; wait (see Retry-After)",
         _ => "too many requests; wait (see Retry-After)",
     }
 }
@@ -142,7 +148,7 @@ pub(crate) async fn deliver(
     let hour = Duration::hours(1);
     limit(svc, &format!("otp-ip:{}", address_key(ctx.ip.as_deref())), policy.sends_per_address, hour).await?;
     limit(svc, &format!("otp-client:{client_id}"), policy.sends_per_client, hour).await?;
-    limit(svc, &format!("otp-resend:{}", to.key()), 1, policy.resend_after).await?;
+    let cooldown = limit(svc, &format!("otp-resend:{}", to.key()), 1, policy.resend_after).await?;
     limit(svc, &format!("otp-dest:{}", to.key()), policy.sends_per_destination, hour).await?;
 
     let who = Attempt { ctx, client_id, device_id: None };
@@ -178,9 +184,9 @@ pub(crate) async fn deliver(
         let key = to.key();
         let kept =
             NewCode { destination: &key, hash: &decoy, client_id, issued_at: now, expires_at: now + policy.code_ttl };
-        // Only where it displaces no other client's live code: a request that sends nothing
-        // must not end a code someone else received.
-        otp.codes.put_decoy(kept).await.map_err(|e| OAuthError::server("storing a one-time code", e))?;
+        // This client's own (codes are per destination and client): it ends no code that
+        // another app sent.
+        otp.codes.put_code(kept).await.map_err(|e| OAuthError::server("storing a one-time code", e))?;
         // As long as a send would have taken.
         tokio::time::sleep(otp.timing.typical().saturating_sub(started.elapsed())).await;
         return Ok(answer);
@@ -193,13 +199,11 @@ pub(crate) async fn deliver(
     if let Err(e) = otp.sender.send(&message).await {
         metrics::counter!("portcullis_otp_total", "channel" => channel, "outcome" => "send_failed").increment(1);
         tracing::error!(error = %portcullis_domain::error::Chain(&e), sender = otp.sender.name(), channel, "a one-time code could not be sent");
-        // Nothing was sent, so the cooldown does not hold: the person may try again at once
-        // (the hourly count per destination still counts this one).
-        if let Err(e) = otp.attempts.reset(&format!("otp-resend:{}", to.key())).await {
-            tracing::warn!(error = %portcullis_domain::error::Chain(&e), "could not lift the resend cooldown after a failed send");
-        }
+        // The try counts as a send (the gateway may have taken it before failing): the
+        // cooldown holds, and the answer says when it ends, so a retry on Retry-After is not
+        // met by a 429.
         return Err(OAuthError::Unavailable {
-            retry_after: 5,
+            retry_after: cooldown.max(5),
             description: "the code could not be sent; try again shortly".into(),
         });
     }

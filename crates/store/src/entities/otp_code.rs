@@ -1,4 +1,4 @@
-//! `otp_codes`: the live one-time code of each destination, as an HMAC.
+//! `otp_codes`: the live one-time code of each destination and client, as an HMAC.
 
 use sea_orm::entity::prelude::*;
 
@@ -8,8 +8,10 @@ pub struct Model {
     /// `sms:+8613800138000` or `email:alice@example.com`.
     #[sea_orm(primary_key, auto_increment = false)]
     pub destination: String,
-    pub code_hash: String,
+    /// The client it was sent for: only that client may use it.
+    #[sea_orm(primary_key, auto_increment = false)]
     pub client_id: String,
+    pub code_hash: String,
     pub issued_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
     pub attempts: i32,
