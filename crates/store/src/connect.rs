@@ -160,7 +160,11 @@ pub const MIGRATION_LOCK: i64 = 0x7063_6d69_6772_6174;
 /// (PostgreSQL's DDL is transactional). A SQLite file has one node.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     if db.get_database_backend() != DbBackend::Postgres {
-        return Migrator::up(db, None).await;
+        // One transaction on one connection: statements spread over the pool's connections
+        // could each see the schema as it was (a dropped index "already exists" on another).
+        let txn = db.begin().await?;
+        Migrator::up(&txn, None).await?;
+        return txn.commit().await;
     }
     let txn = db.begin().await?;
     // Waiting longer than this for the lock, or for a table a migration alters, is a stuck node
