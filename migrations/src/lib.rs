@@ -11,6 +11,7 @@ mod m20261201_000005_session_control;
 mod m20261202_000006_retention;
 mod m20261203_000007_otp;
 mod m20261207_000008_otp_per_client;
+mod m20261207_000009_accounts;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_retention::Migration),
             Box::new(m20261203_000007_otp::Migration),
             Box::new(m20261207_000008_otp_per_client::Migration),
+            Box::new(m20261207_000009_accounts::Migration),
         ]
     }
 }

@@ -21,10 +21,20 @@ pub enum AuditKind {
     KeyRotated,
     OtpSent,
     OtpFailed,
+    /// Username, display name, phone or email changed (by the user or an admin).
+    ProfileUpdated,
+    /// The account was deleted (its audit trail stays).
+    UserDeleted,
+    /// A password set by an admin or through a reset code: every session ended.
+    PasswordReset,
+    /// A code to confirm a new phone or email was sent (`POST /me/contact`), or a reset code.
+    ContactCodeSent,
+    /// An avatar set or removed.
+    AvatarChanged,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 16] = [
+    pub const ALL: [AuditKind; 21] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::Refreshed,
@@ -41,6 +51,11 @@ impl AuditKind {
         Self::KeyRotated,
         Self::OtpSent,
         Self::OtpFailed,
+        Self::ProfileUpdated,
+        Self::UserDeleted,
+        Self::PasswordReset,
+        Self::ContactCodeSent,
+        Self::AvatarChanged,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -65,6 +80,11 @@ impl AuditKind {
             Self::KeyRotated => "key_rotated",
             Self::OtpSent => "otp_sent",
             Self::OtpFailed => "otp_failed",
+            Self::ProfileUpdated => "profile_updated",
+            Self::UserDeleted => "user_deleted",
+            Self::PasswordReset => "password_reset",
+            Self::ContactCodeSent => "contact_code_sent",
+            Self::AvatarChanged => "avatar_changed",
         }
     }
 }

@@ -14,6 +14,8 @@ pub const MAX_CLIENT_NAME_LEN: usize = 200;
 pub const MAX_REDIRECT_URI_LEN: usize = 2000;
 /// Most redirect URIs one client may register.
 pub const MAX_REDIRECT_URIS: usize = 20;
+/// Most browser origins one client may list.
+pub const MAX_ALLOWED_ORIGINS: usize = 20;
 
 /// A registered client.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +31,12 @@ pub struct Client {
     pub resource_server: bool,
     /// An unknown phone or email that logs in by code becomes a new user (contract §6).
     pub otp_signup: bool,
+    /// People may create accounts through this client (`POST /signup`, the login page's
+    /// "create account"; contract §7).
+    pub signup: bool,
+    /// Browser origins (`https://app.example`) allowed to call the token, revocation, `/me*`
+    /// and userinfo endpoints for this client (CORS; contract §7).
+    pub allowed_origins: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -61,6 +69,14 @@ pub enum ClientSpecError {
     TooManyRedirectUris,
     #[error("otp_signup needs a grant that signs people in with a code: otp, or authorization_code (the login page)")]
     SignupWithoutOtp,
+    #[error("signup needs a grant that signs people in: password, otp or authorization_code")]
+    SignupWithoutLogin,
+    #[error("at most {MAX_ALLOWED_ORIGINS} allowed origins")]
+    TooManyOrigins,
+    #[error(
+        "allowed origin {0:?}: must be scheme://host[:port] with no path, https (or http on a loopback host), in lower case"
+    )]
+    BadOrigin(String),
 }
 
 /// Why a redirect URI cannot be registered.
@@ -98,6 +114,8 @@ pub struct ClientSpec {
     pub public: bool,
     pub resource_server: bool,
     pub otp_signup: bool,
+    pub signup: bool,
+    pub allowed_origins: Vec<String>,
 }
 
 impl ClientSpec {
@@ -133,8 +151,54 @@ impl ClientSpec {
         if self.otp_signup && !self.grants.iter().any(|g| matches!(g, GrantType::Otp | GrantType::AuthorizationCode)) {
             return Err(ClientSpecError::SignupWithoutOtp);
         }
+        let logs_in = |g: &GrantType| matches!(g, GrantType::Password | GrantType::Otp | GrantType::AuthorizationCode);
+        if self.signup && !self.grants.iter().any(logs_in) {
+            return Err(ClientSpecError::SignupWithoutLogin);
+        }
+        if self.allowed_origins.len() > MAX_ALLOWED_ORIGINS {
+            return Err(ClientSpecError::TooManyOrigins);
+        }
+        for origin in &self.allowed_origins {
+            if !is_origin(origin) {
+                return Err(ClientSpecError::BadOrigin(shown(origin)));
+            }
+        }
+        self.allowed_origins.sort();
+        self.allowed_origins.dedup();
         Ok(self)
     }
+}
+
+/// Whether `o` is a browser origin as the `Origin` header carries it (RFC 6454): `https://host`
+/// or `https://host:port` (or `http` on a loopback host, for development), lower case, with no
+/// path, query, user information or trailing slash. It is compared byte for byte.
+pub fn is_origin(o: &str) -> bool {
+    let Some((scheme, rest)) = o.split_once("://") else { return false };
+    if o.len() > 300 || o.chars().any(|c| c.is_ascii_uppercase() || c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
+        return false;
+    }
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(v6) => {
+            let Some((host, after)) = v6.split_once(']') else { return false };
+            match after {
+                "" => (host, None),
+                _ => match after.strip_prefix(':') {
+                    Some(port) => (host, Some(port)),
+                    None => return false,
+                },
+            }
+        }
+        None => match rest.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        },
+    };
+    let port_ok = port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0));
+    let loopback = matches!(host, "localhost" | "127.0.0.1" | "::1");
+    !host.is_empty() && port_ok && (scheme == "https" || (scheme == "http" && loopback))
 }
 
 /// A redirect URI as an error message may quote it: bounded, without control characters.
@@ -197,6 +261,39 @@ fn is_loopback_ip(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_are_exact_scheme_host_and_port() {
+        for ok in [
+            "https://app.example",
+            "https://app.example:8443",
+            "http://localhost:5173",
+            "http://127.0.0.1:3000",
+            "http://[::1]:8080",
+            "https://[2001:db8::1]",
+        ] {
+            assert!(is_origin(ok), "{ok}");
+        }
+        for bad in [
+            "https://app.example/",
+            "https://app.example/path",
+            "https://App.example",
+            "http://app.example",
+            "app.example",
+            "https://",
+            "https://app.example:0",
+            "https://app.example:99999",
+            "https://u@app.example",
+            "https://app.example?x",
+            "https://app.example:",
+            "*",
+            "null",
+            "https://[::1",
+            "https://[::1]x",
+        ] {
+            assert!(!is_origin(bad), "{bad}");
+        }
+    }
 
     fn spec(grants: Vec<GrantType>, uris: Vec<&str>, public: bool) -> Result<ClientSpec, ClientSpecError> {
         ClientSpec {

@@ -11,7 +11,7 @@ use crate::consent::{Consent, LoginSession};
 use crate::devices::Device;
 use crate::error::BoxError;
 use crate::ids::{ClientId, DeviceId, SessionId, UserId, Username};
-use crate::otp::{Destination, StoredCode};
+use crate::otp::{Destination, Email, Phone, StoredCode};
 use crate::revocation::Reason;
 use crate::rotation::{Presentation, Refusal, RevokeReason};
 use crate::secret::SecretHash;
@@ -52,6 +52,8 @@ pub trait ClientRepo: Send + Sync + 'static {
     /// Every scope some live client may ask for, each once, in order (what the discovery
     /// metadata advertises).
     async fn scopes(&self) -> Result<std::collections::BTreeSet<String>, StoreError>;
+    /// Every browser origin some live client allows (CORS preflights carry no client).
+    async fn allowed_origins(&self) -> Result<std::collections::BTreeSet<String>, StoreError>;
     /// Deletes a client (its id is never reused) and, in the same transaction, ends every device
     /// session it opened, drops the consents given to it and records a client-wide revocation
     /// (`Target::Client`: every token it was issued). Returns the sessions ended; `None` (and
@@ -78,6 +80,77 @@ pub trait UserRepo: Send + Sync + 'static {
     /// row each, and ends the user's browser login sessions. `None` (and nothing written) for an
     /// unknown user.
     async fn cut_off(&self, cut: &CutOff<'_>, clock: &dyn Clock) -> Result<Option<CutOffDone>, StoreError>;
+    /// Changes the profile fields `change` names; `None` (nothing written) for an unknown user,
+    /// `Conflict` when the username, phone or email is someone else's. A new phone or email
+    /// bumps `updated_at` (it changes who may log in by code); a name does not.
+    async fn update_profile(
+        &self,
+        id: &UserId,
+        change: &ProfileChange<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError>;
+}
+
+/// Profile fields to change: `None` leaves a field; `Some(None)` clears an optional one.
+#[derive(Clone, Debug, Default)]
+pub struct ProfileChange<'a> {
+    pub username: Option<&'a Username>,
+    pub display_name: Option<Option<&'a str>>,
+    pub phone: Option<Option<&'a Phone>>,
+    pub email: Option<Option<&'a Email>>,
+}
+
+impl ProfileChange<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.username.is_none() && self.display_name.is_none() && self.phone.is_none() && self.email.is_none()
+    }
+
+    /// The fields it changes, for an audit row: `username display_name`.
+    pub fn fields(&self) -> String {
+        [
+            self.username.map(|_| "username"),
+            self.display_name.map(|_| "display_name"),
+            self.phone.map(|_| "phone"),
+            self.email.map(|_| "email"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
+    }
+}
+
+/// A user's picture as served: re-encoded, metadata stripped (contract §7).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Avatar {
+    /// `image/png`, `image/jpeg` or `image/webp`.
+    pub content_type: String,
+    pub data: Vec<u8>,
+    /// A strong validator, quoted as sent: `"<hex SHA-256 of data>"`.
+    pub etag: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Avatar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Avatar")
+            .field("content_type", &self.content_type)
+            .field("bytes", &self.data.len())
+            .field("etag", &self.etag)
+            .finish()
+    }
+}
+
+/// Users' avatars, in the database so that every node serves the same one.
+#[async_trait]
+pub trait AvatarRepo: Send + Sync + 'static {
+    /// Sets the user's avatar, replacing any; false (nothing written) for an unknown user.
+    async fn put_avatar(&self, user: &UserId, avatar: &Avatar) -> Result<bool, StoreError>;
+    async fn avatar(&self, user: &UserId) -> Result<Option<Avatar>, StoreError>;
+    /// The avatar's ETag, without reading its bytes.
+    async fn avatar_etag(&self, user: &UserId) -> Result<Option<String>, StoreError>;
+    /// Removes it; false when there was none.
+    async fn delete_avatar(&self, user: &UserId) -> Result<bool, StoreError>;
 }
 
 /// A one-time code to keep (as its HMAC) for its destination.
@@ -140,6 +213,10 @@ pub enum UserChange<'a> {
     Password { hash: &'a str },
     /// Nothing (kick-all).
     Nothing,
+    /// The user is deleted once every session has ended and the cut-off is recorded: the row,
+    /// its sessions, tokens, consents, browser logins, codes and avatar. Audit rows and the
+    /// revocation log stay.
+    Delete,
 }
 
 impl std::fmt::Debug for UserChange<'_> {
@@ -148,6 +225,7 @@ impl std::fmt::Debug for UserChange<'_> {
             Self::Ban { reason } => f.debug_struct("Ban").field("reason", reason).finish(),
             Self::Password { .. } => f.write_str("Password(<redacted>)"),
             Self::Nothing => f.write_str("Nothing"),
+            Self::Delete => f.write_str("Delete"),
         }
     }
 }

@@ -29,10 +29,12 @@ pub enum Reason {
     ClientDeleted,
     /// A session that raced a ban or a cut-off (opened just before it) met it at its next refresh.
     CutOff,
+    /// The account was deleted.
+    Deleted,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 12] = [
         Self::Kicked,
         Self::Banned,
         Self::Logout,
@@ -44,6 +46,7 @@ impl Reason {
         Self::CodeReplayed,
         Self::ClientDeleted,
         Self::CutOff,
+        Self::Deleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +62,7 @@ impl Reason {
             Self::CodeReplayed => "code_replayed",
             Self::ClientDeleted => "client_deleted",
             Self::CutOff => "cut_off",
+            Self::Deleted => "deleted",
         }
     }
 
@@ -69,7 +73,7 @@ impl Reason {
     /// CAEP `initiating_entity`.
     pub fn initiating_entity(self) -> &'static str {
         match self {
-            Self::Kicked | Self::Banned | Self::ClientDeleted => "admin",
+            Self::Kicked | Self::Banned | Self::ClientDeleted | Self::Deleted => "admin",
             Self::Logout | Self::PasswordChanged | Self::RevokedByClient | Self::ConsentWithdrawn => "user",
             Self::RefreshReuse | Self::FingerprintMismatch | Self::CodeReplayed | Self::CutOff => "policy",
         }

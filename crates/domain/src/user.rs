@@ -88,12 +88,16 @@ pub struct User {
     /// Where one-time codes go; each unique among users where set.
     pub phone: Option<Phone>,
     pub email: Option<Email>,
+    /// How the user is shown (contract §7); `None` when unset.
+    pub display_name: Option<String>,
     pub status: UserStatus,
     pub ban_reason: Option<String>,
     pub cutoffs: Cutoffs,
     pub created_at: DateTime<Utc>,
-    /// Changes with every change to the user: a login checks that the user it authenticated is
-    /// still the user when its session is stored (a password changed meanwhile refuses it).
+    /// Changes with every change to the user that decides who may log in (password, status,
+    /// cut-offs, phone and email): a login checks that the user it authenticated is still the
+    /// user when its session is stored (a password changed meanwhile refuses it). A new
+    /// username or display name does not: it would refuse logins for nothing.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -119,6 +123,25 @@ impl std::fmt::Debug for User {
     }
 }
 
+/// Longest display name kept, in characters.
+pub const MAX_DISPLAY_NAME: usize = 100;
+
+/// A display name as given: trimmed; empty means "none"; at most [`MAX_DISPLAY_NAME`]
+/// characters and no control characters (it is shown on pages and in other apps).
+pub fn display_name(raw: &str) -> Result<Option<String>, crate::ids::InvalidId> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    if name.chars().count() > MAX_DISPLAY_NAME {
+        return Err(crate::ids::InvalidId { what: "display_name", why: "is longer than 100 characters" });
+    }
+    if name.chars().any(char::is_control) {
+        return Err(crate::ids::InvalidId { what: "display_name", why: "may not contain control characters" });
+    }
+    Ok(Some(name.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +152,17 @@ mod tests {
 
     fn sid(s: &str) -> SessionId {
         SessionId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn display_names_are_trimmed_bounded_and_printable() {
+        assert_eq!(display_name("  Ada Lovelace ").unwrap().as_deref(), Some("Ada Lovelace"));
+        assert_eq!(display_name("   ").unwrap(), None, "blank clears it");
+        assert_eq!(display_name("李小龍").unwrap().as_deref(), Some("李小龍"));
+        assert!(display_name(&"é".repeat(100)).is_ok());
+        assert!(display_name(&"é".repeat(101)).is_err());
+        assert!(display_name("a\u{0}b").is_err());
+        assert!(display_name("line\nbreak").is_err());
     }
 
     #[test]

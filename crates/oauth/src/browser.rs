@@ -68,7 +68,7 @@ impl TokenService {
         }
         let to = send_code::typed_destination(typed)?;
         let signup = send_code::signs_up(self, client_id).await?;
-        let sent = send_code::deliver(self, &to, client_id, signup, ctx).await?;
+        let sent = send_code::deliver(self, &to, send_code::Binding::login(client_id), signup, ctx).await?;
         Ok((to, sent))
     }
 

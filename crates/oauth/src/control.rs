@@ -186,6 +186,49 @@ impl SessionControl<'_> {
         Ok(())
     }
 
+    /// Sets a user's password on someone else's word (an admin, or a reset code the caller
+    /// has checked): the new password and a cut-off that ends every session and browser login
+    /// of the user, in one transaction; audited `password_reset` by `actor` with `how`.
+    pub async fn set_password(&self, id: &UserId, new: Secret, actor: &str, how: &str) -> Result<(), ControlError> {
+        let svc = self.svc;
+        if new.expose().len() > MAX_PASSWORD_BYTES {
+            return Err(ControlError::Invalid(format!("new_password must be at most {MAX_PASSWORD_BYTES} bytes")));
+        }
+        check_policy(new.expose()).map_err(|e| ControlError::Invalid(e.to_string()))?;
+        self.user(id).await?;
+        let hash = svc
+            .deps
+            .accounts
+            .passwords
+            .hash(new)
+            .await
+            .map_err(|e| ControlError::Internal(Cause::context("hashing a new password", e)))?;
+        let cut = CutOff {
+            user: id,
+            change: UserChange::Password { hash: &hash },
+            keep: None,
+            reason: Reason::PasswordChanged,
+            actor,
+        };
+        let done = self.cut_off(&cut).await?;
+        svc.deps.revocations.recorded().await;
+        let detail = format!("{how} sessions={}", done.sessions_ended);
+        self.audit(AuditKind::PasswordReset, Some(id), actor, Some(detail)).await;
+        Ok(())
+    }
+
+    /// Deletes a user: every session and browser login ends at once (a user-wide cut-off on
+    /// the revocation log, so resource servers hear of it), then the user and everything of
+    /// theirs goes in the same transaction but the audit trail and the revocation log.
+    pub async fn delete_user(&self, id: &UserId, actor: &str) -> Result<u64, ControlError> {
+        let svc = self.svc;
+        let cut = CutOff { user: id, change: UserChange::Delete, keep: None, reason: Reason::Deleted, actor };
+        let done = self.cut_off(&cut).await?;
+        svc.deps.revocations.recorded().await;
+        self.audit(AuditKind::UserDeleted, Some(id), actor, Some(format!("sessions={}", done.sessions_ended))).await;
+        Ok(done.sessions_ended)
+    }
+
     /// Withdraws the user's consent for a client and ends the user's sessions with it. False
     /// (and nothing ended) when there was no consent.
     pub async fn withdraw_consent(&self, user: &UserId, client: &ClientId) -> Result<bool, ControlError> {

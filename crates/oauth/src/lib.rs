@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod account;
 pub mod authorize;
 pub mod browser;
 mod codes;

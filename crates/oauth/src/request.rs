@@ -103,6 +103,19 @@ impl FormRequest {
         Self::new(params, auth_header.as_deref())
     }
 
+    /// A request whose parameters came some other way than a form (a JSON body's
+    /// `client_id` and `client_secret`), authenticated as at the token endpoint.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        auth_header: Option<&str>,
+    ) -> Result<Self, OAuthError> {
+        let mut params = NormalizedParameter::new();
+        for (k, v) in pairs {
+            params.insert_or_poison(Cow::Owned(k.to_owned()), Cow::Owned(v.to_owned()));
+        }
+        Self::new(params, auth_header)
+    }
+
     pub fn new(params: NormalizedParameter, auth_header: Option<&str>) -> Result<Self, OAuthError> {
         let mut me = Self { params, auth: ClientAuth::None };
         me.auth = me.client_auth(auth_header)?;

@@ -16,6 +16,10 @@ pub struct ClientView {
     pub resource_server: bool,
     /// An unknown phone or email that logs in by code becomes a new user.
     pub otp_signup: bool,
+    /// People may create accounts through it (`POST /signup`).
+    pub signup: bool,
+    /// Browser origins allowed to call the API with its tokens (CORS).
+    pub allowed_origins: Vec<String>,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -75,6 +79,15 @@ pub struct NewClient {
     /// With the `otp` grant: an unknown phone or email that logs in by code becomes a new user.
     #[serde(default)]
     pub otp_signup: bool,
+    /// People may create accounts through this client (`POST /signup`); needs a grant that
+    /// signs people in (`password`, `otp` or `authorization_code`).
+    #[serde(default)]
+    pub signup: bool,
+    /// Browser origins (`https://app.example`, lower case, no path) allowed to call the token,
+    /// revocation, `/me*` and userinfo endpoints for this client (CORS).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 20))]
+    pub allowed_origins: Vec<String>,
 }
 
 /// The answer to `POST /admin/clients`: the secret is shown this once. `Debug` hides it.

@@ -21,6 +21,18 @@ pub use error::{ErrorBody, ErrorCode};
 pub use feed::{FeedEvent, RevocationSet, TokenRef};
 pub use introspection::IntrospectionResponse;
 pub use jwks::{Jwk, JwkSet};
-pub use me::{ConsentList, ConsentView, Me};
+pub use me::{AvatarSet, ConsentList, ConsentView, ContactChange, ContactVerify, Me, ProfileUpdate};
 pub use token::{OtpSent, TokenResponse};
-pub use users::{BanRequest, NewUser, PasswordChange, UserList, UserView};
+pub use users::{
+    BanRequest, NewPassword, NewUser, PasswordChange, SignupRequest, SignupResponse, UserList, UserUpdate, UserView,
+};
+
+/// For `Option<Option<T>>` fields: present (even as `null`) is `Some`, absent is `None`
+/// (with `#[serde(default)]`), so `null` can clear a field and absence leave it.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}

@@ -251,6 +251,7 @@ impl Backend {
         let store = Arc::new(self.store.clone());
         Directory::new(ops::DirectoryParts {
             users: store.clone(),
+            avatars: store.clone(),
             clients: store.clone(),
             sessions: store.clone(),
             audit: store,
@@ -479,6 +480,7 @@ impl App {
         }));
         let directory = Directory::new(ops::DirectoryParts {
             users,
+            avatars: Arc::new(store.clone()),
             clients,
             sessions,
             audit,

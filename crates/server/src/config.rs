@@ -50,8 +50,25 @@ pub struct Config {
     pub revocation: RevocationConfig,
     pub retention: RetentionConfig,
     pub otp: OtpConfig,
+    pub account: AccountConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+}
+
+/// Accounts people run themselves (contract §7).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountConfig {
+    /// The largest avatar upload accepted, in bytes (413 past it).
+    pub avatar_max_bytes: usize,
+    /// Accounts created through `POST /signup` from one client address per hour.
+    pub max_signups_per_ip: u32,
+}
+
+impl Default for AccountConfig {
+    fn default() -> Self {
+        Self { avatar_max_bytes: 1024 * 1024, max_signups_per_ip: 10 }
+    }
 }
 
 /// A secret setting (the webhook's key): `Debug` shows none of it.
@@ -389,6 +406,7 @@ impl Default for Config {
             revocation: RevocationConfig::default(),
             retention: RetentionConfig::default(),
             otp: OtpConfig::default(),
+            account: AccountConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
         }
@@ -527,6 +545,9 @@ impl Config {
         }
         if self.tokens.access_ttl.is_zero() || self.refresh.idle_ttl.is_zero() || self.refresh.absolute_ttl.is_zero() {
             return bad("token lifetimes must be positive");
+        }
+        if self.account.avatar_max_bytes == 0 || self.account.avatar_max_bytes > 16 * 1024 * 1024 {
+            return bad("account.avatar_max_bytes must be between 1 and 16777216");
         }
         if self.http.max_in_flight == 0 {
             return bad("http.max_in_flight must be positive");

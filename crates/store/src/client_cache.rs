@@ -50,6 +50,10 @@ impl ClientRepo for CachedClients {
         self.inner.scopes().await
     }
 
+    async fn allowed_origins(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        self.inner.allowed_origins().await
+    }
+
     async fn delete(&self, id: &ClientId, now: DateTime<Utc>, actor: &str) -> Result<Option<u64>, StoreError> {
         let deleted = self.inner.delete(id, now, actor).await?;
         self.invalidate(id);

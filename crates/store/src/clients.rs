@@ -37,6 +37,8 @@ fn to_domain(m: client::Model) -> Result<Client, StoreError> {
         redirect_uris: serde_json::from_str(&m.redirect_uris).map_err(|_| corrupt("redirect_uris"))?,
         resource_server: m.resource_server,
         otp_signup: m.otp_signup,
+        signup: m.signup,
+        allowed_origins: serde_json::from_str(&m.allowed_origins).map_err(|_| corrupt("allowed_origins"))?,
         created_at: m.created_at,
     })
 }
@@ -54,6 +56,8 @@ impl ClientRepo for SqlStore {
             redirect_uris: Set(serde_json::to_string(&c.redirect_uris).map_err(StoreError::backend)?),
             resource_server: Set(c.resource_server),
             otp_signup: Set(c.otp_signup),
+            signup: Set(c.signup),
+            allowed_origins: Set(serde_json::to_string(&c.allowed_origins).map_err(StoreError::backend)?),
             created_at: Set(c.created_at),
             deleted_at: Set(None),
         };
@@ -83,6 +87,25 @@ impl ClientRepo for SqlStore {
             .await
             .map_err(store_err)?;
         Ok(lists.iter().flat_map(|l| l.split_whitespace()).map(str::to_owned).collect())
+    }
+
+    async fn allowed_origins(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let lists: Vec<String> = client::Entity::find()
+            .select_only()
+            .column(client::Column::AllowedOrigins)
+            .distinct()
+            .filter(client::Column::DeletedAt.is_null())
+            .filter(client::Column::AllowedOrigins.ne("[]"))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(store_err)?;
+        let mut origins = std::collections::BTreeSet::new();
+        for list in lists {
+            let list: Vec<String> = serde_json::from_str(&list).map_err(|_| corrupt("allowed_origins"))?;
+            origins.extend(list);
+        }
+        Ok(origins)
     }
 
     async fn delete(&self, id: &ClientId, now: DateTime<Utc>, actor: &str) -> Result<Option<u64>, StoreError> {

@@ -3,6 +3,7 @@
 mod attempts;
 mod audit;
 mod authcodes;
+mod avatars;
 mod client_cache;
 mod clients;
 mod connect;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use portcullis_domain::clock::Clock;
 use portcullis_domain::ids::{SessionId, UserId, Username};
 use portcullis_domain::otp::{Destination, Email, Phone};
-use portcullis_domain::ports::{Authenticated, CutOff, CutOffDone, StoreError, UserChange, UserRepo};
+use portcullis_domain::ports::{Authenticated, CutOff, CutOffDone, ProfileChange, StoreError, UserChange, UserRepo};
 use portcullis_domain::revocation::{NewRevocation, Target};
 use portcullis_domain::user::{Cutoffs, User, UserStatus};
 use sea_orm::sea_query::Expr;
@@ -117,6 +117,7 @@ fn to_domain(m: user::Model) -> Result<User, StoreError> {
         password_hash: m.password_hash,
         phone: m.phone.map(Phone::from_stored),
         email: m.email.map(Email::from_stored),
+        display_name: m.display_name,
         status: UserStatus::from_stored(&m.status),
         ban_reason: m.ban_reason,
         cutoffs: cutoffs(m.cutoff_at, m.cutoff_except_at, m.cutoff_except_sid.as_deref())?,
@@ -134,6 +135,7 @@ impl UserRepo for SqlStore {
             password_hash: Set(u.password_hash.clone()),
             phone: Set(u.phone.as_ref().map(|p| p.as_str().to_owned())),
             email: Set(u.email.as_ref().map(|e| e.as_str().to_owned())),
+            display_name: Set(u.display_name.clone()),
             status: Set(u.status.as_str().to_owned()),
             ban_reason: Set(u.ban_reason.clone()),
             cutoff_at: Set(u.cutoffs.all),
@@ -194,6 +196,42 @@ impl UserRepo for SqlStore {
         Ok(done.rows_affected == 1)
     }
 
+    async fn update_profile(
+        &self,
+        id: &UserId,
+        change: &ProfileChange<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let txn = self.db.begin().await.map_err(store_err)?;
+        // The row lock first (the order every writer of a user takes), then the change.
+        if gate_for_update(&txn, id.as_str(), true).await?.is_none() {
+            txn.rollback().await.map_err(store_err)?;
+            return Ok(None);
+        }
+        if !change.is_empty() {
+            let mut update = user::Entity::update_many();
+            if let Some(username) = change.username {
+                update = update.col_expr(user::Column::Username, Expr::value(username.as_str()));
+            }
+            if let Some(name) = change.display_name {
+                update = update.col_expr(user::Column::DisplayName, Expr::value(name.map(str::to_owned)));
+            }
+            if let Some(phone) = change.phone {
+                update = update.col_expr(user::Column::Phone, Expr::value(phone.map(|p| p.as_str().to_owned())));
+            }
+            if let Some(email) = change.email {
+                update = update.col_expr(user::Column::Email, Expr::value(email.map(|e| e.as_str().to_owned())));
+            }
+            if change.phone.is_some() || change.email.is_some() {
+                update = update.col_expr(user::Column::UpdatedAt, Expr::value(now));
+            }
+            update.filter(user::Column::Id.eq(id.as_str())).exec(&txn).await.map_err(store_err)?;
+        }
+        let user = user::Entity::find_by_id(id.as_str()).one(&txn).await.map_err(store_err)?;
+        txn.commit().await.map_err(store_err)?;
+        user.map(to_domain).transpose()
+    }
+
     async fn cut_off(&self, cut: &CutOff<'_>, clock: &dyn Clock) -> Result<Option<CutOffDone>, StoreError> {
         let txn = self.db.begin().await.map_err(store_err)?;
         if gate_for_update(&txn, cut.user.as_str(), true).await?.is_none() {
@@ -210,7 +248,7 @@ impl UserRepo for SqlStore {
                 .col_expr(user::Column::Status, Expr::value(UserStatus::Banned.as_str()))
                 .col_expr(user::Column::BanReason, Expr::value(reason)),
             UserChange::Password { hash } => update.col_expr(user::Column::PasswordHash, Expr::value(hash)),
-            UserChange::Nothing => update,
+            UserChange::Nothing | UserChange::Delete => update,
         };
         update = match cut.keep {
             None => update.col_expr(user::Column::CutoffAt, Expr::value(at)),
@@ -225,9 +263,30 @@ impl UserRepo for SqlStore {
         end_browser_logins(&txn, cut.user.as_str(), None).await?;
         let target = Target::User { user: cut.user.clone(), except: cut.keep.cloned() };
         crate::revocations::insert(&txn, &NewRevocation { at, target, reason: cut.reason }).await?;
+        if matches!(cut.change, UserChange::Delete) {
+            delete_user(&txn, cut.user.as_str()).await?;
+        }
         txn.commit().await.map_err(store_err)?;
         Ok(Some(CutOffDone { at, sessions_ended }))
     }
+}
+
+/// Deletes the user and everything that is theirs but the audit trail and the revocation log
+/// (which name the user by id and must outlive them): sessions and their tokens and the avatar
+/// go by the foreign keys' cascade; consents, codes and browser logins (which have none) here.
+async fn delete_user(txn: &DatabaseTransaction, user: &str) -> Result<(), StoreError> {
+    let backend = txn.get_database_backend();
+    for sql in [
+        "DELETE FROM consents WHERE user_id = $1",
+        "DELETE FROM authorization_codes WHERE user_id = $1",
+        "DELETE FROM login_sessions WHERE user_id = $1",
+        "DELETE FROM users WHERE id = $1",
+    ] {
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, [user.to_owned().into()]))
+            .await
+            .map_err(store_err)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -296,6 +355,7 @@ mod tests {
             phone: None,
             email: None,
             status: UserStatus::Active,
+            display_name: None,
             ban_reason: None,
             cutoffs: Cutoffs::default(),
             created_at: t0,

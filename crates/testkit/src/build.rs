@@ -17,6 +17,7 @@ pub fn user(name: &str, password_hash: &str, at: DateTime<Utc>) -> User {
         phone: None,
         email: None,
         status: UserStatus::Active,
+        display_name: None,
         ban_reason: None,
         cutoffs: Cutoffs::default(),
         created_at: at,
@@ -36,6 +37,8 @@ pub fn client(grants: &[GrantType], scope: &str, secret_hash: Option<SecretHash>
         redirect_uris: Vec::new(),
         resource_server: false,
         otp_signup: false,
+        signup: false,
+        allowed_origins: Vec::new(),
         created_at: at,
     }
 }

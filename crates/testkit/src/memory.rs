@@ -15,8 +15,8 @@ use portcullis_domain::ids::{ClientId, DeviceId, SessionId, UserId, Username};
 use portcullis_domain::otp::{Destination, StoredCode};
 use portcullis_domain::ports::{
     AuditFilter, AuditLog, AuthCodeRepo, Authenticated, ClientRepo, ConsentRepo, CutOff, CutOffDone, Ending,
-    LoginSessionRepo, NewCode, Opened, OtpRepo, RotateOutcome, RotateRequest, SessionRepo, SigningKeyRecord,
-    SigningKeyRepo, StoreError, UserChange, UserRepo,
+    LoginSessionRepo, NewCode, Opened, OtpRepo, ProfileChange, RotateOutcome, RotateRequest, SessionRepo,
+    SigningKeyRecord, SigningKeyRepo, StoreError, UserChange, UserRepo,
 };
 use portcullis_domain::revocation::{NewRevocation, Reason, Revocation, Target};
 use portcullis_domain::rotation::{Decision, Owner, RevokeReason, decide, slid_expiry};
@@ -193,6 +193,11 @@ impl ClientRepo for Memory {
             .collect())
     }
 
+    async fn allowed_origins(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let s = self.lock();
+        Ok(s.clients.values().filter(|(_, deleted)| !deleted).flat_map(|(c, _)| c.allowed_origins.clone()).collect())
+    }
+
     async fn list(&self, after: Option<&str>, limit: u64) -> Result<Vec<Client>, StoreError> {
         let s = self.lock();
         Ok(s.clients
@@ -279,7 +284,7 @@ impl UserRepo for Memory {
                 u.ban_reason = Some(reason.to_owned());
             }
             UserChange::Password { hash } => u.password_hash = hash.to_owned(),
-            UserChange::Nothing => {}
+            UserChange::Nothing | UserChange::Delete => {}
         }
         match cut.keep {
             None => u.cutoffs.all = Some(at),
@@ -289,8 +294,45 @@ impl UserRepo for Memory {
         let sessions_ended =
             s.end(|x| x.user_id == user && keep.as_ref() != Some(&x.id), at, cut.reason, cut.actor, false);
         s.logins.retain(|_, l| l.user_id != user);
-        s.record(at, Target::User { user, except: keep }, cut.reason);
+        s.record(at, Target::User { user: user.clone(), except: keep }, cut.reason);
+        if matches!(cut.change, UserChange::Delete) {
+            s.users.remove(&user);
+        }
         Ok(Some(CutOffDone { at, sessions_ended }))
+    }
+
+    async fn update_profile(
+        &self,
+        id: &UserId,
+        change: &ProfileChange<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let mut s = self.lock();
+        let taken = |u: &User| {
+            &u.id != id
+                && (change.username.is_some_and(|n| &u.username == n)
+                    || change.phone.flatten().is_some_and(|p| u.phone.as_ref() == Some(p))
+                    || change.email.flatten().is_some_and(|e| u.email.as_ref() == Some(e)))
+        };
+        if s.users.values().any(taken) {
+            return Err(StoreError::Conflict);
+        }
+        let Some(u) = s.users.get_mut(id) else { return Ok(None) };
+        if let Some(name) = change.username {
+            u.username = name.clone();
+        }
+        if let Some(display) = change.display_name {
+            u.display_name = display.map(str::to_owned);
+        }
+        if let Some(phone) = change.phone {
+            u.phone = phone.cloned();
+            u.updated_at = now;
+        }
+        if let Some(email) = change.email {
+            u.email = email.cloned();
+            u.updated_at = now;
+        }
+        Ok(Some(u.clone()))
     }
 }
 

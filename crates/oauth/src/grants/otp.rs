@@ -15,7 +15,7 @@ use portcullis_domain::user::{User, UserStatus};
 use portcullis_proto::TokenResponse;
 
 use super::password::{Attempt, address_key, login_event};
-use super::send_code::{destination, limit, signup};
+use super::send_code::{Binding, destination, limit, signup};
 use crate::error::OAuthError;
 use crate::request::{RequestContext, TokenRequest};
 use crate::service::TokenService;
@@ -45,11 +45,9 @@ pub(crate) async fn run(
     Ok(issued.into_response())
 }
 
-/// Spends `code` for `to` on behalf of `who.client_id`: counts the try (the destination's
-/// hourly limit, then the code's own count), compares the digits in constant time, wins the
-/// code once, then finds its owner (signing them up when `signup`). A banned owner is refused.
-/// Returns the user and when the try began (the authentication time). Shared by the grant and
-/// the login page.
+/// Spends `code` for `to` on behalf of `who.client_id`, then finds its owner (signing them up
+/// when `signup`). A banned owner is refused. Returns the user and when the try began (the
+/// authentication time). Shared by the grant and the login page.
 pub(crate) async fn redeem(
     svc: &TokenService,
     to: &Destination,
@@ -57,43 +55,7 @@ pub(crate) async fn redeem(
     signup: bool,
     who: &Attempt<'_>,
 ) -> Result<(User, chrono::DateTime<chrono::Utc>), OAuthError> {
-    let otp = &svc.deps.otp;
-    let policy = otp.policy;
-    let client_id = who.client_id;
-    // Counted before anything is looked up: this address's tries this hour, over every
-    // destination (guesses spread thin), then this destination's, over all its codes — per
-    // client, so another app's guesses cannot lock it out of this one. (No per-client limit:
-    // a client's tries reach only its own codes, at most `sends_per_client` an hour with
-    // `max_attempts` each, and such a limit would let anyone lock the whole app out.)
-    let hour = chrono::Duration::hours(1);
-    let address = format!("otp-verify-ip:{}", address_key(who.ctx.ip.as_deref()));
-    limit(svc, &address, policy.verifications_per_address, hour).await?;
-    let verify_key = format!("otp-verify:{client_id}:{}", to.key());
-    limit(svc, &verify_key, policy.verifications_per_destination, hour).await?;
-    if !otp::is_code_shaped(code) {
-        return Err(refuse(svc, to, who, CodeRefusal::Wrong).await);
-    }
-    let at = svc.now();
-    let key = to.key();
-    let tried =
-        otp.codes.try_code(&key, client_id).await.map_err(|e| OAuthError::server("reading a one-time code", e))?;
-    if let Some(why) = otp::check(tried.as_ref().map(|(c, _)| c), client_id, at, &policy) {
-        return Err(refuse(svc, to, who, why).await);
-    }
-    let Some((_, stored)) = tried else { return Err(OAuthError::broken("a checked code was not there")) };
-    if !svc.deps.hasher.verify(code.as_bytes(), &stored) {
-        return Err(refuse(svc, to, who, CodeRefusal::Wrong).await);
-    }
-    let won = otp
-        .codes
-        .use_code(&key, client_id, &stored, policy.max_attempts, at)
-        .await
-        .map_err(|e| OAuthError::server("using a one-time code", e))?;
-    if !won {
-        // Another try of the same code got there first (or it was replaced in between).
-        return Err(refuse(svc, to, who, CodeRefusal::Used).await);
-    }
-
+    let at = spend(svc, to, code, Binding::login(who.client_id), who).await?;
     let user = owner(svc, to, signup, who).await?;
     if user.status == UserStatus::Banned {
         let mut event = login_event(svc, AuditKind::LoginFailed, who);
@@ -103,6 +65,55 @@ pub(crate) async fn redeem(
         return Err(OAuthError::InvalidGrant("this account is banned; contact an administrator".into()));
     }
     Ok((user, at))
+}
+
+/// Spends `code` for `to`, bound as `binding` says: counts the try (this address's tries over
+/// every destination, then this destination's over all its codes with this binding, then the
+/// code's own count), compares the digits in constant time, and wins the code once. Returns
+/// when the try began.
+pub(crate) async fn spend(
+    svc: &TokenService,
+    to: &Destination,
+    code: &str,
+    binding: Binding<'_>,
+    who: &Attempt<'_>,
+) -> Result<chrono::DateTime<chrono::Utc>, OAuthError> {
+    let otp = &svc.deps.otp;
+    let policy = otp.policy;
+    let bound = binding.code;
+    // Counted before anything is looked up: this address's tries this hour, over every
+    // destination (guesses spread thin), then this destination's, over all its codes — per
+    // binding, so another app's guesses cannot lock it out of this one. (No per-client limit:
+    // a client's tries reach only its own codes, at most `sends_per_client` an hour with
+    // `max_attempts` each, and such a limit would let anyone lock the whole app out.)
+    let hour = chrono::Duration::hours(1);
+    let address = format!("otp-verify-ip:{}", address_key(who.ctx.ip.as_deref()));
+    limit(svc, &address, policy.verifications_per_address, hour).await?;
+    let verify_key = format!("otp-verify:{bound}:{}", to.key());
+    limit(svc, &verify_key, policy.verifications_per_destination, hour).await?;
+    if !otp::is_code_shaped(code) {
+        return Err(refuse(svc, to, who, CodeRefusal::Wrong).await);
+    }
+    let at = svc.now();
+    let key = to.key();
+    let tried = otp.codes.try_code(&key, bound).await.map_err(|e| OAuthError::server("reading a one-time code", e))?;
+    if let Some(why) = otp::check(tried.as_ref().map(|(c, _)| c), bound, at, &policy) {
+        return Err(refuse(svc, to, who, why).await);
+    }
+    let Some((_, stored)) = tried else { return Err(OAuthError::broken("a checked code was not there")) };
+    if !svc.deps.hasher.verify(code.as_bytes(), &stored) {
+        return Err(refuse(svc, to, who, CodeRefusal::Wrong).await);
+    }
+    let won = otp
+        .codes
+        .use_code(&key, bound, &stored, policy.max_attempts, at)
+        .await
+        .map_err(|e| OAuthError::server("using a one-time code", e))?;
+    if !won {
+        // Another try of the same code got there first (or it was replaced in between).
+        return Err(refuse(svc, to, who, CodeRefusal::Used).await);
+    }
+    Ok(at)
 }
 
 /// The user the destination belongs to, made now when the client signs people up.

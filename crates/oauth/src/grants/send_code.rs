@@ -40,16 +40,21 @@ pub struct CodeSent {
 
 /// The destination of a send or a grant: exactly one of `phone` and `email`, well formed.
 pub(crate) fn destination(req: &FormRequest) -> Result<Destination, OAuthError> {
+    destination_of(req.param("phone")?.as_deref(), req.param("email")?.as_deref())
+}
+
+/// Exactly one of a phone number (E.164) and an email address, well formed.
+pub fn destination_of(phone: Option<&str>, email: Option<&str>) -> Result<Destination, OAuthError> {
     let bad = |e: portcullis_domain::ids::InvalidId| OAuthError::InvalidRequest(e.to_string().into());
-    match (req.param("phone")?, req.param("email")?) {
+    match (phone, email) {
         // A bare `+` in a form body reads as a space: say so, the usual slip with curl -d.
         (Some(phone), None) if phone.starts_with(' ') && phone[1..].starts_with(|c: char| c.is_ascii_digit()) => {
             Err(OAuthError::invalid_request(
                 "phone must start with + and the country code; in a form body a + is written %2B (a bare + reads as a space)",
             ))
         }
-        (Some(phone), None) => Phone::parse(&phone).map(Destination::Phone).map_err(bad),
-        (None, Some(email)) => Email::parse(&email).map(Destination::Email).map_err(bad),
+        (Some(phone), None) => Phone::parse(phone).map(Destination::Phone).map_err(bad),
+        (None, Some(email)) => Email::parse(email).map(Destination::Email).map_err(bad),
         (Some(_), Some(_)) => Err(OAuthError::invalid_request("send phone or email, not both")),
         (None, None) => Err(OAuthError::invalid_request("phone (E.164, e.g. +8613800138000) or email is required")),
     }
@@ -86,6 +91,7 @@ fn limit_description(key: &str) -> &'static str {
         Some("otp-ip") => "too many codes asked for from this address this hour; wait (see Retry-After)",
         Some("otp-client") => "this client has asked for too many codes this hour; wait (see Retry-After)",
         Some("otp-verify") => "too many code attempts for this destination; wait (see Retry-After)",
+        Some("signup-ip") => "too many accounts created from this address this hour; wait (see Retry-After)",
         Some("otp-verify-ip") => "too many code attempts from this address this hour; wait (see Retry-After)",
         _ => "too many requests; wait (see Retry-After)",
     }
@@ -124,32 +130,41 @@ impl TokenService {
         let to = destination(req)?;
         let (client_id, _bound, registrar) = super::authenticate_and_bind(self, req, GrantType::Otp).await?;
         let signup = registrar.client().is_some_and(|c| c.otp_signup);
-        deliver(self, &to, client_id, signup, ctx).await
+        deliver(self, &to, Binding::login(client_id), signup, ctx).await
     }
 }
 
-/// Sends a code to `to` for `client_id` (authenticated or checked by the caller) after the
-/// limits: to a known, active user, or to anyone when `signup`.
+/// Who may spend a code, and whose quota sends it: a login code is the client's own; a password
+/// reset's is bound apart (`reset:<client>`), so it never logs anyone in, nor a login code
+/// resets a password; a new contact's is the user's (`contact:<user>`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Binding<'a> {
+    /// Kept with the code (`otp_codes.client_id`): only a try with the same binding sees it.
+    pub code: &'a str,
+    /// The client that asked: its quota, and the audit rows.
+    pub client_id: &'a str,
+}
+
+impl<'a> Binding<'a> {
+    pub fn login(client_id: &'a str) -> Self {
+        Self { code: client_id, client_id }
+    }
+}
+
+/// Sends a code to `to` bound as `binding` says (its client authenticated or checked by the
+/// caller) after the limits: to a known, active user, or to anyone when `signup`.
 pub(crate) async fn deliver(
     svc: &TokenService,
     to: &Destination,
-    client_id: &str,
+    binding: Binding<'_>,
     signup: bool,
     ctx: &RequestContext,
 ) -> Result<CodeSent, OAuthError> {
+    let client_id = binding.client_id;
     let started = Instant::now();
     let otp = &svc.deps.otp;
     let policy = otp.policy;
-    if !otp.sender.sends(to.channel()) {
-        return Err(OAuthError::InvalidRequest(
-            format!("this server sends no {} codes (otp.sender = {})", to.channel(), otp.sender.name()).into(),
-        ));
-    }
-    let hour = Duration::hours(1);
-    limit(svc, &format!("otp-ip:{}", address_key(ctx.ip.as_deref())), policy.sends_per_address, hour).await?;
-    limit(svc, &format!("otp-client:{client_id}"), policy.sends_per_client, hour).await?;
-    let cooldown = limit(svc, &format!("otp-resend:{}", to.key()), 1, policy.resend_after).await?;
-    limit(svc, &format!("otp-dest:{}", to.key()), policy.sends_per_destination, hour).await?;
+    let cooldown = send_limits(svc, to, client_id, ctx).await?;
 
     let who = Attempt { ctx, client_id, device_id: None };
     let user = svc
@@ -182,8 +197,13 @@ pub(crate) async fn deliver(
         let decoy = svc.deps.hasher.hash(Secret::generate("decoy-").expose());
         let now = svc.now();
         let key = to.key();
-        let kept =
-            NewCode { destination: &key, hash: &decoy, client_id, issued_at: now, expires_at: now + policy.code_ttl };
+        let kept = NewCode {
+            destination: &key,
+            hash: &decoy,
+            client_id: binding.code,
+            issued_at: now,
+            expires_at: now + policy.code_ttl,
+        };
         // This client's own (codes are per destination and client): it ends no code that
         // another app sent.
         otp.codes.put_code(kept).await.map_err(|e| OAuthError::server("storing a one-time code", e))?;
@@ -192,10 +212,55 @@ pub(crate) async fn deliver(
         return Ok(answer);
     }
 
+    send_and_store(svc, to, binding, cooldown, started).await?;
+    let mut event = login_event(svc, AuditKind::OtpSent, &who);
+    event.user_id = user.map(|u| u.id.to_string());
+    event.detail = Some(channel.to_owned());
+    svc.audit(event).await;
+    Ok(answer)
+}
+
+/// The limits of every send, counted before any work: per address and per client an hour, one
+/// code per destination per `resend_after`, codes per destination an hour. Returns the seconds
+/// left of the resend cooldown this send starts.
+pub(crate) async fn send_limits(
+    svc: &TokenService,
+    to: &Destination,
+    client_id: &str,
+    ctx: &RequestContext,
+) -> Result<u64, OAuthError> {
+    let otp = &svc.deps.otp;
+    let policy = otp.policy;
+    if !otp.sender.sends(to.channel()) {
+        return Err(OAuthError::InvalidRequest(
+            format!("this server sends no {} codes (otp.sender = {})", to.channel(), otp.sender.name()).into(),
+        ));
+    }
+    let hour = Duration::hours(1);
+    limit(svc, &format!("otp-ip:{}", address_key(ctx.ip.as_deref())), policy.sends_per_address, hour).await?;
+    limit(svc, &format!("otp-client:{client_id}"), policy.sends_per_client, hour).await?;
+    let cooldown = limit(svc, &format!("otp-resend:{}", to.key()), 1, policy.resend_after).await?;
+    limit(svc, &format!("otp-dest:{}", to.key()), policy.sends_per_destination, hour).await?;
+    Ok(cooldown)
+}
+
+/// Sends a fresh code to `to` and keeps its HMAC bound as `binding` says (after the limits).
+/// A sender that fails leaves nothing stored and answers 503 with the cooldown's rest.
+pub(crate) async fn send_and_store(
+    svc: &TokenService,
+    to: &Destination,
+    binding: Binding<'_>,
+    cooldown: u64,
+    started: Instant,
+) -> Result<(), OAuthError> {
+    let otp = &svc.deps.otp;
+    let policy = otp.policy;
+    let channel = to.channel().as_str();
+    let expires_in = policy.code_ttl.num_seconds().max(0) as u64;
     let code = otp::generate_code();
     let hash = svc.deps.hasher.hash(code.expose());
     let now = svc.now();
-    let message = OtpMessage { destination: to.clone(), code, expires_in: answer.expires_in };
+    let message = OtpMessage { destination: to.clone(), code, expires_in };
     if let Err(e) = otp.sender.send(&message).await {
         metrics::counter!("portcullis_otp_total", "channel" => channel, "outcome" => "send_failed").increment(1);
         tracing::error!(error = %portcullis_domain::error::Chain(&e), sender = otp.sender.name(), channel, "a one-time code could not be sent");
@@ -208,17 +273,18 @@ pub(crate) async fn deliver(
         });
     }
     let key = to.key();
-    let stored =
-        NewCode { destination: &key, hash: &hash, client_id, issued_at: now, expires_at: now + policy.code_ttl };
+    let stored = NewCode {
+        destination: &key,
+        hash: &hash,
+        client_id: binding.code,
+        issued_at: now,
+        expires_at: now + policy.code_ttl,
+    };
     otp.codes.put_code(stored).await.map_err(|e| OAuthError::server("storing a one-time code", e))?;
     metrics::counter!("portcullis_otp_total", "channel" => channel, "outcome" => "sent").increment(1);
-    let mut event = login_event(svc, AuditKind::OtpSent, &who);
-    event.user_id = user.map(|u| u.id.to_string());
-    event.detail = Some(channel.to_owned());
-    svc.audit(event).await;
     // The whole request's time, which a request that sends nothing then takes too.
     otp.timing.record(started.elapsed());
-    Ok(answer)
+    Ok(())
 }
 
 /// Creates the user of a destination on its first successful code (the client signs people
@@ -241,6 +307,7 @@ pub(crate) async fn signup(svc: &TokenService, to: &Destination, who: &Attempt<'
             Destination::Phone(_) => None,
         },
         status: UserStatus::Active,
+        display_name: None,
         ban_reason: None,
         cutoffs: Default::default(),
         created_at: now,

@@ -36,6 +36,13 @@ pub enum ClientCommand {
         /// in by code (the OTP grant, or the login page) becomes a new user.
         #[arg(long)]
         otp_signup: bool,
+        /// People may create accounts through this client (`POST /signup`, "create account").
+        #[arg(long)]
+        signup: bool,
+        /// A browser origin (`https://app.example`) allowed to call the API with this client's
+        /// tokens (CORS; repeatable).
+        #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+        allowed_origins: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -54,7 +61,18 @@ pub enum ClientCommand {
 
 pub async fn run(command: ClientCommand, config: &Config) -> anyhow::Result<()> {
     match command {
-        ClientCommand::Create { name, grants, scope, redirect_uris, public, resource_server, otp_signup, json } => {
+        ClientCommand::Create {
+            name,
+            grants,
+            scope,
+            redirect_uris,
+            public,
+            resource_server,
+            otp_signup,
+            signup,
+            allowed_origins,
+            json,
+        } => {
             let grants = grants
                 .iter()
                 .map(|g| {
@@ -67,8 +85,18 @@ pub async fn run(command: ClientCommand, config: &Config) -> anyhow::Result<()> 
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let grants = if grants.is_empty() { vec![GrantType::ClientCredentials] } else { grants };
             let scope: Scope = scope.parse().map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
-            let spec =
-                ClientSpec { name, grants, scope, redirect_uris, public, resource_server, otp_signup }.checked()?;
+            let spec = ClientSpec {
+                name,
+                grants,
+                scope,
+                redirect_uris,
+                public,
+                resource_server,
+                otp_signup,
+                signup,
+                allowed_origins,
+            }
+            .checked()?;
             let app = one_shot_app(config).await?;
             let created = app.directory().create_client(spec, ACTOR).await?;
             let id = created.client.id.to_string();

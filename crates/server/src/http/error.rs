@@ -136,6 +136,16 @@ impl ApiError {
 }
 
 /// A JSON body, or 400 `invalid_request` saying what is wrong with it.
+/// A JSON body that must be an object (serde would also read a struct from an array of its
+/// fields in order, which no schema of ours allows).
+pub fn json_object<T: serde::de::DeserializeOwned>(
+    body: Result<Json<serde_json::Map<String, serde_json::Value>>, axum::extract::rejection::JsonRejection>,
+) -> Result<T, ApiError> {
+    let object = json_body(body)?;
+    serde_json::from_value(serde_json::Value::Object(object))
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, format!("the JSON body: {e}")))
+}
+
 pub fn json_body<T>(body: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(v)| v).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, e.body_text()))
 }

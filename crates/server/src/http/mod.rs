@@ -3,9 +3,11 @@
 //! admin token), `node` (operators). Each surface declares its routes once, with `routes!`, from
 //! the handlers' `#[utoipa::path]`: the router and the OpenAPI document come from the same list.
 
+mod accounts;
 mod admin;
 pub mod bearer;
 pub(crate) mod client_addr;
+mod cors;
 pub mod error;
 mod me;
 mod newline;
@@ -36,6 +38,7 @@ fn surfaces() -> OpenApiRouter<App> {
         .merge(oauth::routes())
         .merge(pages::routes())
         .merge(me::routes())
+        .merge(accounts::routes())
         .merge(admin::routes())
         .merge(node::routes())
 }
@@ -64,6 +67,7 @@ pub fn router(app: App) -> Router {
                 lag: overload::Lag::start(),
                 max_lag: app.config().http.max_queue_delay,
                 body_limit,
+                avatar_limit: app.config().account.avatar_max_bytes,
             },
             overload::shed,
         ))
@@ -74,6 +78,7 @@ pub fn router(app: App) -> Router {
             )),
             client_addr::resolve,
         ))
+        .layer(cors::layer(app.clone()))
         .layer(axum::middleware::from_fn(newline::end_json_with_newline))
         .layer(axum::middleware::from_fn(track::track))
         .layer(DefaultBodyLimit::max(body_limit))

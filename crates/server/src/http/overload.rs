@@ -138,6 +138,8 @@ pub struct Gate {
     pub max_lag: Duration,
     /// `http.max_body_bytes`.
     pub body_limit: usize,
+    /// `account.avatar_max_bytes`: the one route whose body may be larger (`PUT /me/avatar`).
+    pub avatar_limit: usize,
 }
 
 /// The middleware. The body is read before a slot is taken: a client that sends it slowly
@@ -150,20 +152,24 @@ pub async fn shed(State(gate): State<Gate>, req: Request, next: Next) -> Respons
     }
     let (parts, body) = req.into_parts();
     let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let avatar = parts.method == axum::http::Method::PUT && parts.uri.path() == crate::http::paths::ME_AVATAR;
+    let limit = if avatar { gate.avatar_limit } else { gate.body_limit };
     let too_large = || {
-        ApiError::new(
+        let status = if avatar {
+            // Contract §7: an avatar past its limit is 413.
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
             // 400 as before this middleware read bodies (RFC 6749 §5.2 `invalid_request`), not
             // 413, which OAuth clients and the documented responses do not expect.
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidRequest,
-            format!("the request body is larger than {} bytes, or was cut off", gate.body_limit),
-        )
-        .into_response()
+            StatusCode::BAD_REQUEST
+        };
+        let description = format!("the request body is larger than {limit} bytes, or was cut off");
+        ApiError::new(status, ErrorCode::InvalidRequest, description).into_response()
     };
-    if declared.is_some_and(|n| n > gate.body_limit as u64) {
+    if declared.is_some_and(|n| n > limit as u64) {
         return too_large();
     }
-    let Ok(bytes) = axum::body::to_bytes(body, gate.body_limit).await else {
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return too_large();
     };
     let req = Request::from_parts(parts, Body::from(bytes));

@@ -13,6 +13,8 @@ pub fn view(c: &Client) -> ClientView {
         public: c.is_public(),
         resource_server: c.resource_server,
         otp_signup: c.otp_signup,
+        signup: c.signup,
+        allowed_origins: c.allowed_origins.clone(),
         created_at: c.created_at.to_rfc3339(),
     }
 }

@@ -11,7 +11,9 @@ use portcullis_domain::error::Cause;
 use portcullis_domain::ids::{ClientId, SessionId, UserId, Username};
 use portcullis_domain::otp::{Destination, Email, Phone};
 use portcullis_domain::password::check_policy;
-use portcullis_domain::ports::{AuditFilter, AuditLog, ClientRepo, SessionRepo, StoreError, UserRepo};
+use portcullis_domain::ports::{
+    AuditFilter, AuditLog, Avatar, AvatarRepo, ClientRepo, ProfileChange, SessionRepo, StoreError, UserRepo,
+};
 use portcullis_domain::secret::{Secret, SecretHasher};
 use portcullis_domain::session::DeviceSession;
 use portcullis_domain::user::{Cutoffs, User, UserStatus};
@@ -23,6 +25,7 @@ use super::{CLIENT_SECRET_PREFIX, OpError, record};
 /// What a directory is built from.
 pub struct DirectoryParts {
     pub users: Arc<dyn UserRepo>,
+    pub avatars: Arc<dyn AvatarRepo>,
     /// The cached client port: a client created here is seen by the next grant on this node.
     pub clients: Arc<dyn ClientRepo>,
     pub sessions: Arc<dyn SessionRepo>,
@@ -52,6 +55,16 @@ pub struct NewUser {
     pub password: Option<Secret>,
     pub phone: Option<String>,
     pub email: Option<String>,
+}
+
+/// Profile fields to change, as given (checked by [`Directory::update_profile`]): `None`
+/// leaves a field, `Some(None)` clears an optional one.
+#[derive(Debug, Default)]
+pub struct ProfileEdit {
+    pub username: Option<String>,
+    pub display_name: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    pub email: Option<Option<String>>,
 }
 
 /// A registered client and its secret, shown once.
@@ -106,6 +119,11 @@ impl Directory {
         scopes
     }
 
+    /// Every browser origin some live client allows (CORS).
+    pub async fn allowed_origins(&self) -> Result<std::collections::BTreeSet<String>, OpError> {
+        Ok(self.parts.clients.allowed_origins().await?)
+    }
+
     /// Registers a client; its secret (for a confidential client) is returned once and stored
     /// only as a hash.
     pub async fn create_client(&self, spec: ClientSpec, actor: &str) -> Result<CreatedClient, OpError> {
@@ -120,6 +138,8 @@ impl Directory {
             redirect_uris: spec.redirect_uris,
             resource_server: spec.resource_server,
             otp_signup: spec.otp_signup,
+            signup: spec.signup,
+            allowed_origins: spec.allowed_origins,
             created_at: p.clock.now(),
         };
         p.clients.insert(&client).await.map_err(|e| match e {
@@ -171,6 +191,7 @@ impl Directory {
             phone,
             email,
             status: UserStatus::Active,
+            display_name: None,
             ban_reason: None,
             cutoffs: Cutoffs::default(),
             created_at: now,
@@ -185,6 +206,108 @@ impl Directory {
         event.user_id = Some(user.id.to_string());
         record(p.audit.as_ref(), event).await;
         Ok(user)
+    }
+
+    /// Changes a user's profile (the user's own `PATCH /me`, an admin's `PATCH /admin/users/…`,
+    /// a verified new phone or email), audited `profile_updated` with the fields by `actor`.
+    /// `Conflict` when the username, phone or email is someone else's.
+    pub async fn update_profile(&self, id: &UserId, edit: ProfileEdit, actor: &str) -> Result<User, OpError> {
+        let p = &self.parts;
+        // An unknown user is 404 whatever the fields say.
+        self.user(id).await?;
+        let invalid = |e: portcullis_domain::ids::InvalidId| OpError::Invalid(e.to_string());
+        let username = edit.username.as_deref().map(Username::parse).transpose().map_err(invalid)?;
+        let display = match &edit.display_name {
+            Some(Some(raw)) => Some(portcullis_domain::user::display_name(raw).map_err(invalid)?),
+            Some(None) => Some(None),
+            None => None,
+        };
+        let phone = match &edit.phone {
+            Some(Some(raw)) => Some(Some(Phone::parse(raw).map_err(invalid)?)),
+            Some(None) => Some(None),
+            None => None,
+        };
+        let email = match &edit.email {
+            Some(Some(raw)) => Some(Some(Email::parse(raw).map_err(invalid)?)),
+            Some(None) => Some(None),
+            None => None,
+        };
+        let change = ProfileChange {
+            username: username.as_ref(),
+            display_name: display.as_ref().map(|d| d.as_deref()),
+            phone: phone.as_ref().map(Option::as_ref),
+            email: email.as_ref().map(Option::as_ref),
+        };
+        let user = p
+            .users
+            .update_profile(id, &change, p.clock.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => OpError::Conflict("a user with this username, phone or email"),
+                e => OpError::Store(e),
+            })?
+            .ok_or(OpError::NotFound("user"))?;
+        if !change.is_empty() {
+            let mut event = AuditEvent::new(p.clock.now(), AuditKind::ProfileUpdated);
+            event.actor = Some(actor.to_owned());
+            event.user_id = Some(id.to_string());
+            event.detail = Some(change.fields());
+            record(p.audit.as_ref(), event).await;
+        }
+        Ok(user)
+    }
+
+    /// Sets a user's avatar from an upload in `format`: decoded and re-encoded off the runtime
+    /// (`ops::avatar`), audited `avatar_changed`. `Invalid` for bytes that are not that image.
+    pub async fn set_avatar(
+        &self,
+        id: &UserId,
+        bytes: axum::body::Bytes,
+        format: image::ImageFormat,
+        actor: &str,
+    ) -> Result<Avatar, OpError> {
+        let p = &self.parts;
+        let now = p.clock.now();
+        let avatar = tokio::task::spawn_blocking(move || super::avatar::reencode(&bytes, format, now))
+            .await
+            .map_err(|e| OpError::Internal(Cause::context("re-encoding an avatar", e)))?
+            .map_err(|e| match e {
+                super::avatar::AvatarError::Encode(m) => OpError::Internal(Cause::msg(m)),
+                e => OpError::Invalid(e.to_string()),
+            })?;
+        if !p.avatars.put_avatar(id, &avatar).await? {
+            return Err(OpError::NotFound("user"));
+        }
+        self.audit_avatar(id, actor, "set").await;
+        Ok(avatar)
+    }
+
+    /// Removes a user's avatar; false when there was none.
+    pub async fn delete_avatar(&self, id: &UserId, actor: &str) -> Result<bool, OpError> {
+        let removed = self.parts.avatars.delete_avatar(id).await?;
+        if removed {
+            self.audit_avatar(id, actor, "removed").await;
+        }
+        Ok(removed)
+    }
+
+    async fn audit_avatar(&self, id: &UserId, actor: &str, what: &str) {
+        let mut event = AuditEvent::new(self.parts.clock.now(), AuditKind::AvatarChanged);
+        event.actor = Some(actor.to_owned());
+        event.user_id = Some(id.to_string());
+        event.detail = Some(what.to_owned());
+        record(self.parts.audit.as_ref(), event).await;
+    }
+
+    /// The user's avatar, bytes and all.
+    pub async fn avatar(&self, id: &UserId) -> Result<Option<Avatar>, OpError> {
+        Ok(self.parts.avatars.avatar(id).await?)
+    }
+
+    /// The user's avatar URL path (`/avatars/{id}?v=…`, the version from its ETag), if any.
+    pub async fn avatar_path(&self, id: &UserId) -> Result<Option<String>, OpError> {
+        let etag = self.parts.avatars.avatar_etag(id).await?;
+        Ok(etag.map(|e| format!("/avatars/{id}?v={}", e.trim_matches('"').get(..16).unwrap_or_default())))
     }
 
     /// The user, or `NotFound`.

@@ -2,6 +2,7 @@
 //! clients, devices and audit events (read, and create with an audit row), and signing keys.
 //! Operations that end sessions live in `portcullis_oauth::SessionControl`.
 
+pub mod avatar;
 pub mod clients;
 pub mod devices;
 mod directory;
@@ -13,7 +14,7 @@ use portcullis_domain::audit::AuditEvent;
 use portcullis_domain::error::Cause;
 use portcullis_domain::ports::{AuditLog, StoreError};
 
-pub use directory::{CreatedClient, Directory, DirectoryParts, NewUser, Page};
+pub use directory::{CreatedClient, Directory, DirectoryParts, NewUser, Page, ProfileEdit};
 pub use keys::{KeyInfo, KeyState, audit_key, list_keys, rotate_key};
 
 /// Prefix of every client secret.

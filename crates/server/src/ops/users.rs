@@ -11,6 +11,7 @@ pub fn view(u: &User) -> UserView {
         ban_reason: u.ban_reason.clone(),
         phone: u.phone.as_ref().map(|p| p.to_string()),
         email: u.email.as_ref().map(|e| e.to_string()),
+        display_name: u.display_name.clone(),
         created_at: u.created_at.to_rfc3339(),
     }
 }

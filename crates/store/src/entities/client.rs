@@ -17,6 +17,9 @@ pub struct Model {
     pub redirect_uris: String,
     pub resource_server: bool,
     pub otp_signup: bool,
+    pub signup: bool,
+    /// JSON array of strings.
+    pub allowed_origins: String,
     pub created_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,
 }

@@ -2,6 +2,7 @@
 
 pub mod audit_event;
 pub mod authorization_code;
+pub mod avatar;
 pub mod client;
 pub mod consent;
 pub mod device_session;

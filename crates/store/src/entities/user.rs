@@ -15,6 +15,7 @@ pub struct Model {
     pub phone: Option<String>,
     /// Normalised; unique where set.
     pub email: Option<String>,
+    pub display_name: Option<String>,
     pub status: String,
     pub ban_reason: Option<String>,
     /// The latest user-wide cut-off that spares no session.

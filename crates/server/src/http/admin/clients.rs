@@ -45,6 +45,8 @@ pub async fn create(
         public: new.public,
         resource_server: new.resource_server,
         otp_signup: new.otp_signup,
+        signup: new.signup,
+        allowed_origins: new.allowed_origins,
     }
     .checked()
     .map_err(|e| bad(e.to_string()))?;

@@ -19,7 +19,8 @@ use crate::http::bearer::{Bearer, BearerRejection};
 pub(super) fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(users::create, users::list))
-        .routes(routes!(users::get))
+        .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(users::set_password))
         .routes(routes!(users::ban))
         .routes(routes!(users::unban))
         .routes(routes!(devices::user_devices, devices::kick_all))

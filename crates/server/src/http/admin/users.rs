@@ -7,11 +7,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portcullis_domain::ids::UserId;
 use portcullis_domain::secret::Secret;
-use portcullis_proto::{BanRequest, NewUser, UserList, UserView};
+use portcullis_proto::{BanRequest, NewPassword, NewUser, UserList, UserUpdate, UserView};
 
 use super::Admin;
 use crate::app::App;
-use crate::http::error::{ApiError, json_body};
+use crate::http::error::{ApiError, json_body, json_object};
 use crate::http::paging::Paging;
 use crate::http::query::Query;
 use crate::ops::OpError;
@@ -83,4 +83,53 @@ pub async fn ban(
 pub async fn unban(State(app): State<App>, admin: Admin, Path(raw): Path<String>) -> Result<Json<UserView>, ApiError> {
     let user = app.control().unban(&user_id(&raw)?, admin.actor()).await?;
     Ok(Json(view(&user)))
+}
+
+/// Changes a user's username, display name, phone or email (`null` clears the last three). An
+/// admin sets a phone or email directly; a user changes theirs through a code.
+#[utoipa::path(patch, path = crate::http::paths::ADMIN_USER, tag = "admin", params(("user_id" = String, Path)),
+    request_body = UserUpdate, security(("bearer" = ["admin"])),
+    responses((status = 200, body = UserView), (status = 400, body = portcullis_proto::ErrorBody),
+        (status = 404, body = portcullis_proto::ErrorBody), (status = 409, body = portcullis_proto::ErrorBody)))]
+pub async fn update(
+    State(app): State<App>,
+    admin: Admin,
+    Path(raw): Path<String>,
+    body: Result<Json<serde_json::Map<String, serde_json::Value>>, JsonRejection>,
+) -> Result<Json<UserView>, ApiError> {
+    let req: UserUpdate = json_object(body)?;
+    let edit = crate::ops::ProfileEdit {
+        username: req.username,
+        display_name: req.display_name,
+        phone: req.phone,
+        email: req.email,
+    };
+    let user = app.directory().update_profile(&user_id(&raw)?, edit, admin.actor()).await?;
+    Ok(Json(view(&user)))
+}
+
+/// Deletes a user: every session ends at once (resource servers hear of it on the revocation
+/// feed), then the account and everything of it but the audit trail.
+#[utoipa::path(delete, path = crate::http::paths::ADMIN_USER, tag = "admin", params(("user_id" = String, Path)),
+    security(("bearer" = ["admin"])),
+    responses((status = 204, description = "deleted"), (status = 404, body = portcullis_proto::ErrorBody)))]
+pub async fn delete(State(app): State<App>, admin: Admin, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
+    app.control().delete_user(&user_id(&raw)?, admin.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets a user's password; every session and browser login of the user ends.
+#[utoipa::path(post, path = crate::http::paths::ADMIN_USER_PASSWORD, tag = "admin", params(("user_id" = String, Path)),
+    request_body = NewPassword, security(("bearer" = ["admin"])),
+    responses((status = 204, description = "set; every session ended"), (status = 400, body = portcullis_proto::ErrorBody),
+        (status = 404, body = portcullis_proto::ErrorBody)))]
+pub async fn set_password(
+    State(app): State<App>,
+    admin: Admin,
+    Path(raw): Path<String>,
+    body: Result<Json<NewPassword>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let req = json_body(body)?;
+    app.control().set_password(&user_id(&raw)?, Secret::new(req.new_password), admin.actor(), "admin").await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -12,11 +12,11 @@ use portcullis_domain::error::Cause;
 use portcullis_domain::ids::{SessionId, UserId};
 use portcullis_domain::revocation::Reason;
 use portcullis_domain::secret::Secret;
-use portcullis_proto::{ErrorCode, Me};
+use portcullis_proto::{ErrorCode, Me, ProfileUpdate};
 
 use crate::app::App;
 use crate::http::bearer::Bearer;
-use crate::http::error::{ApiError, json_body};
+use crate::http::error::{ApiError, json_body, json_object};
 use crate::http::paging::Paging;
 use crate::http::query::Query;
 use crate::ops::OpError;
@@ -30,28 +30,75 @@ fn unavailable() -> Response {
 #[utoipa::path(get, path = crate::http::paths::ME, tag = "me", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = portcullis_proto::ErrorBody), (status = 403, body = portcullis_proto::ErrorBody)))]
 pub async fn me(State(app): State<App>, bearer: Bearer) -> Response {
-    let (sub, sid) = match bearer.user() {
+    let (user, session) = match caller(&app, &bearer).await {
         Ok(x) => x,
-        Err(e) => return e.into_response(),
+        Err(e) => return e,
     };
-    let (Ok(uid), Ok(sid)) = (UserId::parse(sub), SessionId::parse(sid)) else { return unavailable() };
-    let gone = || ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "the user no longer exists");
-    let (user, session) = match (app.directory().user(&uid).await, app.directory().session(&sid).await) {
-        (Ok(u), Ok(Some(s))) => (u, s),
-        (Err(e @ (OpError::Store(_) | OpError::Internal(_))), _) | (_, Err(e)) => {
-            return ApiError::from(e).into_response();
-        }
-        (Err(_), _) | (_, Ok(None)) => return gone().into_response(),
-    };
-    Json(Me {
+    match profile(&app, &user, &bearer, &session).await {
+        Ok(me) => Json(me).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `/me` as the caller sees it: the token's client and session, the user's profile.
+async fn profile(
+    app: &App,
+    user: &portcullis_domain::user::User,
+    bearer: &Bearer,
+    session: &portcullis_domain::session::DeviceSession,
+) -> Result<Me, ApiError> {
+    let avatar = app.directory().avatar_path(&user.id).await?;
+    Ok(Me {
         user_id: user.id.to_string(),
         username: user.username.to_string(),
-        client_id: bearer.0.client_id,
-        scope: bearer.0.scope,
+        client_id: bearer.0.client_id.clone(),
+        scope: bearer.0.scope.clone(),
         sid: session.id.to_string(),
         device_id: session.device_id.to_string(),
+        display_name: user.display_name.clone(),
+        email: user.email.as_ref().map(ToString::to_string),
+        phone: user.phone.as_ref().map(ToString::to_string),
+        avatar_url: avatar.map(|path| format!("{}{path}", app.issuer())),
+        created_at: user.created_at.to_rfc3339(),
     })
-    .into_response()
+}
+
+/// The caller's user and device session, or the answer that refuses the request.
+async fn caller(
+    app: &App,
+    bearer: &Bearer,
+) -> Result<(portcullis_domain::user::User, portcullis_domain::session::DeviceSession), Response> {
+    let (sub, sid) = bearer.user().map_err(IntoResponse::into_response)?;
+    let (Ok(uid), Ok(sid)) = (UserId::parse(sub), SessionId::parse(sid)) else { return Err(unavailable()) };
+    let gone = || ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "the user no longer exists");
+    match (app.directory().user(&uid).await, app.directory().session(&sid).await) {
+        (Ok(u), Ok(Some(s))) => Ok((u, s)),
+        (Err(e @ (OpError::Store(_) | OpError::Internal(_))), _) | (_, Err(e)) => {
+            Err(ApiError::from(e).into_response())
+        }
+        (Err(_), _) | (_, Ok(None)) => Err(gone().into_response()),
+    }
+}
+
+/// Changes the caller's username and display name (a phone or an email only through a code:
+/// `POST /me/contact`); answers the new `/me`.
+#[utoipa::path(patch, path = crate::http::paths::ME, tag = "me", request_body = ProfileUpdate, security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 400, body = portcullis_proto::ErrorBody),
+        (status = 401, body = portcullis_proto::ErrorBody), (status = 409, description = "the username is taken (conflict)", body = portcullis_proto::ErrorBody)))]
+pub async fn update_me(
+    State(app): State<App>,
+    bearer: Bearer,
+    body: Result<Json<serde_json::Map<String, serde_json::Value>>, JsonRejection>,
+) -> Result<Response, Response> {
+    let (user, session) = caller(&app, &bearer).await?;
+    let req: ProfileUpdate = json_object(body).map_err(IntoResponse::into_response)?;
+    let edit = crate::ops::ProfileEdit { username: req.username, display_name: req.display_name, ..Default::default() };
+    let user = app
+        .directory()
+        .update_profile(&user.id, edit, user.id.as_str())
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    Ok(Json(profile(&app, &user, &bearer, &session).await.map_err(IntoResponse::into_response)?).into_response())
 }
 
 /// Ends the current device session: its refresh token and every access token of it die now.

@@ -1,7 +1,9 @@
 //! Self-service (`/me/...`): what a user's own access token may see and end.
 
 mod account;
+mod avatar;
 mod consents;
+mod contact;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -11,7 +13,11 @@ use crate::app::App;
 /// The self-service routes.
 pub(super) fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
-        .routes(routes!(account::me))
+        .routes(routes!(account::me, account::update_me))
+        .routes(routes!(avatar::put, avatar::delete))
+        .routes(routes!(avatar::serve))
+        .routes(routes!(contact::send))
+        .routes(routes!(contact::verify))
         .routes(routes!(account::logout))
         .routes(routes!(account::change_password))
         .routes(routes!(account::devices))

@@ -71,6 +71,25 @@ pub struct OtpForm {
     client_secret: Option<String>,
 }
 
+/// `POST /password-reset/confirm`: the destination, the code it received and the new password;
+/// the client in HTTP Basic, or `client_id` (and `client_secret`) here.
+#[derive(ToSchema)]
+pub struct ResetConfirmForm {
+    #[schema(max_length = 32, example = "+8613800138000")]
+    phone: Option<String>,
+    #[schema(max_length = 254)]
+    email: Option<String>,
+    #[schema(max_length = 16)]
+    code: String,
+    /// 8 to 1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
+    new_password: String,
+    #[schema(max_length = 4096)]
+    client_id: Option<String>,
+    #[schema(max_length = 4096)]
+    client_secret: Option<String>,
+}
+
 /// `POST /oauth2/introspect` (RFC 7662): a token; the client in HTTP Basic, or `client_id` and
 /// `client_secret` here.
 #[derive(ToSchema)]

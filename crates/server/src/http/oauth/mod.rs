@@ -3,7 +3,7 @@
 
 mod discovery;
 pub mod feed;
-mod forms;
+pub(super) mod forms;
 mod introspect;
 mod jwks;
 mod otp;

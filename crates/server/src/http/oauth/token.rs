@@ -22,7 +22,7 @@ pub(crate) fn context(client: ClientAddr, headers: &HeaderMap) -> RequestContext
     }
 }
 
-pub(super) fn bad_form(e: WebError) -> Response {
+pub(crate) fn bad_form(e: WebError) -> Response {
     let why = match e {
         WebError::Authorization => "send one Authorization header",
         _ => "the body must be application/x-www-form-urlencoded",

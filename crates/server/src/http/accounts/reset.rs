@@ -1,0 +1,81 @@
+//! `POST /password-reset` and `POST /password-reset/confirm`: a code to the account's phone or
+//! email, then a new password, which ends every session of the user.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use oxide_auth_axum::{OAuthRequest, WebError};
+use portcullis_oauth::FormRequest;
+use portcullis_proto::OtpSent;
+
+use crate::app::App;
+use crate::http::client_addr::ClientAddr;
+use crate::http::error::OAuthErrorResponse;
+use crate::http::oauth::token::{bad_form, context};
+
+/// Sends a reset code to the account whose phone or email the form names; the same answer
+/// whether or not there is one.
+#[utoipa::path(post, path = crate::http::paths::PASSWORD_RESET, tag = "account",
+    request_body(content = crate::http::oauth::forms::OtpForm, content_type = "application/x-www-form-urlencoded",
+        description = "phone (E.164) or email; the client authenticated as at the token endpoint, with a grant that signs people in"),
+    responses(
+        (status = 200, description = "A code was sent, or nothing was (no such account): the same answer", body = OtpSent),
+        (status = 400, description = "invalid_request (a malformed destination) or unauthorized_client", body = portcullis_proto::ErrorBody),
+        (status = 401, description = "invalid_client", body = portcullis_proto::ErrorBody),
+        (status = 429, description = "past a limit; see Retry-After", body = portcullis_proto::ErrorBody),
+        (status = 503, description = "the sender is down; see Retry-After", body = portcullis_proto::ErrorBody),
+    ))]
+pub async fn request(
+    State(app): State<App>,
+    Extension(client): Extension<ClientAddr>,
+    headers: HeaderMap,
+    req: Result<OAuthRequest, WebError>,
+) -> Response {
+    let mut req = match req {
+        Ok(r) => r,
+        Err(e) => return bad_form(e),
+    };
+    let result = match FormRequest::from_web(&mut req) {
+        Ok(form) => app.tokens().send_reset_code(&form, &context(client, &headers)).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(sent) => {
+            let body = OtpSent { expires_in: sent.expires_in, resend_after: sent.resend_after };
+            ([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Json(body)).into_response()
+        }
+        Err(e) => OAuthErrorResponse(e).into_response(),
+    }
+}
+
+/// Sets the new password with the code the account received; every session and browser login
+/// of the user ends.
+#[utoipa::path(post, path = crate::http::paths::PASSWORD_RESET_CONFIRM, tag = "account",
+    request_body(content = crate::http::oauth::forms::ResetConfirmForm, content_type = "application/x-www-form-urlencoded",
+        description = "phone or email, code, new_password; the client as at the token endpoint"),
+    responses(
+        (status = 204, description = "the password is set; every session ended"),
+        (status = 400, description = "invalid_request (a weak password, a malformed destination), or invalid_grant (a wrong, expired, used or dead code)", body = portcullis_proto::ErrorBody),
+        (status = 401, description = "invalid_client", body = portcullis_proto::ErrorBody),
+        (status = 429, description = "too many tries; see Retry-After", body = portcullis_proto::ErrorBody),
+    ))]
+pub async fn confirm(
+    State(app): State<App>,
+    Extension(client): Extension<ClientAddr>,
+    headers: HeaderMap,
+    req: Result<OAuthRequest, WebError>,
+) -> Response {
+    let mut req = match req {
+        Ok(r) => r,
+        Err(e) => return bad_form(e),
+    };
+    let result = match FormRequest::from_web(&mut req) {
+        Ok(form) => app.tokens().confirm_reset(&form, &context(client, &headers)).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => OAuthErrorResponse(e).into_response(),
+    }
+}
