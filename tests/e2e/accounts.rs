@@ -98,8 +98,24 @@ async fn the_profile_is_read_and_changed_on_me() {
     }
     assert!(chrono::DateTime::parse_from_rfc3339(me["created_at"].as_str().expect("created_at")).is_ok());
 
-    let (status, changed) =
-        call(&f, Method::PATCH, "/me", &token, Some(json!({"username": "ivy2", "display_name": "  Ivy Ng "}))).await;
+    // A new username is who the account answers to: it needs the current password.
+    for (body, status, error) in [
+        (json!({"username": "ivy2"}), 403, "access_denied"),
+        (json!({"username": "ivy2", "current_password": "not it at all"}), 403, "access_denied"),
+        (json!({"username": "ivy@example.com", "current_password": "ivy's long password"}), 400, "invalid_request"),
+        (json!({"username": "+8613800138000", "current_password": "ivy's long password"}), 400, "invalid_request"),
+    ] {
+        let (got, err) = call(&f, Method::PATCH, "/me", &token, Some(body.clone())).await;
+        assert_eq!((got, err["error"].as_str()), (status, Some(error)), "{body}: {err}");
+    }
+    let (status, changed) = call(
+        &f,
+        Method::PATCH,
+        "/me",
+        &token,
+        Some(json!({"username": "ivy2", "display_name": "  Ivy Ng ", "current_password": "ivy's long password"})),
+    )
+    .await;
     assert_eq!(status, 200, "{changed}");
     assert_eq!(changed["username"], "ivy2");
     assert_eq!(changed["display_name"], "Ivy Ng", "trimmed");
@@ -111,11 +127,18 @@ async fn the_profile_is_read_and_changed_on_me() {
         (status, cleared["display_name"].clone(), cleared["username"].clone()),
         (200, Value::Null, json!("ivy2"))
     );
-    assert_eq!(audit_count(&f, "profile_updated").await, 2);
+    assert_eq!(audit_count(&f, "profile_updated").await, 2, "refusals change nothing");
 
     // A taken username.
     f.s.user("otto", "otto's long password").await;
-    let (status, taken) = call(&f, Method::PATCH, "/me", &token, Some(json!({"username": "otto"}))).await;
+    let (status, taken) = call(
+        &f,
+        Method::PATCH,
+        "/me",
+        &token,
+        Some(json!({"username": "otto", "current_password": "ivy's long password"})),
+    )
+    .await;
     assert_eq!((status, taken["error"].as_str()), (409, Some("conflict")), "{taken}");
     // Bad input: nothing changes.
     for body in [
@@ -275,7 +298,10 @@ async fn admins_edit_delete_and_reset_users_and_every_session_ends() {
     let fresh: Value = fresh.json().await.expect("json");
     assert_eq!(audit_count(&f, "password_reset").await, 1);
 
-    // Deleting the user ends the new session too, and the account is gone; the trail stays.
+    // Deleting the user ends the new session too, and the account is gone with its avatar; the
+    // trail stays.
+    let (status, _) = put_avatar(&f, &access(&fresh), "image/png", encode(picture(8, 8), ImageFormat::Png)).await;
+    assert_eq!(status, 200);
     assert_eq!(call(&f, Method::DELETE, &path, &admin, None).await.0, 204);
     assert_eq!(f.s.introspect(&f.rs, &access(&fresh)).await["active"], false);
     let (status, _) = f.refresh(fresh["refresh_token"].as_str().expect("rt"), "ivy-new", FIREFOX).await;
@@ -363,14 +389,30 @@ async fn count(s: &TestServer, sql: &str) -> i64 {
 #[tokio::test]
 async fn a_new_email_or_phone_is_set_only_through_the_code_sent_to_it() {
     let s = TestServer::start_with(|c| c.otp.resend_after = Duration::from_secs(1)).await;
-    let app = s.client(&[Password, RefreshToken], "").await;
+    // An app that also logs people in by code and signs them up: were a contact code a login
+    // code, its grant would let the code in.
+    let app = spec_client(&s, &[Password, RefreshToken, Otp], |c| c.otp_signup = true).await;
     s.user("kim", "kim's long password").await;
     s.user("lou", "lou's long password").await;
     let kim = password_login(&s, &app, "kim", "kim's long password", "kim-laptop").await.1;
     let kim = access(&kim);
     let lou = access(&password_login(&s, &app, "lou", "lou's long password", "lou-laptop").await.1);
 
-    let (status, sent) = json_post(&s, "/me/contact", &kim, json!({"email": "Kim@Example.com"})).await;
+    // A token alone may not ask: a new contact can sign in and reset the password.
+    for body in
+        [json!({"email": "kim@example.com"}), json!({"email": "kim@example.com", "current_password": "wrong guess"})]
+    {
+        let (status, refused) = json_post(&s, "/me/contact", &kim, body).await;
+        assert_eq!((status, refused["error"].as_str()), (403, Some("access_denied")), "{refused}");
+    }
+    assert!(s.outbox().is_empty(), "nothing sent to a refused request");
+    let (status, sent) = json_post(
+        &s,
+        "/me/contact",
+        &kim,
+        json!({"email": "Kim@Example.com", "current_password": "kim's long password"}),
+    )
+    .await;
     assert_eq!(status, 200, "{sent}");
     assert_eq!(sent, json!({"expires_in": 300, "resend_after": 1}));
     let code = s.outbox_code("kim@example.com").expect("a code to the new address");
@@ -392,22 +434,28 @@ async fn a_new_email_or_phone_is_set_only_through_the_code_sent_to_it() {
         json_post(&s, "/me/contact/verify", &kim, json!({"email": "kim@example.com", "code": code})).await;
     assert_eq!((status, again["error"].as_str()), (400, Some("invalid_grant")), "a code works once");
 
-    // A contact code logs no one in: the OTP grant does not see it.
-    let phone_app = spec_client(&s, &[Otp], |_| {}).await;
-    let (status, sent) = json_post(&s, "/me/contact", &kim, json!({"phone": "+8613800138000"})).await;
+    // A contact code logs no one in: the app's own OTP grant does not see it (nor spends it).
+    let with_password = |body: Value| {
+        let mut body = body;
+        body["current_password"] = json!("kim's long password");
+        body
+    };
+    let (status, sent) = json_post(&s, "/me/contact", &kim, with_password(json!({"phone": "+8613800138000"}))).await;
     assert_eq!(status, 200, "{sent}");
     let phone_code = s.outbox_code("+8613800138000").expect("sms");
     let grant = s
-        .token_request(
-            &[("grant_type", OTP_GRANT), ("phone", "+8613800138000"), ("code", &phone_code)],
-            Some(&phone_app),
-        )
+        .token_request(&[("grant_type", OTP_GRANT), ("phone", "+8613800138000"), ("code", &phone_code)], Some(&app))
         .await;
     assert_eq!(grant.status(), 400);
+    assert_eq!(count(&s, "SELECT COUNT(*) FROM users WHERE phone = '+8613800138000'").await, 0, "no one signed up");
+    let (status, me) =
+        json_post(&s, "/me/contact/verify", &kim, json!({"phone": "+8613800138000", "code": phone_code})).await;
+    assert_eq!((status, me["phone"].as_str()), (200, Some("+8613800138000")), "{me}");
 
     // Taken meanwhile: 409 conflict, and kim's email stays.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(json_post(&s, "/me/contact", &lou, json!({"email": "kim@example.com"})).await.0, 200);
+    let lou_asks = json!({"email": "kim@example.com", "current_password": "lou's long password"});
+    assert_eq!(json_post(&s, "/me/contact", &lou, lou_asks).await.0, 200);
     let lou_code = s.outbox_code("kim@example.com").expect("a code for lou's try");
     let (status, taken) =
         json_post(&s, "/me/contact/verify", &lou, json!({"email": "kim@example.com", "code": lou_code})).await;
@@ -418,6 +466,7 @@ async fn a_new_email_or_phone_is_set_only_through_the_code_sent_to_it() {
         json!({"email": "a@b.c", "phone": "+8613800138000"}),
         json!({"email": "not an address"}),
         json!(["x"]),
+        json!({"email": "a@b.c", "extra": 1}),
     ] {
         let (status, bad) = json_post(&s, "/me/contact", &kim, body.clone()).await;
         assert_eq!((status, bad["error"].as_str()), (400, Some("invalid_request")), "{body}: {bad}");
@@ -634,4 +683,35 @@ async fn cors_answers_listed_origins_on_the_browser_endpoints_only() {
         .await
         .expect("create");
     assert_eq!(res.status(), 400);
+}
+
+#[tokio::test]
+async fn a_user_without_a_password_changes_contacts_only_soon_after_signing_in() {
+    let now = portcullis_domain::clock::Clock::now(&portcullis_domain::clock::SystemClock);
+    let clock = std::sync::Arc::new(portcullis_e2e::ManualClock::new(now));
+    let s = TestServer::start_with_clock(clock.clone()).await;
+    let app = spec_client(&s, &[Otp, RefreshToken], |_| {}).await;
+    s.user_with("vic", Some("+8613800138000"), None).await;
+    let sent = s.post_form("/oauth2/otp", &[("phone", "+8613800138000")], Some(&app), &[]).await;
+    assert_eq!(sent.status(), 200);
+    let code = s.outbox_code("+8613800138000").expect("code");
+    let res =
+        s.token_request(&[("grant_type", OTP_GRANT), ("phone", "+8613800138000"), ("code", &code)], Some(&app)).await;
+    assert_eq!(res.status(), 200);
+    let token = access(&res.json().await.expect("json"));
+    // Eleven minutes on, the same (still valid) token may not ask for a new contact.
+    clock.advance(chrono::Duration::minutes(11));
+    let (status, refused) = json_post(&s, "/me/contact", &token, json!({"email": "vic@example.com"})).await;
+    assert_eq!((status, refused["error"].as_str()), (403, Some("access_denied")), "{refused}");
+    assert!(s.outbox_code("vic@example.com").is_none());
+    // A fresh sign-in may.
+    clock.advance(chrono::Duration::minutes(2));
+    let sent = s.post_form("/oauth2/otp", &[("phone", "+8613800138000")], Some(&app), &[]).await;
+    assert_eq!(sent.status(), 200);
+    let code = s.outbox_code("+8613800138000").expect("code");
+    let res =
+        s.token_request(&[("grant_type", OTP_GRANT), ("phone", "+8613800138000"), ("code", &code)], Some(&app)).await;
+    let token = access(&res.json().await.expect("json"));
+    let (status, ok) = json_post(&s, "/me/contact", &token, json!({"email": "vic@example.com"})).await;
+    assert_eq!(status, 200, "{ok}");
 }

@@ -23,6 +23,9 @@ use crate::service::TokenService;
 /// Longest ban reason kept.
 pub const MAX_BAN_REASON: usize = 500;
 
+/// How recent a password-less user's sign-in must be to change who the account answers to.
+pub const RECENT_SIGN_IN: chrono::Duration = chrono::Duration::minutes(10);
+
 /// Why a session-control operation was refused. The text is safe to show the caller.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -138,6 +141,42 @@ impl SessionControl<'_> {
         }
         self.audit(AuditKind::UserUnbanned, Some(id), actor, None).await;
         self.user(id).await
+    }
+
+    /// Proof that the person is at the keyboard, for a change that would hand the account to
+    /// whoever holds a token (a new phone or email, a new username): the current password when
+    /// the user has one (counted and audited as the password grant's tries), else a sign-in at
+    /// most [`RECENT_SIGN_IN`] old (`signed_in`: when the caller's session was opened). A token
+    /// stolen later, or held by an app that never saw the password, is not enough.
+    pub async fn prove_presence(
+        &self,
+        user: &User,
+        signed_in: chrono::DateTime<chrono::Utc>,
+        current: Option<Secret>,
+        client_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), ControlError> {
+        let svc = self.svc;
+        if !user.has_password() {
+            return if svc.now() - signed_in <= RECENT_SIGN_IN {
+                Ok(())
+            } else {
+                Err(ControlError::Forbidden("sign in again to change this (a sign-in within the last 10 minutes)"))
+            };
+        }
+        let Some(current) = current else {
+            return Err(ControlError::Forbidden("current_password is required to change this"));
+        };
+        let who = Attempt { ctx, client_id, device_id: None };
+        let key = password::throttle(svc, user.username.as_str(), &who).await.map_err(refusal)?;
+        if current.expose().len() > MAX_PASSWORD_BYTES {
+            return Err(ControlError::Forbidden("the current password is wrong"));
+        }
+        password::check_password(svc, Some(user.clone()), current, &who).await.map_err(refusal)?;
+        if let Err(e) = svc.deps.accounts.attempts.reset(&key).await {
+            tracing::warn!(error = %portcullis_domain::error::Chain(&e), "could not clear the login attempt count");
+        }
+        Ok(())
     }
 
     /// The caller's password change from session `keep`: counted against the same per-user and

@@ -24,7 +24,7 @@ pub struct Me {
 }
 
 /// `PATCH /me`: the fields to change; absent ones stay.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProfileUpdate {
@@ -47,10 +47,15 @@ pub struct ProfileUpdate {
         schema(value_type = Option<String>, nullable, max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")
     )]
     pub display_name: Option<Option<String>>,
+    /// Required with `username` when the user has a password (a new name is who the account
+    /// answers to); a user without one must have signed in within the last 10 minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
+    pub current_password: Option<String>,
 }
 
 /// `POST /me/contact`: a new phone or email, which gets a code; exactly one of the two.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ContactChange {
@@ -60,6 +65,12 @@ pub struct ContactChange {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 254))]
     pub email: Option<String>,
+    /// Required when the user has a password: a new phone or email can sign in and reset the
+    /// password, so a token alone may not set one. A user without a password must have signed
+    /// in within the last 10 minutes.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
+    pub current_password: Option<String>,
 }
 
 /// `POST /me/contact/verify`: the destination again, and the code it received.
@@ -99,4 +110,19 @@ pub struct ConsentView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsentList {
     pub consents: Vec<ConsentView>,
+}
+
+impl std::fmt::Debug for ProfileUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProfileUpdate")
+            .field("username", &self.username)
+            .field("display_name", &self.display_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ContactChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContactChange").field("phone", &self.phone).field("email", &self.email).finish_non_exhaustive()
+    }
 }

@@ -84,6 +84,11 @@ impl From<crate::ops::OpError> for ApiError {
             }
             OpError::NotFound(what) => Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("no such {what}")),
             OpError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, ErrorCode::AccessDenied, m),
+            OpError::Busy(m) => {
+                let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::TemporarilyUnavailable, m);
+                e.retry_after = Some(1);
+                e
+            }
             OpError::Store(e) => Self::internal(Cause::new(e)),
             OpError::Internal(cause) => Self::internal(cause),
         }

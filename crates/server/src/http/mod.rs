@@ -9,7 +9,7 @@ pub mod bearer;
 pub(crate) mod client_addr;
 mod cors;
 pub mod error;
-mod me;
+pub(crate) mod me;
 mod newline;
 mod node;
 pub mod oauth;
@@ -68,6 +68,7 @@ pub fn router(app: App) -> Router {
                 max_lag: app.config().http.max_queue_delay,
                 body_limit,
                 avatar_limit: app.config().account.avatar_max_bytes,
+                large_bodies: std::sync::Arc::new(tokio::sync::Semaphore::new(overload::LARGE_BODIES)),
             },
             overload::shed,
         ))

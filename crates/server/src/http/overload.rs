@@ -140,7 +140,13 @@ pub struct Gate {
     pub body_limit: usize,
     /// `account.avatar_max_bytes`: the one route whose body may be larger (`PUT /me/avatar`).
     pub avatar_limit: usize,
+    /// Larger bodies read at once: they are read before anyone is authenticated, so without a
+    /// bound a crowd of slow uploads would hold `connections × avatar_limit` of memory.
+    pub large_bodies: Arc<tokio::sync::Semaphore>,
 }
+
+/// Larger bodies (avatars) read at once, at most.
+pub const LARGE_BODIES: usize = 8;
 
 /// The middleware. The body is read before a slot is taken: a client that sends it slowly
 /// holds a connection (bounded by `http.max_connections`, timed out by
@@ -169,6 +175,22 @@ pub async fn shed(State(gate): State<Gate>, req: Request, next: Next) -> Respons
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large();
     }
+    let _large = if avatar {
+        match gate.large_bodies.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::TemporarilyUnavailable,
+                    format!("too many uploads at once; retry after {RETRY_AFTER_SECS} s"),
+                );
+                e.retry_after = Some(RETRY_AFTER_SECS);
+                return e.into_response();
+            }
+        }
+    } else {
+        None
+    };
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return too_large();
     };

@@ -12,9 +12,9 @@ use sha2::{Digest, Sha256};
 /// The longest side kept, in pixels.
 pub const MAX_SIDE: u32 = 512;
 /// The largest image decoded, per side: past it the upload is refused before decoding.
-const MAX_DECODED_SIDE: u32 = 8192;
-/// What the decoder may allocate.
-const MAX_DECODER_ALLOC: u64 = 128 * 1024 * 1024;
+const MAX_DECODED_SIDE: u32 = 4096;
+/// What the decoder may allocate (a 4096×4096 RGBA image is 64 MiB).
+const MAX_DECODER_ALLOC: u64 = 64 * 1024 * 1024;
 
 /// Why an upload was refused; each maps to one status.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,13 @@ pub enum AvatarError {
     /// 500: encoding failed (ours).
     #[error("encoding the avatar failed: {0}")]
     Encode(String),
+}
+
+/// Decodes at once, at most: one a core. Past it an upload is told to come back (503), so a
+/// burst of uploads can hold neither every core nor `n × MAX_DECODER_ALLOC` of memory.
+pub fn decoders() -> std::sync::Arc<tokio::sync::Semaphore> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::sync::Arc::new(tokio::sync::Semaphore::new(cores))
 }
 
 /// The format a `Content-Type` names (parameters ignored), if it is one we take.

@@ -38,6 +38,8 @@ pub struct DirectoryParts {
 /// See the module documentation.
 pub struct Directory {
     parts: DirectoryParts,
+    /// Avatar decodes running at once (`ops::avatar::decoders`).
+    decoders: Arc<tokio::sync::Semaphore>,
     /// The advertised scopes and when they were read (discovery is fetched often; clients
     /// change rarely).
     scopes: std::sync::Mutex<Option<(chrono::DateTime<chrono::Utc>, Vec<String>)>>,
@@ -82,7 +84,12 @@ pub struct Page<T> {
 
 impl Directory {
     pub fn new(parts: DirectoryParts) -> Self {
-        Self { parts, scopes: std::sync::Mutex::new(None), refreshing: tokio::sync::Mutex::new(()) }
+        Self {
+            parts,
+            decoders: super::avatar::decoders(),
+            scopes: std::sync::Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// The scopes registered clients may ask for, for the discovery metadata (at most 10 s
@@ -268,6 +275,9 @@ impl Directory {
     ) -> Result<Avatar, OpError> {
         let p = &self.parts;
         let now = p.clock.now();
+        let Ok(_decoding) = self.decoders.clone().try_acquire_owned() else {
+            return Err(OpError::Busy("too many avatars are being processed; retry shortly"));
+        };
         let avatar = tokio::task::spawn_blocking(move || super::avatar::reencode(&bytes, format, now))
             .await
             .map_err(|e| OpError::Internal(Cause::context("re-encoding an avatar", e)))?

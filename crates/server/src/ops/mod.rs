@@ -31,6 +31,9 @@ pub enum OpError {
     NotFound(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The node cannot take this now: 503 with `Retry-After`.
+    #[error("{0}")]
+    Busy(&'static str),
     #[error("the store failed")]
     Store(#[source] StoreError),
     /// The text is the cause's chain, for the log.

@@ -34,6 +34,7 @@ pub async fn signup(
     body: Result<Json<serde_json::Map<String, serde_json::Value>>, JsonRejection>,
 ) -> Result<Response, Response> {
     let req: SignupRequest = json_object(body).map_err(IntoResponse::into_response)?;
+    crate::http::me::account::check_chosen_username(&req.username).map_err(IntoResponse::into_response)?;
     let authorization = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("\u{0}"));
     let pairs = [("client_id", req.client_id.as_deref()), ("client_secret", req.client_secret.as_deref())];
     let form = FormRequest::from_pairs(pairs.into_iter().filter_map(|(k, v)| Some((k, v?))), authorization)

@@ -80,6 +80,20 @@ async fn caller(
     }
 }
 
+/// A username a person chooses may not look like a phone number or an email address: accounts
+/// signed up by code are named so, and a name taken (409) would tell whether such an account
+/// exists.
+pub(crate) fn check_chosen_username(name: &str) -> Result<(), ApiError> {
+    if name.contains('@') || name.trim_start().starts_with('+') {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            "a username may not contain @ or start with + (those are how phone and email accounts are named)",
+        ));
+    }
+    Ok(())
+}
+
 /// Changes the caller's username and display name (a phone or an email only through a code:
 /// `POST /me/contact`); answers the new `/me`.
 #[utoipa::path(patch, path = crate::http::paths::ME, tag = "me", request_body = ProfileUpdate, security(("bearer" = [])),
@@ -87,11 +101,26 @@ async fn caller(
         (status = 401, body = portcullis_proto::ErrorBody), (status = 409, description = "the username is taken (conflict)", body = portcullis_proto::ErrorBody)))]
 pub async fn update_me(
     State(app): State<App>,
+    Extension(client): Extension<crate::http::client_addr::ClientAddr>,
+    headers: HeaderMap,
     bearer: Bearer,
     body: Result<Json<serde_json::Map<String, serde_json::Value>>, JsonRejection>,
 ) -> Result<Response, Response> {
     let (user, session) = caller(&app, &bearer).await?;
     let req: ProfileUpdate = json_object(body).map_err(IntoResponse::into_response)?;
+    if let Some(name) = &req.username {
+        // The name's own checks first: a malformed one is 400 whatever the password.
+        portcullis_domain::ids::Username::parse(name).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, e.to_string()).into_response()
+        })?;
+        check_chosen_username(name).map_err(IntoResponse::into_response)?;
+        let ctx = crate::http::oauth::token::context(client, &headers);
+        let current = req.current_password.map(Secret::new);
+        app.control()
+            .prove_presence(&user, session.first_seen, current, &bearer.0.client_id, &ctx)
+            .await
+            .map_err(|e| ApiError::from(e).into_response())?;
+    }
     let edit = crate::ops::ProfileEdit { username: req.username, display_name: req.display_name, ..Default::default() };
     let user = app
         .directory()

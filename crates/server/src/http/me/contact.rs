@@ -37,6 +37,35 @@ pub async fn send(
     let to = destination_of(req.phone.as_deref(), req.email.as_deref())
         .map_err(|e| OAuthErrorResponse(e).into_response())?;
     let ctx = crate::http::oauth::token::context(client, &headers);
+    // A new contact can sign in and reset the password: a token alone may not ask for one.
+    let sid = bearer.user().map(|(_, sid)| sid.to_owned()).map_err(IntoResponse::into_response)?;
+    let session = SessionId::parse(&sid).ok();
+    let (user, session) = match (app.directory().user(&uid).await, session) {
+        (Ok(user), Some(sid)) => match app.directory().session(&sid).await {
+            Ok(Some(session)) => (user, session),
+            Ok(None) => {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    portcullis_proto::ErrorCode::InvalidToken,
+                    "the session has ended",
+                )
+                .into_response());
+            }
+            Err(e) => return Err(ApiError::from(e).into_response()),
+        },
+        (Err(e), _) => return Err(ApiError::from(e).into_response()),
+        (_, None) => {
+            return Err(ApiError::internal(portcullis_domain::error::Cause::msg(
+                "a live token names a malformed session",
+            ))
+            .into_response());
+        }
+    };
+    let current = req.current_password.map(portcullis_domain::secret::Secret::new);
+    app.control()
+        .prove_presence(&user, session.first_seen, current, &bearer.0.client_id, &ctx)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
     let sent = app
         .tokens()
         .send_contact_code(&uid, &bearer.0.client_id, &to, &ctx)

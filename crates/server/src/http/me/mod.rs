@@ -1,6 +1,6 @@
 //! Self-service (`/me/...`): what a user's own access token may see and end.
 
-mod account;
+pub(crate) mod account;
 mod avatar;
 mod consents;
 mod contact;
