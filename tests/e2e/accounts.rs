@@ -689,7 +689,8 @@ async fn cors_answers_listed_origins_on_the_browser_endpoints_only() {
 async fn a_user_without_a_password_changes_contacts_only_soon_after_signing_in() {
     let now = portcullis_domain::clock::Clock::now(&portcullis_domain::clock::SystemClock);
     let clock = std::sync::Arc::new(portcullis_e2e::ManualClock::new(now));
-    let s = TestServer::start_with_clock(clock.clone()).await;
+    // The resend cooldown counts in Redis (when configured) on Redis's own clock: 1 s, waited.
+    let s = TestServer::start_with_clock_and(clock.clone(), |c| c.otp.resend_after = Duration::from_secs(1)).await;
     let app = spec_client(&s, &[Otp, RefreshToken], |_| {}).await;
     s.user_with("vic", Some("+8613800138000"), None).await;
     let sent = s.post_form("/oauth2/otp", &[("phone", "+8613800138000")], Some(&app), &[]).await;
@@ -706,6 +707,7 @@ async fn a_user_without_a_password_changes_contacts_only_soon_after_signing_in()
     assert!(s.outbox_code("vic@example.com").is_none());
     // A fresh sign-in may.
     clock.advance(chrono::Duration::minutes(2));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     let sent = s.post_form("/oauth2/otp", &[("phone", "+8613800138000")], Some(&app), &[]).await;
     assert_eq!(sent.status(), 200);
     let code = s.outbox_code("+8613800138000").expect("code");

@@ -80,6 +80,19 @@ async fn caller(
     }
 }
 
+/// A `current_password` longer than any password (1,024 characters) is a malformed request,
+/// whether or not it is needed.
+pub(crate) fn check_password_field(password: Option<&str>) -> Result<(), ApiError> {
+    if password.is_some_and(|p| p.chars().count() > 1024) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            "current_password is longer than 1024 characters",
+        ));
+    }
+    Ok(())
+}
+
 /// A username a person chooses may not look like a phone number or an email address: accounts
 /// signed up by code are named so, and a name taken (409) would tell whether such an account
 /// exists.
@@ -108,6 +121,7 @@ pub async fn update_me(
 ) -> Result<Response, Response> {
     let (user, session) = caller(&app, &bearer).await?;
     let req: ProfileUpdate = json_object(body).map_err(IntoResponse::into_response)?;
+    check_password_field(req.current_password.as_deref()).map_err(IntoResponse::into_response)?;
     if let Some(name) = &req.username {
         // The name's own checks first: a malformed one is 400 whatever the password.
         portcullis_domain::ids::Username::parse(name).map_err(|e| {

@@ -34,6 +34,7 @@ pub async fn send(
 ) -> Result<Response, Response> {
     let uid = caller(&bearer).await?;
     let req: ContactChange = json_object(body).map_err(IntoResponse::into_response)?;
+    super::account::check_password_field(req.current_password.as_deref()).map_err(IntoResponse::into_response)?;
     let to = destination_of(req.phone.as_deref(), req.email.as_deref())
         .map_err(|e| OAuthErrorResponse(e).into_response())?;
     let ctx = crate::http::oauth::token::context(client, &headers);
