@@ -127,9 +127,10 @@ where
     all.summary(label, started.elapsed().as_secs_f64())
 }
 
-/// The latest code the outbox holds for each destination.
-fn outbox_codes(path: &str) -> HashMap<String, String> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read the outbox {path}: {e}"));
+/// The latest code the outbox holds for each destination, of the lines past byte `from`.
+fn outbox_codes(path: &str, from: u64) -> HashMap<String, String> {
+    let all = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read the outbox {path}: {e}"));
+    let text = String::from_utf8_lossy(&all[(from as usize).min(all.len())..]).into_owned();
     let mut codes = HashMap::new();
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("an outbox line is JSON");
@@ -156,6 +157,7 @@ async fn run() {
         secret: env("BENCH_CLIENT_SECRET"),
     };
     for round in ["signup", "login"] {
+        let before = std::fs::metadata(&outbox).map_or(0, |m| m.len());
         let t = target.clone();
         let sent = each(&format!("otp send ({round})"), n, concurrency, move |i| {
             let t = t.clone();
@@ -163,13 +165,17 @@ async fn run() {
         })
         .await;
         println!("{sent}");
-        let codes = Arc::new(outbox_codes(&outbox));
-        assert!((0..n).all(|i| codes.contains_key(&phone(i))), "every number was sent a code: {sent}");
+        // The numbers sent a code this round: the outbox lines written since it began (a send
+        // the node shed, 503, has none to spend).
+        let codes = outbox_codes(&outbox, before);
+        let numbers: Arc<Vec<String>> = Arc::new((0..n).map(phone).filter(|p| codes.contains_key(p)).collect());
+        assert!(numbers.len() * 10 >= n * 9, "at least 90 % of the numbers were sent a code: {sent}");
+        let codes = Arc::new(codes);
         let t = target.clone();
-        let granted = each(&format!("otp grant ({round})"), n, concurrency, move |i| {
-            let (t, codes) = (t.clone(), codes.clone());
+        let granted = each(&format!("otp grant ({round})"), numbers.len(), concurrency, move |i| {
+            let (t, codes, numbers) = (t.clone(), codes.clone(), numbers.clone());
             async move {
-                let to = phone(i);
+                let to = numbers[i].clone();
                 let device = format!("bench-{i}");
                 let form = [("grant_type", OTP_GRANT), ("phone", &to), ("code", &codes[&to]), ("device_id", &device)];
                 t.post("/oauth2/token", &form).await
