@@ -81,7 +81,7 @@ expect "$INTROSPECTED"
 #    replay the old refresh token (reuse: the whole session is revoked).
 ME=$(curl -s -H "Authorization: Bearer $USER_TOKEN" $AS/me)
 echo "$ME"
-# {"user_id":"…","username":"alice",…"device_id":"my-laptop"}
+# {"user_id":"…","username":"alice",…"device_id":"my-laptop","display_name":null,…}
 expect "$ME"
 REFRESHED=$(curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=refresh_token -d "refresh_token=$REFRESH" \
   -d device_id=my-laptop $AS/oauth2/token)

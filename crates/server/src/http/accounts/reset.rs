@@ -1,18 +1,18 @@
 //! `POST /password-reset` and `POST /password-reset/confirm`: a code to the account's phone or
 //! email, then a new password, which ends every session of the user.
 
+use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use oxide_auth_axum::{OAuthRequest, WebError};
-use portcullis_oauth::FormRequest;
 use portcullis_proto::OtpSent;
 
 use crate::app::App;
 use crate::http::client_addr::ClientAddr;
 use crate::http::error::OAuthErrorResponse;
-use crate::http::oauth::token::{bad_form, context};
+use crate::http::oauth::otp::{code_sent, form};
+use crate::http::oauth::token::context;
 
 /// Sends a reset code to the account whose phone or email the form names; the same answer
 /// whether or not there is one.
@@ -32,21 +32,11 @@ pub async fn request(
     headers: HeaderMap,
     req: Result<OAuthRequest, WebError>,
 ) -> Response {
-    let mut req = match req {
-        Ok(r) => r,
-        Err(e) => return bad_form(e),
-    };
-    let result = match FormRequest::from_web(&mut req) {
-        Ok(form) => app.tokens().send_reset_code(&form, &context(client, &headers)).await,
+    let ctx = context(client, &headers);
+    code_sent(match form(req) {
+        Ok(form) => app.tokens().send_reset_code(&form, &ctx).await,
         Err(e) => Err(e),
-    };
-    match result {
-        Ok(sent) => {
-            let body = OtpSent { expires_in: sent.expires_in, resend_after: sent.resend_after };
-            ([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Json(body)).into_response()
-        }
-        Err(e) => OAuthErrorResponse(e).into_response(),
-    }
+    })
 }
 
 /// Sets the new password with the code the account received; every session and browser login
@@ -66,15 +56,12 @@ pub async fn confirm(
     headers: HeaderMap,
     req: Result<OAuthRequest, WebError>,
 ) -> Response {
-    let mut req = match req {
-        Ok(r) => r,
-        Err(e) => return bad_form(e),
-    };
-    let result = match FormRequest::from_web(&mut req) {
-        Ok(form) => app.tokens().confirm_reset(&form, &context(client, &headers)).await,
+    let ctx = context(client, &headers);
+    let confirmed = match form(req) {
+        Ok(form) => app.tokens().confirm_reset(&form, &ctx).await,
         Err(e) => Err(e),
     };
-    match result {
+    match confirmed {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => OAuthErrorResponse(e).into_response(),
     }

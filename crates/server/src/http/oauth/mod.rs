@@ -6,7 +6,7 @@ pub mod feed;
 pub(super) mod forms;
 mod introspect;
 mod jwks;
-mod otp;
+pub(super) mod otp;
 mod revoke;
 pub(super) mod token;
 

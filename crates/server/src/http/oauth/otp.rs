@@ -9,7 +9,7 @@ use oxide_auth_axum::{OAuthRequest, WebError};
 use portcullis_oauth::FormRequest;
 use portcullis_proto::OtpSent;
 
-use super::token::{bad_form, context};
+use super::token::context;
 use crate::app::App;
 use crate::http::client_addr::ClientAddr;
 use crate::http::error::OAuthErrorResponse;
@@ -35,14 +35,23 @@ pub async fn send(
     headers: HeaderMap,
     req: Result<OAuthRequest, WebError>,
 ) -> Response {
-    let mut req = match req {
-        Ok(r) => r,
-        Err(e) => return bad_form(e),
-    };
-    let result = match FormRequest::from_web(&mut req) {
-        Ok(form) => app.tokens().send_code(&form, &context(client, &headers)).await,
+    let ctx = context(client, &headers);
+    code_sent(match form(req) {
+        Ok(form) => app.tokens().send_code(&form, &ctx).await,
         Err(e) => Err(e),
-    };
+    })
+}
+
+/// A form endpoint's form (and its client authentication), or why it is refused.
+pub(crate) fn form(req: Result<OAuthRequest, WebError>) -> Result<FormRequest, portcullis_oauth::OAuthError> {
+    let mut req = req.map_err(super::token::form_error)?;
+    FormRequest::from_web(&mut req)
+}
+
+/// The answer to a send of a code (a login, a reset): `OtpSent`, never cached, or the refusal.
+pub(crate) fn code_sent(
+    result: Result<portcullis_oauth::grants::send_code::CodeSent, portcullis_oauth::OAuthError>,
+) -> Response {
     match result {
         Ok(sent) => {
             let body = OtpSent { expires_in: sent.expires_in, resend_after: sent.resend_after };

@@ -23,11 +23,16 @@ pub(crate) fn context(client: ClientAddr, headers: &HeaderMap) -> RequestContext
 }
 
 pub(crate) fn bad_form(e: WebError) -> Response {
+    OAuthErrorResponse(form_error(e)).into_response()
+}
+
+/// Why oxide-auth could not read a form request.
+pub(crate) fn form_error(e: WebError) -> OAuthError {
     let why = match e {
         WebError::Authorization => "send one Authorization header",
         _ => "the body must be application/x-www-form-urlencoded",
     };
-    OAuthErrorResponse(OAuthError::invalid_request(why)).into_response()
+    OAuthError::invalid_request(why)
 }
 
 /// Issues tokens (RFC 6749 §3.2).
