@@ -206,26 +206,31 @@ echo "$AGAIN"
 expect "$AGAIN"
 #     In production the codes go to your SMS or mail gateway as a signed webhook. A second node
 #     on the same database sends them to examples/sms-gateway, a stand-in gateway that checks
-#     the signature (HMAC-SHA256 under the shared secret) and prints each message:
+#     the signature (HMAC-SHA256 under the shared secret) and prints each message. The limits
+#     live in the database (or Redis), so every node keeps them: bob's number waits a minute.
 export GATEWAY_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 GW_OUT=$(mktemp)
 python3 examples/sms-gateway/gateway.py ${GW#http://} >"$GW_OUT" &
 PORTCULLIS_LISTEN=${A2#http://} PORTCULLIS_OTP__SENDER=webhook PORTCULLIS_OTP__WEBHOOK_URL=$GW/sms \
   PORTCULLIS_OTP__WEBHOOK_SECRET=$GATEWAY_SECRET $PC serve 2>/dev/null &
 tour_wait_for "$A2/readyz"
-curl -s -u "$PHONE_AUTH" --data-urlencode phone=+8613800138000 $A2/oauth2/otp >/dev/null
+WAIT=$(curl -s -u "$PHONE_AUTH" --data-urlencode phone=+8613800138000 $A2/oauth2/otp)
+echo "$WAIT"
+# {"error":"temporarily_unavailable","error_description":"a code was sent to this destination moments ago;…
+expect "$WAIT"
+curl -s -u "$PHONE_AUTH" --data-urlencode phone=+8613800138001 $A2/oauth2/otp >/dev/null
 cat "$GW_OUT"
-# {"channel":"sms","to":"+8613800138000","code":"…","expires_in":300}
+# {"channel":"sms","to":"+8613800138001","code":"…","expires_in":300}
 expect "$(cat "$GW_OUT")"
 CODE=$(tail -n 1 "$GW_OUT" | field code)
 BY_WEBHOOK=$(curl -s -u "$PHONE_AUTH" -d grant_type=urn:portcullis:params:oauth:grant-type:otp \
-  --data-urlencode phone=+8613800138000 -d code=$CODE -d device_id=bob-tablet $A2/oauth2/token | field access_token)
+  --data-urlencode phone=+8613800138001 -d code=$CODE -d device_id=cai-phone $A2/oauth2/token | field access_token)
 ME=$(curl -s -H "Authorization: Bearer $BY_WEBHOOK" $A2/me)
 echo "$ME"
-# {"user_id":"…","username":"+8613800138000",…"phone":"+8613800138000"…
+# {"user_id":"…","username":"+8613800138001",…"phone":"+8613800138001"…
 expect "$ME"
-#     The same person, signed in on two devices:
-$PC user sessions +8613800138000
+#     Both signed up by their first code; the command line sees them like any user:
+$PC user sessions +8613800138001
 
 # Discovery, health, metrics and the API description:
 METADATA=$(curl -s $AS/.well-known/oauth-authorization-server)
