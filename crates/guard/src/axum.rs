@@ -15,6 +15,9 @@ use tower::{Layer, Service};
 
 use crate::{AuthError, Guard};
 
+/// The largest form body [`GuardLayer`] reads to find a token in it.
+pub const MAX_FORM_BODY: usize = 64 * 1024;
+
 impl IntoResponse for AuthError {
     /// The status of [`AuthError::status`], `WWW-Authenticate` as RFC 6750 §3 wants it, and
     /// `{"error", "error_description"}`.
@@ -48,7 +51,7 @@ where
             return Ok(done.clone());
         }
         let guard = Guard::from_ref(state);
-        guard.check_headers(&parts.headers, &[]).await.map(Authenticated)
+        guard.check_request(&parts.headers, parts.uri.query(), None, &[]).await.map(Authenticated)
     }
 }
 
@@ -93,7 +96,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let claims = match parts.extensions.get::<Authenticated>() {
             Some(done) => done.0.clone(),
-            None => Guard::from_ref(state).check_headers(&parts.headers, T::SCOPES).await?,
+            None => Guard::from_ref(state).check_request(&parts.headers, parts.uri.query(), None, T::SCOPES).await?,
         };
         if !T::SCOPES.iter().all(|s| claims.has_scope(s)) {
             return Err(AuthError::InsufficientScope { required: T::SCOPES.join(" ") });
@@ -166,7 +169,27 @@ where
         let guard = self.guard.clone();
         let scopes = self.scopes;
         Box::pin(async move {
-            match guard.check_headers(request.headers(), scopes).await {
+            // A form body is read (and handed on unchanged) only when the guard takes tokens
+            // from it, for a method whose body means something (RFC 6750 §2.2: not GET).
+            let form = guard.token_places().form_body
+                && request.method() != axum::http::Method::GET
+                && request.method() != axum::http::Method::HEAD
+                && request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| {
+                    t.split(';')
+                        .next()
+                        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+                });
+            let mut body_text = None;
+            if form {
+                let (parts, body) = request.into_parts();
+                let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BODY).await else {
+                    return Ok(AuthError::from(crate::InvalidToken::TooLarge).into_response());
+                };
+                body_text = Some(String::from_utf8_lossy(&bytes).into_owned());
+                request = Request::from_parts(parts, axum::body::Body::from(bytes));
+            }
+            let query = request.uri().query().map(str::to_owned);
+            match guard.check_request(request.headers(), query.as_deref(), body_text.as_deref(), scopes).await {
                 Ok(claims) => {
                     request.extensions_mut().insert(Authenticated(claims));
                     inner.call(request).await

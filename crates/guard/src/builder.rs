@@ -13,7 +13,7 @@ use crate::feed::{DEFAULT_SILENCE_TIMEOUT, FeedState, FeedStatus, Follower, prun
 use crate::guard::{Blindness, Guard, Inner, RevocationCheck, Tasks};
 use crate::introspection::Introspector;
 use crate::keys::Jwks;
-use crate::scheme::AuthSchemes;
+use crate::scheme::{AuthSchemes, TokenPlaces};
 
 /// Where the metadata is, relative to the issuer (RFC 8414 §3).
 pub const DISCOVERY_PATH: &str = "/.well-known/oauth-authorization-server";
@@ -88,6 +88,7 @@ pub struct GuardBuilder {
     when_blind: WhenBlind,
     device_binding: bool,
     schemes: AuthSchemes,
+    places: TokenPlaces,
     http_timeout: Duration,
 }
 
@@ -111,6 +112,7 @@ impl GuardBuilder {
             when_blind: WhenBlind::Refuse,
             device_binding: false,
             schemes: AuthSchemes::default(),
+            places: TokenPlaces::default(),
             http_timeout: DEFAULT_HTTP_TIMEOUT,
         }
     }
@@ -172,6 +174,26 @@ impl GuardBuilder {
     /// is accepted unless set.
     pub fn accept_scheme(mut self, scheme: &str) -> Self {
         self.schemes.accept(scheme);
+        self
+    }
+
+    /// Also accept the token as the `access_token` query parameter (RFC 6750 §2.3), for browser
+    /// APIs that cannot set a header (`EventSource`, WebSocket). Off unless set. The risk: a URL
+    /// is logged by proxies and servers, kept in browser history and sent on in `Referer`, so a
+    /// token in it leaks where a header would not — use short-lived tokens, `Cache-Control:
+    /// no-store` and `Referrer-Policy: no-referrer` on such responses, and keep it to the routes
+    /// that need it.
+    pub fn token_in_query(mut self, on: bool) -> Self {
+        self.places.query = on;
+        self
+    }
+
+    /// Also accept the token as `access_token` in an `application/x-www-form-urlencoded` body
+    /// (RFC 6750 §2.2; not for `GET`). Off unless set; read by [`GuardLayer`](crate::GuardLayer)
+    /// only, which buffers the body (up to 64 KiB) and passes it on unchanged. The risk: the
+    /// token travels with the form's data, into any log or cache that keeps request bodies.
+    pub fn token_in_form_body(mut self, on: bool) -> Self {
+        self.places.form_body = on;
         self
     }
 
@@ -274,6 +296,7 @@ impl GuardBuilder {
             issuer: metadata.issuer,
             audience: self.audience,
             schemes: self.schemes,
+            places: self.places,
             device_binding: self.device_binding,
             keys,
             revocation,

@@ -33,6 +33,9 @@ pub enum AuthError {
 pub enum InvalidToken {
     #[error("the Authorization header is malformed")]
     MalformedHeader,
+    /// RFC 6750 §2: a client must not send the token more than one way.
+    #[error("the access token was sent more than one way (header, query, form body)")]
+    SeveralMethods,
     #[error("the access token is too large")]
     TooLarge,
     #[error("the access token is not a well-formed JWS")]

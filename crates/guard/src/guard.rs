@@ -15,7 +15,7 @@ use crate::feed::{FeedState, FeedStatus};
 use crate::introspection::Introspector;
 use crate::jws::{Jws, unix_now};
 use crate::keys::Jwks;
-use crate::scheme::AuthSchemes;
+use crate::scheme::{AuthSchemes, TokenPlaces, access_token_param};
 
 /// Verifies Portcullis access tokens for one resource server. Cheap to clone; every clone shares
 /// the keys, the revocations and the background tasks, which stop when the last clone is dropped.
@@ -26,6 +26,7 @@ pub(crate) struct Inner {
     pub issuer: String,
     pub audience: String,
     pub schemes: AuthSchemes,
+    pub places: TokenPlaces,
     pub device_binding: bool,
     pub keys: Arc<Jwks>,
     pub revocation: RevocationCheck,
@@ -114,6 +115,54 @@ impl Guard {
     /// `User-Agent` when device binding is on) and that it carries every scope of `scopes`.
     pub async fn check_headers(&self, headers: &HeaderMap, scopes: &[&str]) -> Result<AccessTokenClaims, AuthError> {
         let token = self.0.schemes.token(headers)?;
+        self.check_token(token, headers, scopes).await
+    }
+
+    /// As [`check_headers`](Self::check_headers), also taking the token from the request's
+    /// query (`?access_token=`) when the guard opted in
+    /// ([`GuardBuilder::token_in_query`](crate::GuardBuilder::token_in_query)), or from
+    /// `form_body` (a form-encoded body's `access_token`, when it opted in to that). A token sent
+    /// more than one way is refused (RFC 6750 §2).
+    pub async fn check_request(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        form_body: Option<&str>,
+        scopes: &[&str],
+    ) -> Result<AccessTokenClaims, AuthError> {
+        let places = self.0.places;
+        let from_query = match query {
+            Some(q) if places.query => access_token_param(q)?,
+            _ => None,
+        };
+        let from_body = match form_body {
+            Some(b) if places.form_body => access_token_param(b)?,
+            _ => None,
+        };
+        let from_header = match self.0.schemes.token(headers) {
+            Ok(token) => Some(token),
+            Err(AuthError::Missing) => None,
+            Err(e) => return Err(e),
+        };
+        let token = match (from_header, from_query.as_deref(), from_body.as_deref()) {
+            (Some(t), None, None) | (None, Some(t), None) | (None, None, Some(t)) => t,
+            (None, None, None) => return Err(AuthError::Missing),
+            _ => return Err(InvalidToken::SeveralMethods.into()),
+        };
+        self.check_token(token, headers, scopes).await
+    }
+
+    /// Where else than `Authorization` this guard reads tokens.
+    pub fn token_places(&self) -> TokenPlaces {
+        self.0.places
+    }
+
+    async fn check_token(
+        &self,
+        token: &str,
+        headers: &HeaderMap,
+        scopes: &[&str],
+    ) -> Result<AccessTokenClaims, AuthError> {
         let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
         let presented =
             Presented { token, device_id: header(DEVICE_ID_HEADER), user_agent: header(USER_AGENT.as_str()) };

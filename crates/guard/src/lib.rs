@@ -31,4 +31,4 @@ pub use introspection::INTROSPECTION_CACHE_ENTRIES;
 pub use jws::{LEEWAY_SECS, MAX_TOKEN_BYTES};
 pub use keys::{DEFAULT_JWKS_MAX_AGE, MAX_JWKS_MAX_AGE, MIN_JWKS_MAX_AGE, UNKNOWN_KID_REFETCH_INTERVAL};
 pub use portcullis_proto::AccessTokenClaims;
-pub use scheme::AuthSchemes;
+pub use scheme::{AuthSchemes, TokenPlaces};

@@ -6,6 +6,29 @@ use http::header::AUTHORIZATION;
 
 use crate::error::{AuthError, InvalidToken};
 
+/// Where else than the `Authorization` header a token may come (RFC 6750 §2.2, §2.3), each off
+/// unless a resource server opts in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TokenPlaces {
+    /// `?access_token=…` (for `EventSource` and WebSocket, which cannot set a header).
+    pub query: bool,
+    /// `access_token=…` in a form-encoded body (read by `GuardLayer` only).
+    pub form_body: bool,
+}
+
+/// The `access_token` parameter of a query or a form body: `None` when there is none; two of
+/// them, or an empty one, is malformed.
+pub fn access_token_param(encoded: &str) -> Result<Option<String>, AuthError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(encoded).map_err(|_| AuthError::from(InvalidToken::MalformedHeader))?;
+    let mut found = pairs.into_iter().filter(|(k, _)| k == "access_token").map(|(_, v)| v);
+    match (found.next(), found.next()) {
+        (None, _) => Ok(None),
+        (Some(token), None) if !token.is_empty() && !token.contains([' ', '\t']) => Ok(Some(token)),
+        _ => Err(InvalidToken::MalformedHeader.into()),
+    }
+}
+
 /// The authentication schemes accepted in `Authorization`, compared case-insensitively.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthSchemes(Vec<String>);
@@ -65,6 +88,16 @@ mod tests {
             h.append(AUTHORIZATION, HeaderValue::from_str(v).unwrap());
         }
         h
+    }
+
+    #[test]
+    fn the_access_token_parameter_is_found_once_and_decoded() {
+        assert_eq!(access_token_param("a=1&access_token=x.y%2Ez"), Ok(Some("x.y.z".to_owned())));
+        assert_eq!(access_token_param("a=1"), Ok(None));
+        assert_eq!(access_token_param(""), Ok(None));
+        assert!(access_token_param("access_token=a&access_token=b").is_err(), "two are malformed");
+        assert!(access_token_param("access_token=").is_err());
+        assert!(access_token_param("access_token=a%20b").is_err());
     }
 
     #[test]

@@ -133,3 +133,68 @@ async fn only_bearer_unless_another_scheme_is_opted_in() {
     assert_eq!(get_as(&lenient, "/me", Some(&format!("JWT {token}"))).await.status, StatusCode::OK);
     assert_eq!(get_as(&lenient, "/me", Some(&format!("Basic {token}"))).await.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn tokens_in_the_query_or_a_form_body_only_when_opted_in() {
+    let issuer = FakeIssuer::start().await;
+    let (token, _) = issuer.token("user-9", "read write");
+    let query = format!("/me?access_token={token}");
+
+    // Off by default: a query token is no credential at all.
+    let strict = app(builder(&issuer, Revocation::Off).build().await.unwrap());
+    let refused = get_as(&strict, &query, None).await;
+    assert_eq!((refused.status, refused.challenge.as_deref()), (StatusCode::UNAUTHORIZED, Some("Bearer")));
+
+    let lenient_guard =
+        builder(&issuer, Revocation::Off).token_in_query(true).token_in_form_body(true).build().await.unwrap();
+    let lenient = app(lenient_guard.clone());
+    let ok = get_as(&lenient, &query, None).await;
+    assert_eq!((ok.status, ok.body), (StatusCode::OK, Value::String("user-9".into())));
+    assert_eq!(get_as(&lenient, "/read?x=1&access_token=not.a.token", None).await.status, StatusCode::UNAUTHORIZED);
+    // Sent two ways: refused (RFC 6750 §2), even when both are the same token.
+    let twice = get_as(&lenient, &query, Some(&format!("Bearer {token}"))).await;
+    assert_eq!(twice.status, StatusCode::UNAUTHORIZED);
+    assert!(twice.body["error_description"].as_str().expect("description").contains("more than one way"));
+    let two_params = get_as(&lenient, &format!("{query}&access_token={token}"), None).await;
+    assert_eq!(two_params.status, StatusCode::UNAUTHORIZED);
+
+    // A form body, read by the layer, which hands the body on unchanged.
+    let form_app = Router::new()
+        .route(
+            "/submit",
+            axum::routing::post(
+                |Authenticated(c): Authenticated, body: String| async move { format!("{} {body}", c.sub) },
+            )
+            .route_layer(GuardLayer::new(lenient_guard.clone())),
+        )
+        .with_state(lenient_guard.clone());
+    let post = |content_type: &'static str, body: String| {
+        let request = Request::post("/submit").header(header::CONTENT_TYPE, content_type).body(Body::from(body));
+        let app = form_app.clone();
+        async move {
+            let response = app.oneshot(request.expect("request")).await.expect("response");
+            let status = response.status();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
+            (status, String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+    let form = format!("note=hi&access_token={token}");
+    let (status, echoed) = post("application/x-www-form-urlencoded", form.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(echoed, format!("user-9 {form}"), "the handler reads the same body");
+    let (status, _) = post("text/plain", form.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "only a form-encoded body carries a token");
+    let strict_guard = builder(&issuer, Revocation::Off).build().await.unwrap();
+    let strict_form = Router::new()
+        .route(
+            "/submit",
+            axum::routing::post(|Authenticated(c): Authenticated| async move { c.sub })
+                .route_layer(GuardLayer::new(strict_guard.clone())),
+        )
+        .with_state(strict_guard);
+    let request = Request::post("/submit")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form))
+        .expect("request");
+    assert_eq!(strict_form.oneshot(request).await.expect("response").status(), StatusCode::UNAUTHORIZED);
+}
