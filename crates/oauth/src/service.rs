@@ -8,7 +8,7 @@ use std::time::Duration as StdDuration;
 
 use portcullis_domain::audit::AuditEvent;
 use portcullis_domain::clock::Clock;
-use portcullis_domain::otp::{OtpPolicy, Sender};
+use portcullis_domain::otp::{Channel, OtpPolicy, Sender};
 use portcullis_domain::policy::TokenPolicy;
 use portcullis_domain::ports::{
     AuditLog, AuthCodeRepo, ClientRepo, ConsentRepo, LoginSessionRepo, OtpRepo, SessionRepo, UserRepo,
@@ -70,27 +70,39 @@ pub struct OneTimeCodes {
     pub timing: SendTiming,
 }
 
-/// How long a request that sends a code takes lately (a moving average), so that one that
-/// sends nothing can take as long.
+/// How long a request that sends a code takes lately (a moving average), per channel — an SMS
+/// gateway and a mail relay answer at different speeds, and one average over both would let an
+/// unanswered email request be told from a sent one by its time — so that a request that sends
+/// nothing can take as long as one that sends on its channel.
 #[derive(Debug)]
 pub struct SendTiming {
-    micros: AtomicU64,
+    sms: AtomicU64,
+    email: AtomicU64,
 }
 
 impl SendTiming {
-    /// Starting from `typical` until the first sends are seen.
+    /// Starting from `typical` on both channels until the first sends are seen.
     pub fn new(typical: StdDuration) -> Self {
-        Self { micros: AtomicU64::new(typical.as_micros() as u64) }
+        let micros = typical.as_micros() as u64;
+        Self { sms: AtomicU64::new(micros), email: AtomicU64::new(micros) }
     }
 
-    pub(crate) fn record(&self, took: StdDuration) {
+    fn of(&self, channel: Channel) -> &AtomicU64 {
+        match channel {
+            Channel::Sms => &self.sms,
+            Channel::Email => &self.email,
+        }
+    }
+
+    pub(crate) fn record(&self, channel: Channel, took: StdDuration) {
         let took = took.as_micros().min(10_000_000) as u64;
         // An exponential moving average over about the last 16 sends.
-        let _ = self.micros.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |avg| Some(avg - avg / 16 + took / 16));
+        let _ =
+            self.of(channel).fetch_update(Ordering::Relaxed, Ordering::Relaxed, |avg| Some(avg - avg / 16 + took / 16));
     }
 
-    pub(crate) fn typical(&self) -> StdDuration {
-        StdDuration::from_micros(self.micros.load(Ordering::Relaxed))
+    pub(crate) fn typical(&self, channel: Channel) -> StdDuration {
+        StdDuration::from_micros(self.of(channel).load(Ordering::Relaxed))
     }
 }
 
@@ -116,5 +128,23 @@ impl TokenService {
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.deps.clock.now()
+    }
+}
+
+#[cfg(test)]
+mod timing_tests {
+    use super::*;
+
+    #[test]
+    fn each_channel_keeps_its_own_average() {
+        let t = SendTiming::new(StdDuration::from_millis(50));
+        for _ in 0..200 {
+            t.record(Channel::Email, StdDuration::from_millis(800));
+            t.record(Channel::Sms, StdDuration::from_millis(40));
+        }
+        let email = t.typical(Channel::Email).as_millis();
+        let sms = t.typical(Channel::Sms).as_millis();
+        assert!((780..=800).contains(&email), "{email}");
+        assert!((40..=41).contains(&sms), "{sms}");
     }
 }

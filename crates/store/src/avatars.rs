@@ -25,9 +25,12 @@ impl AvatarRepo for SqlStore {
             Value::from(a.etag.clone()),
             Value::from(a.updated_at),
         ];
-        let done =
-            self.db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await.map_err(store_err)?;
-        Ok(done.rows_affected() == 1)
+        match self.db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await {
+            Ok(done) => Ok(done.rows_affected() == 1),
+            // The user was deleted between the check and the insert (PostgreSQL): no user.
+            Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))) => Ok(false),
+            Err(e) => Err(store_err(e)),
+        }
     }
 
     async fn avatar(&self, user: &UserId) -> Result<Option<Avatar>, StoreError> {

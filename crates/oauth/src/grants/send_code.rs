@@ -208,7 +208,7 @@ pub(crate) async fn deliver(
         // another app sent.
         otp.codes.put_code(kept).await.map_err(|e| OAuthError::server("storing a one-time code", e))?;
         // As long as a send would have taken.
-        tokio::time::sleep(otp.timing.typical().saturating_sub(started.elapsed())).await;
+        tokio::time::sleep(otp.timing.typical(to.channel()).saturating_sub(started.elapsed())).await;
         return Ok(answer);
     }
 
@@ -283,7 +283,7 @@ pub(crate) async fn send_and_store(
     otp.codes.put_code(stored).await.map_err(|e| OAuthError::server("storing a one-time code", e))?;
     metrics::counter!("portcullis_otp_total", "channel" => channel, "outcome" => "sent").increment(1);
     // The whole request's time, which a request that sends nothing then takes too.
-    otp.timing.record(started.elapsed());
+    otp.timing.record(to.channel(), started.elapsed());
     Ok(())
 }
 
