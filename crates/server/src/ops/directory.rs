@@ -317,7 +317,7 @@ impl Directory {
     /// The user's avatar URL path (`/avatars/{id}?v=…`, the version from its ETag), if any.
     pub async fn avatar_path(&self, id: &UserId) -> Result<Option<String>, OpError> {
         let etag = self.parts.avatars.avatar_etag(id).await?;
-        Ok(etag.map(|e| format!("/avatars/{id}?v={}", e.trim_matches('"').get(..16).unwrap_or_default())))
+        Ok(etag.map(|e| avatar_path_of(id, &e)))
     }
 
     /// The user, or `NotFound`.
@@ -368,6 +368,11 @@ impl Directory {
     pub async fn devices(&self, user: &UserId, cursor: Option<&str>, limit: usize) -> Result<DeviceList, OpError> {
         Ok(super::devices::list(self.parts.sessions.as_ref(), self.parts.clock.as_ref(), user, cursor, limit).await?)
     }
+}
+
+/// `/avatars/{id}?v=…`: the version is the ETag's first 16 hex digits, so a new image is a new URL.
+pub fn avatar_path_of(id: &UserId, etag: &str) -> String {
+    format!("/avatars/{id}?v={}", etag.trim_matches('"').get(..16).unwrap_or_default())
 }
 
 fn page<T>(rows: Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) -> Page<T> {

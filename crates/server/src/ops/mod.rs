@@ -14,7 +14,7 @@ use portcullis_domain::audit::AuditEvent;
 use portcullis_domain::error::Cause;
 use portcullis_domain::ports::{AuditLog, StoreError};
 
-pub use directory::{CreatedClient, Directory, DirectoryParts, NewUser, Page, ProfileEdit};
+pub use directory::{CreatedClient, Directory, DirectoryParts, NewUser, Page, ProfileEdit, avatar_path_of};
 pub use keys::{KeyInfo, KeyState, audit_key, list_keys, rotate_key};
 
 /// Prefix of every client secret.

@@ -64,7 +64,7 @@ async fn profile(
 }
 
 /// The caller's user and device session, or the answer that refuses the request.
-async fn caller(
+pub(super) async fn caller(
     app: &App,
     bearer: &Bearer,
 ) -> Result<(portcullis_domain::user::User, portcullis_domain::session::DeviceSession), Response> {

@@ -50,11 +50,9 @@ pub async fn put(State(app): State<App>, bearer: Bearer, headers: HeaderMap, bod
             ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, "the body is empty: send the image");
         return Err(fail(empty));
     }
-    let directory = app.directory();
-    let avatar = directory.set_avatar(&uid, bytes, format, uid.as_str()).await.map_err(|e| fail(e.into()))?;
-    let path =
-        directory.avatar_path(&uid).await.map_err(|e| fail(e.into()))?.unwrap_or_else(|| format!("/avatars/{uid}"));
-    tracing::debug!(bytes = avatar.data.len(), "avatar set");
+    let avatar = app.directory().set_avatar(&uid, bytes, format, uid.as_str()).await.map_err(|e| fail(e.into()))?;
+    // The URL's version comes from the ETag just written: no second read.
+    let path = crate::ops::avatar_path_of(&uid, &avatar.etag);
     Ok(Json(AvatarSet { avatar_url: format!("{}{path}", app.issuer()) }).into_response())
 }
 

@@ -6,7 +6,6 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use portcullis_domain::ids::{SessionId, UserId};
 use portcullis_domain::otp::Destination;
 use portcullis_oauth::grants::send_code::destination_of;
 use portcullis_proto::{ContactChange, ContactVerify, OtpSent};
@@ -32,36 +31,13 @@ pub async fn send(
     bearer: Bearer,
     body: JsonMap,
 ) -> Result<Response, Response> {
-    let uid = caller(&bearer).await?;
+    let (user, session) = super::account::caller(&app, &bearer).await?;
     let req: ContactChange = json_object(body).map_err(IntoResponse::into_response)?;
     super::account::check_password_field(req.current_password.as_deref()).map_err(IntoResponse::into_response)?;
     let to = destination_of(req.phone.as_deref(), req.email.as_deref())
         .map_err(|e| OAuthErrorResponse(e).into_response())?;
     let ctx = crate::http::oauth::token::context(client, &headers);
     // A new contact can sign in and reset the password: a token alone may not ask for one.
-    let sid = bearer.user().map(|(_, sid)| sid.to_owned()).map_err(IntoResponse::into_response)?;
-    let session = SessionId::parse(&sid).ok();
-    let (user, session) = match (app.directory().user(&uid).await, session) {
-        (Ok(user), Some(sid)) => match app.directory().session(&sid).await {
-            Ok(Some(session)) => (user, session),
-            Ok(None) => {
-                return Err(ApiError::new(
-                    axum::http::StatusCode::UNAUTHORIZED,
-                    portcullis_proto::ErrorCode::InvalidToken,
-                    "the session has ended",
-                )
-                .into_response());
-            }
-            Err(e) => return Err(ApiError::from(e).into_response()),
-        },
-        (Err(e), _) => return Err(ApiError::from(e).into_response()),
-        (_, None) => {
-            return Err(ApiError::internal(portcullis_domain::error::Cause::msg(
-                "a live token names a malformed session",
-            ))
-            .into_response());
-        }
-    };
     let current = req.current_password.map(portcullis_domain::secret::Secret::new);
     app.control()
         .prove_presence(&user, session.first_seen, current, &bearer.0.client_id, &ctx)
@@ -69,7 +45,7 @@ pub async fn send(
         .map_err(|e| ApiError::from(e).into_response())?;
     let sent = app
         .tokens()
-        .send_contact_code(&uid, &bearer.0.client_id, &to, &ctx)
+        .send_contact_code(&user.id, &bearer.0.client_id, &to, &ctx)
         .await
         .map_err(|e| OAuthErrorResponse(e).into_response())?;
     Ok(Json(OtpSent { expires_in: sent.expires_in, resend_after: sent.resend_after }).into_response())
@@ -89,7 +65,8 @@ pub async fn verify(
     bearer: Bearer,
     body: JsonMap,
 ) -> Result<Response, Response> {
-    let uid = caller(&bearer).await?;
+    let (user, _) = super::account::caller(&app, &bearer).await?;
+    let uid = user.id;
     let req: ContactVerify = json_object(body).map_err(IntoResponse::into_response)?;
     let to = destination_of(req.phone.as_deref(), req.email.as_deref())
         .map_err(|e| OAuthErrorResponse(e).into_response())?;
@@ -105,13 +82,4 @@ pub async fn verify(
     app.directory().update_profile(&uid, edit, uid.as_str()).await.map_err(|e| ApiError::from(e).into_response())?;
     // The answer is `/me`, as `GET /me` gives it.
     Ok(super::account::me(State(app), bearer).await)
-}
-
-async fn caller(bearer: &Bearer) -> Result<UserId, Response> {
-    let (sub, sid) = bearer.user().map_err(IntoResponse::into_response)?;
-    match (UserId::parse(sub), SessionId::parse(sid)) {
-        (Ok(uid), Ok(_)) => Ok(uid),
-        _ => Err(ApiError::internal(portcullis_domain::error::Cause::msg("a live token names a malformed user"))
-            .into_response()),
-    }
 }
