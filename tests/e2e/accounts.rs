@@ -44,13 +44,13 @@ async fn audit_count(f: &Fixture, kind: &str) -> i64 {
     portcullis_e2e::db::scalar(f.s.store.connection(), &sql, vec![]).await
 }
 
-fn encode(img: DynamicImage, format: ImageFormat) -> Vec<u8> {
+pub(crate) fn encode(img: DynamicImage, format: ImageFormat) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());
     img.write_to(&mut out, format).expect("encode");
     out.into_inner()
 }
 
-fn picture(w: u32, h: u32) -> DynamicImage {
+pub(crate) fn picture(w: u32, h: u32) -> DynamicImage {
     DynamicImage::ImageRgba8(RgbaImage::from_fn(w, h, |x, y| image::Rgba([(x % 256) as u8, (y % 256) as u8, 90, 255])))
 }
 

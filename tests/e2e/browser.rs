@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use fantoccini::Locator;
-use portcullis_domain::grant::GrantType::{AuthorizationCode, RefreshToken};
+use portcullis_domain::grant::GrantType::{AuthorizationCode, Password, RefreshToken};
 use portcullis_domain::ids::UserId;
 use portcullis_domain::ports::SessionRepo;
 use portcullis_e2e::browser::Browser;
@@ -261,6 +261,108 @@ async fn a_person_signs_in_with_a_phone_code_in_a_real_browser() {
                AND detail = 'method=otp channel=sms page=authorize'";
     assert_eq!(portcullis_e2e::db::scalar(s.store.connection(), sql, vec![user_id.clone().into()]).await, 1);
     for png in [login_png, code_png, wrong_png] {
+        assert!(std::fs::metadata(&png).expect("screenshot kept").len() > 1000, "{}", png.display());
+    }
+    b.close().await;
+}
+
+/// The page's layout facts in this window: (viewport width, document width, inputs without a
+/// label, elements with a positive tabindex).
+async fn layout(b: &Browser) -> (i64, i64, i64, i64) {
+    let script = "const inputs = [...document.querySelectorAll('input:not([type=hidden])')];\
+                  return [window.innerWidth, document.documentElement.scrollWidth,\
+                          inputs.filter(i => i.labels.length === 0).length,\
+                          document.querySelectorAll('[tabindex]:not([tabindex=\"-1\"]):not([tabindex=\"0\"])').length];";
+    let v = b.client.execute(script, vec![]).await.expect("script");
+    let n = |i: usize| v[i].as_i64().expect("a number");
+    (n(0), n(1), n(2), n(3))
+}
+
+/// A screenshot of the whole page at `width` (the window made as tall as the page).
+async fn whole_page(b: &Browser, width: u32, name: &str) -> std::path::PathBuf {
+    b.client.set_window_size(width, 900).await.expect("resize");
+    let height = b.client.execute("return document.documentElement.scrollHeight;", vec![]).await.expect("height");
+    let height = height.as_u64().expect("a height").clamp(600, 5000) as u32;
+    b.client.set_window_size(width, height + 140).await.expect("resize");
+    b.screenshot(name).await
+}
+
+#[tokio::test]
+async fn the_account_page_signs_a_phone_out_and_removes_an_app_in_a_real_browser() {
+    let Some(b) = Browser::start("account-page").await else { return };
+    let (s, app, user_id) = setup().await;
+    let phone_client = s.client(&[Password, RefreshToken], "read").await;
+    let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 \
+                  (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1";
+    let form =
+        [("grant_type", "password"), ("username", "alice"), ("password", PASSWORD), ("device_id", "alices-phone")];
+    let res = s.post_form("/oauth2/token", &form, Some(&phone_client), &[("user-agent", iphone)]).await;
+    assert_eq!(res.status(), 200);
+    let phone: serde_json::Value = res.json().await.expect("json");
+
+    // Alice allows the command-line app in this browser (its session is on this browser's device).
+    let cli = CliLogin::start(&s, &app).await;
+    b.client.goto(&cli.url).await.expect("open the authorization URL");
+    sign_in(&b, "alice", PASSWORD).await;
+    b.client.wait().at_most(Duration::from_secs(60)).for_element(Locator::Css("#allow")).await.expect("consent");
+    let account_link = b.client.find(Locator::Css("main a[href='/account']")).await;
+    assert!(account_link.is_ok(), "the consent page points to the account page");
+    click_through(&b, "#allow").await;
+    let (ok, out, err) = cli.finish().await;
+    assert!(ok, "cli-login succeeded: {out}{err}");
+
+    // The account page: already signed in (the same browser login).
+    b.client.goto(&s.url("/account")).await.expect("open the account page");
+    assert_eq!(b.client.title().await.expect("title"), "Your account · Portcullis");
+    assert_eq!(text(&b, "h1").await, "alice");
+    let phone_card = text(&b, "li[data-device-id='alices-phone']").await;
+    assert!(phone_card.contains("Mobile Safari on iOS") && phone_card.contains("127.0.0.1"), "{phone_card}");
+    let this_card = text(&b, "li.this").await;
+    assert!(this_card.contains("This device") && this_card.contains("Chrome"), "{this_card}");
+    let apps = text(&b, "#apps").await;
+    assert!(apps.contains("Test App") && apps.contains("read"), "{apps}");
+    let headings = b.client.find_all(Locator::Css("h2")).await.expect("headings");
+    let mut names = Vec::new();
+    for h in headings {
+        names.push(h.text().await.expect("text"));
+    }
+    assert_eq!(names, ["Profile", "Devices", "Apps", "Password"]);
+
+    // Desktop and phone widths: every field labelled, no positive tabindex (focus follows the
+    // page's order), and nothing wider than a phone's screen.
+    let desktop_png = whole_page(&b, 1280, "account-desktop").await;
+    let (_, _, unlabelled, tabindex) = layout(&b).await;
+    assert_eq!((unlabelled, tabindex), (0, 0));
+    let phone_png = whole_page(&b, 390, "account-phone").await;
+    let (viewport, width, _, _) = layout(&b).await;
+    assert!(width <= viewport, "no sideways scrolling at {viewport} px: the page is {width} px wide");
+
+    // Sign the phone out: its card goes, and its refresh token is refused at once.
+    click_through(&b, "li[data-device-id='alices-phone'] button").await;
+    assert_eq!(text(&b, "#notice").await, "That device is signed out.");
+    assert!(b.client.find(Locator::Css("li[data-device-id='alices-phone']")).await.is_err());
+    let refresh = [("grant_type", "refresh_token"), ("refresh_token", phone["refresh_token"].as_str().expect("rt"))];
+    let res = s.post_form("/oauth2/token", &refresh, Some(&phone_client), &[("user-agent", iphone)]).await;
+    assert_eq!(res.status(), 400, "the signed-out phone cannot refresh");
+
+    // Remove the app: its consent goes, and so does its session.
+    click_through(&b, &format!("li[data-client-id='{}'] button", app.id)).await;
+    assert!(text(&b, "#notice").await.contains("access is removed"));
+    assert!(text(&b, "#apps").await.contains("No app has access."));
+    let sql = "SELECT COUNT(*) FROM device_sessions WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL";
+    let live =
+        portcullis_e2e::db::scalar(s.store.connection(), sql, vec![user_id.clone().into(), app.id.clone().into()]);
+    assert_eq!(live.await, 0, "the app's session ended with its access");
+    let after_png = whole_page(&b, 390, "account-phone-after").await;
+
+    // The display name, through the form.
+    b.client.set_window_size(1280, 900).await.expect("resize");
+    let field = b.client.find(Locator::Css("#display_name")).await.expect("display name");
+    field.send_keys("Alice Liddell").await.expect("type");
+    click_through(&b, "#save-profile").await;
+    assert_eq!(text(&b, "h1").await, "Alice Liddell");
+
+    for png in [desktop_png, phone_png, after_png] {
         assert!(std::fs::metadata(&png).expect("screenshot kept").len() > 1000, "{}", png.display());
     }
     b.close().await;

@@ -1,5 +1,6 @@
 //! The end-to-end suite: every test starts the real server and speaks HTTP to it.
 
+mod account_page;
 mod accounts;
 mod admin;
 mod authorization_code;

@@ -69,6 +69,24 @@ impl FormBrowser {
         self.finish(res).await
     }
 
+    /// POST a multipart form: `csrf`, then `field` as a file named `file_name` of `content_type`.
+    pub async fn post_file(
+        &mut self,
+        url: &str,
+        csrf: &str,
+        field: &str,
+        (file_name, content_type, bytes): (&str, &str, Vec<u8>),
+    ) -> (u16, Option<String>, String) {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(file_name.to_owned())
+            .mime_str(content_type)
+            .expect("mime");
+        let form = reqwest::multipart::Form::new().text("csrf", csrf.to_owned()).part(field.to_owned(), part);
+        let res =
+            self.http.post(url).header("cookie", self.cookie_header()).multipart(form).send().await.expect("POST");
+        self.finish(res).await
+    }
+
     async fn finish(&mut self, res: reqwest::Response) -> (u16, Option<String>, String) {
         self.keep(&res);
         let status = res.status().as_u16();

@@ -310,6 +310,9 @@ pub enum Ending<'a> {
     One { sid: &'a SessionId, user: &'a UserId },
     /// Every session of one of the user's devices (a kick, a sign-out from the device list).
     Device { user: &'a UserId, device: &'a DeviceId },
+    /// Every session of the user's devices but `keep` ("sign out everywhere else" on the
+    /// account page), and, with `browser_login`, every browser login but `keep`'s.
+    OtherDevices { user: &'a UserId, keep: &'a DeviceId },
 }
 
 #[async_trait]

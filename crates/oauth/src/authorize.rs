@@ -111,6 +111,8 @@ pub struct Prompt {
     pub scope: Scope,
     /// Where the browser will be sent (its origin, shown to the user).
     pub redirect_origin: String,
+    /// The client signs people up (`--signup`): the login page offers "create an account".
+    pub signup: bool,
 }
 
 /// The next step of an authorization request.
@@ -195,6 +197,7 @@ impl TokenService {
             client_name: client.name.clone(),
             scope: requested.clone(),
             redirect_origin: pending.pre_grant().redirect_uri.to_url().origin().ascii_serialization(),
+            signup: client.signup,
         };
         let Some((user, auth_time)) = self.live_user(user).await? else { return Ok(Authorized::Login(prompt)) };
         match decision {

@@ -22,6 +22,11 @@ use crate::service::TokenService;
 /// Most consents listed at once (a user has few).
 pub const MAX_CONSENTS: u64 = 200;
 
+/// The account page's name where a client id would go: the audit rows of its sign-ins, the
+/// binding and quota of the codes it sends. Not a valid client id (it has a `:`), so no client
+/// can share its codes or its quota.
+pub const ACCOUNT_PAGE: &str = "portcullis:account";
+
 /// A browser login that succeeded: the cookie's secret (shown once, stored hashed) and the user.
 #[derive(Debug)]
 pub struct BrowserLogin {
@@ -139,6 +144,66 @@ impl TokenService {
             }
         }
         Ok(BrowserLogin { secret, user: user.id.clone(), expires_in: login_ttl().num_seconds().max(0) as u64 })
+    }
+
+    /// The account page's password change: the current password checked and counted as the
+    /// password grant's, then the new one and a cut-off that ends every session and browser
+    /// login of the user, this browser's too; then this browser is signed in again (it just
+    /// proved the password). `None` when that new login was refused (the account changed again
+    /// meanwhile): the person signs in with the new password.
+    pub async fn browser_change_password(
+        &self,
+        user: &UserId,
+        current: Secret,
+        new: Secret,
+        device: &DeviceId,
+        ctx: &RequestContext,
+    ) -> Result<Option<BrowserLogin>, crate::ControlError> {
+        self.control().change_password(user, current, new, None, ACCOUNT_PAGE, ctx).await?;
+        let Some(user) = self.deps.accounts.users.find(user).await? else { return Ok(None) };
+        // Opened after the cut-off it just made, even within the same instant of the clock.
+        let cut = user.cutoffs.all.map(|at| at + chrono::Duration::milliseconds(1));
+        let at = cut.map_or(self.now(), |c| c.max(self.now()));
+        match self.open_login(&user, at, device).await {
+            Ok(login) => Ok(Some(login)),
+            Err(OAuthError::Server(cause)) => Err(crate::ControlError::Internal(cause)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The login page's "create an account" (a client registered with `signup`, checked by the
+    /// authorization request): the per-address count of `POST /signup` (`per_hour`), counted
+    /// before any work. The caller then creates the account and signs it in with
+    /// [`Self::browser_new_account`].
+    pub async fn browser_signup_gate(&self, ctx: &RequestContext, per_hour: u32) -> Result<(), OAuthError> {
+        let key = format!("signup-ip:{}", crate::grants::password::address_key(ctx.ip.as_deref()));
+        send_code::limit(self, &key, per_hour, chrono::Duration::hours(1)).await.map(|_| ())
+    }
+
+    /// Signs a browser in to the account it just created (`user`), audited `login` with method
+    /// `signup`.
+    pub async fn browser_new_account(
+        &self,
+        user: &UserId,
+        client_id: &str,
+        device: &DeviceId,
+        ctx: &RequestContext,
+    ) -> Result<BrowserLogin, OAuthError> {
+        // Read back as stored: its version is the store's (whose clock precision may differ).
+        let found =
+            self.deps.accounts.users.find(user).await.map_err(|e| OAuthError::server("reading a new user", e))?;
+        let Some(user) = found else {
+            return Err(OAuthError::InvalidGrant("the new account is gone (deleted meanwhile)".into()));
+        };
+        let user = &user;
+        let login = self.open_login(user, self.now(), device).await?;
+        let who = Attempt { ctx, client_id, device_id: Some(device.as_str()) };
+        let mut event = password::login_event(self, AuditKind::LoginSucceeded, &who);
+        event.user_id = Some(user.id.to_string());
+        event.actor = Some(user.id.to_string());
+        event.detail = Some("method=signup page=authorize".into());
+        self.audit(event).await;
+        Ok(login)
     }
 
     /// The user behind a login cookie, if it is live, and when they proved their password.

@@ -179,6 +179,18 @@ impl SessionControl<'_> {
         Ok(())
     }
 
+    /// Ends every session of the user's devices but `keep` (the account page's "sign out
+    /// everywhere else"), and every browser login on another device; one event per session, so
+    /// resource servers hear of each. `NotFound` for an unknown user.
+    pub async fn kick_others(&self, user: &UserId, keep: &DeviceId, actor: &str) -> Result<Kicked, ControlError> {
+        let svc = self.svc;
+        self.user(user).await?;
+        let which = Ending::OtherDevices { user, keep };
+        let sessions = svc.deps.issuance.sessions.end(which, svc.now(), Reason::Logout, actor, true).await?;
+        svc.deps.revocations.recorded().await;
+        Ok(Kicked { sessions })
+    }
+
     /// The caller's password change from session `keep`: counted against the same per-user and
     /// per-address limits as the password grant (429 past them), each wrong current password
     /// audited as `login_failed`; then the new password and a cut-off sparing `keep`, which
@@ -188,7 +200,7 @@ impl SessionControl<'_> {
         id: &UserId,
         current: Secret,
         new: Secret,
-        keep: &SessionId,
+        keep: Option<&SessionId>,
         client_id: &str,
         ctx: &RequestContext,
     ) -> Result<(), ControlError> {
@@ -214,13 +226,14 @@ impl SessionControl<'_> {
         let cut = CutOff {
             user: &user.id,
             change: UserChange::Password { hash: &hash },
-            keep: Some(keep),
+            keep,
             reason: Reason::PasswordChanged,
             actor: user.id.as_str(),
         };
         let done = self.cut_off(&cut).await?;
         svc.deps.revocations.recorded().await;
-        let detail = format!("kept sid={keep} sessions={}", done.sessions_ended);
+        let kept = keep.map_or_else(|| "none".to_owned(), ToString::to_string);
+        let detail = format!("kept sid={kept} sessions={}", done.sessions_ended);
         self.audit(AuditKind::PasswordChanged, Some(id), id.as_str(), Some(detail)).await;
         Ok(())
     }

@@ -284,14 +284,14 @@ async fn a_password_change_is_throttled_keeps_the_callers_session_and_ends_the_o
     let keep = sid(&mine);
     for n in 0..3 {
         let wrong = Secret::new(format!("wrong {n}"));
-        let e = control.change_password(&ivy, wrong, Secret::new("new long password"), &keep, &c, &ctx).await;
+        let e = control.change_password(&ivy, wrong, Secret::new("new long password"), Some(&keep), &c, &ctx).await;
         assert!(matches!(e, Err(crate::ControlError::Forbidden(_))), "{e:?}");
     }
-    let e = control.change_password(&ivy, Secret::new(PASSWORD), Secret::new("x"), &keep, &c, &ctx).await;
+    let e = control.change_password(&ivy, Secret::new(PASSWORD), Secret::new("x"), Some(&keep), &c, &ctx).await;
     assert!(matches!(e, Err(crate::ControlError::Throttled { .. })), "past the per-user limit: {e:?}");
     k.clock.advance(Duration::minutes(16));
     control
-        .change_password(&ivy, Secret::new(PASSWORD), Secret::new("a new long password"), &keep, &c, &ctx)
+        .change_password(&ivy, Secret::new(PASSWORD), Secret::new("a new long password"), Some(&keep), &c, &ctx)
         .await
         .expect("changed");
     // Sixteen minutes on, the access tokens have expired by themselves; the sessions are judged

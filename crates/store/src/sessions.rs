@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use crate::SqlStore;
-use crate::ending::{Sessions, Span, end_browser_logins, end_sessions};
+use crate::ending::{Logins, Sessions, Span, end_browser_logins, end_sessions};
 use crate::entities::{device_session, refresh_token};
 use crate::error::store_err;
 use crate::json_params;
@@ -37,6 +37,34 @@ struct LatestRow {
     os: String,
     device: String,
     last_ip: Option<String>,
+}
+
+impl SqlStore {
+    /// Ends a multi-session selection of one user, one event per session: in chunks, each its
+    /// own short transaction under the user's row lock, until none is left. The browser logins
+    /// `logins` covers go with the first chunk.
+    async fn end_in_chunks(
+        &self,
+        user: &UserId,
+        selection: Sessions<'_>,
+        logins: Option<Logins<'_>>,
+        (now, reason, actor): (DateTime<Utc>, Reason, &str),
+    ) -> Result<u64, StoreError> {
+        let mut ended = 0;
+        loop {
+            let txn = self.db.begin().await.map_err(store_err)?;
+            gate_for_update(&txn, user.as_str(), true).await?;
+            let n = end_sessions(&txn, selection, now, reason, actor, true, Span::Chunk).await?;
+            if let Some(logins) = logins.filter(|_| ended == 0) {
+                end_browser_logins(&txn, user.as_str(), logins).await?;
+            }
+            txn.commit().await.map_err(store_err)?;
+            ended += n;
+            if n < crate::ending::CHUNK {
+                return Ok(ended);
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -151,30 +179,20 @@ impl SessionRepo for SqlStore {
                 let selection = Sessions::One { user: user.as_str(), sid: sid.as_str() };
                 let ended = end_sessions(&txn, selection, now, reason, actor, true, Span::All).await?;
                 if let Some(device) = &device {
-                    end_browser_logins(&txn, user.as_str(), Some(device)).await?;
+                    end_browser_logins(&txn, user.as_str(), Logins::OfDevice(device)).await?;
                 }
                 txn.commit().await.map_err(store_err)?;
                 Ok(ended)
             }
             Ending::Device { user, device } => {
-                // One event per session: in chunks, each its own short transaction, until none
-                // is left. The browser logins of the device go with the first.
                 let selection = Sessions::OfDevice { user: user.as_str(), device: device.as_str() };
-                let mut ended = 0;
-                loop {
-                    let txn = self.db.begin().await.map_err(store_err)?;
-                    // Several sessions: the user's row lock first, as every multi-session ending.
-                    gate_for_update(&txn, user.as_str(), true).await?;
-                    let n = end_sessions(&txn, selection, now, reason, actor, true, Span::Chunk).await?;
-                    if browser_login && ended == 0 {
-                        end_browser_logins(&txn, user.as_str(), Some(device.as_str())).await?;
-                    }
-                    txn.commit().await.map_err(store_err)?;
-                    ended += n;
-                    if n < crate::ending::CHUNK {
-                        return Ok(ended);
-                    }
-                }
+                let logins = browser_login.then_some(Logins::OfDevice(device.as_str()));
+                self.end_in_chunks(user, selection, logins, (now, reason, actor)).await
+            }
+            Ending::OtherDevices { user, keep } => {
+                let selection = Sessions::OfOtherDevices { user: user.as_str(), keep: keep.as_str() };
+                let logins = browser_login.then_some(Logins::ButDevice(keep.as_str()));
+                self.end_in_chunks(user, selection, logins, (now, reason, actor)).await
             }
         }
     }

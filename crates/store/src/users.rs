@@ -15,7 +15,7 @@ use sea_orm::{
 };
 
 use crate::SqlStore;
-use crate::ending::{Sessions, Span, end_browser_logins, end_sessions};
+use crate::ending::{Logins, Sessions, Span, end_browser_logins, end_sessions};
 use crate::entities::user;
 use crate::error::store_err;
 
@@ -260,7 +260,7 @@ impl UserRepo for SqlStore {
         let which = Sessions::OfUser { user: cut.user.as_str(), keep: cut.keep.map(SessionId::as_str) };
         // One user-wide event covers every token of these sessions: none of their own.
         let sessions_ended = end_sessions(&txn, which, at, cut.reason, cut.actor, false, Span::All).await?;
-        end_browser_logins(&txn, cut.user.as_str(), None).await?;
+        end_browser_logins(&txn, cut.user.as_str(), Logins::All).await?;
         let target = Target::User { user: cut.user.clone(), except: cut.keep.cloned() };
         crate::revocations::insert(&txn, &NewRevocation { at, target, reason: cut.reason }).await?;
         if matches!(cut.change, UserChange::Delete) {

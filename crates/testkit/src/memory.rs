@@ -487,6 +487,14 @@ impl SessionRepo for Memory {
                 let d = device.clone();
                 (s.end(|x| &x.user_id == user && x.device_id == d, now, reason, actor, true), user.clone(), Some(d))
             }
+            Ending::OtherDevices { user, keep } => {
+                let k = keep.clone();
+                let ended = s.end(|x| &x.user_id == user && x.device_id != k, now, reason, actor, true);
+                if browser_login {
+                    s.logins.retain(|_, l| !(&l.user_id == user && l.device_id.as_ref() != Some(keep)));
+                }
+                return Ok(ended);
+            }
         };
         if browser_login && let Some(device) = device {
             s.logins.retain(|_, l| !(l.user_id == user && l.device_id.as_ref() == Some(&device)));

@@ -145,6 +145,10 @@ pub struct Gate {
     pub large_bodies: Arc<tokio::sync::Semaphore>,
 }
 
+/// What a multipart picture form adds to the picture: the CSRF field, the part headers and the
+/// boundaries.
+const FORM_FRAMING: usize = 16 * 1024;
+
 /// Larger bodies (avatars) read at once, at most.
 pub const LARGE_BODIES: usize = 8;
 
@@ -158,8 +162,14 @@ pub async fn shed(State(gate): State<Gate>, req: Request, next: Next) -> Respons
     }
     let (parts, body) = req.into_parts();
     let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let avatar = parts.method == axum::http::Method::PUT && parts.uri.path() == crate::http::paths::ME_AVATAR;
-    let limit = if avatar { gate.avatar_limit } else { gate.body_limit };
+    let (avatar, limit) = match (&parts.method, parts.uri.path()) {
+        (&axum::http::Method::PUT, crate::http::paths::ME_AVATAR) => (true, gate.avatar_limit),
+        // The account page's picture form: the file, and its CSRF field and multipart framing.
+        (&axum::http::Method::POST, crate::http::paths::ACCOUNT_AVATAR) => {
+            (true, gate.avatar_limit.saturating_add(FORM_FRAMING))
+        }
+        _ => (false, gate.body_limit),
+    };
     let too_large = || {
         let status = if avatar {
             // Contract §7: an avatar past its limit is 413.

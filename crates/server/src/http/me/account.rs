@@ -222,7 +222,7 @@ pub async fn change_password(
             &uid,
             Secret::new(req.current_password),
             Secret::new(req.new_password),
-            &sid,
+            Some(&sid),
             &bearer.0.client_id,
             &ctx,
         )

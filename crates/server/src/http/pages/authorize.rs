@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::code_login;
 use super::cookies::{Browser, logged_in};
-use super::login_pages::{Forms, refused};
+use super::login_pages::{Forms, asks_signup, refused, with_prompt};
 use super::render as pages;
 use crate::app::App;
 use crate::http::oauth::token::context;
@@ -25,22 +25,25 @@ use crate::http::oauth::token::context;
 pub struct PageForm {
     /// The form's hidden CSRF field.
     #[serde(default)]
-    csrf: String,
-    /// `login` (password), `send_code`, `code_login`, `allow` or `deny`.
+    pub(super) csrf: String,
+    /// `login` (password), `send_code`, `code_login`, `signup`, `allow` or `deny`.
     #[serde(default)]
-    action: String,
+    pub(super) action: String,
     /// With `login`.
     #[serde(default)]
-    username: String,
+    pub(super) username: String,
     /// With `login`.
     #[serde(default)]
-    password: String,
+    pub(super) password: String,
     /// With `send_code` and `code_login`: a phone number or an email address.
     #[serde(default)]
-    destination: String,
+    pub(super) destination: String,
     /// With `code_login`: the 6 digits.
     #[serde(default)]
-    code: String,
+    pub(super) code: String,
+    /// With `signup`: the password again.
+    #[serde(default)]
+    pub(super) confirm_password: String,
 }
 
 /// The authorization endpoint (RFC 6749 §4.1.1) with PKCE S256 (RFC 7636): a login page, a
@@ -107,7 +110,7 @@ pub async fn submit(
         return browser.finish(res);
     }
     let res = match form.action.as_str() {
-        "login" | "send_code" | "code_login" => {
+        "login" | "send_code" | "code_login" | "signup" => {
             sign_in(&app, &mut browser, &req, query.as_deref(), &form, &context(client, &headers)).await
         }
         "allow" | "deny" => {
@@ -141,9 +144,11 @@ async fn sign_in(
         Ok(Authorized::Login(prompt)) => prompt,
         other => return answer(app, browser, query, other),
     };
-    let forms = Forms::new(app, browser, query, &prompt.client_name);
+    let forms = Forms::new(app, browser, query, &prompt.client_name).offering_signup(query, prompt.signup);
     let client_id = req.client_id().unwrap_or_default();
     match form.action.as_str() {
+        "signup" if prompt.signup => signup(app, browser, &forms, form, (client_id, query), ctx).await,
+        "signup" => pages::error(StatusCode::BAD_REQUEST, "This app does not create accounts."),
         "send_code" => code_login::send(app, &forms, &form.destination, client_id, ctx).await,
         "code_login" => code_login::verify(app, browser, &forms, (&form.destination, &form.code), client_id, ctx).await,
         _ => password_login(app, browser, &forms, form, client_id, ctx).await,
@@ -166,6 +171,59 @@ async fn password_login(
     }
 }
 
+/// `action=signup` (the client signs people up): the per-address count first, then the
+/// username and password checked as `POST /signup` checks them, the account made and this
+/// browser signed in to it; back to the authorization URL (without `prompt=create`), which goes
+/// on to consent.
+async fn signup(
+    app: &App,
+    browser: &mut Browser,
+    forms: &Forms,
+    form: &PageForm,
+    (client_id, query): (&str, Option<&str>),
+    ctx: &RequestContext,
+) -> Response {
+    let again = |status: StatusCode, why: &str| forms.signup(status, Some(why), &form.username, query);
+    let per_hour = app.config().account.max_signups_per_ip;
+    if let Err(e) = app.tokens().browser_signup_gate(ctx, per_hour).await {
+        return match e {
+            OAuthError::Server(cause) => pages::failed(&cause),
+            e => refused(&e, again(StatusCode::OK, e.description())),
+        };
+    }
+    if form.password != form.confirm_password {
+        return again(StatusCode::BAD_REQUEST, "The two passwords differ. Type the same password twice.");
+    }
+    if let Err(e) = crate::http::me::account::check_chosen_username(&form.username) {
+        return again(e.status, &e.description);
+    }
+    let new = crate::ops::NewUser {
+        username: form.username.clone(),
+        password: Some(portcullis_domain::secret::Secret::new(form.password.clone())),
+        phone: None,
+        email: None,
+    };
+    let user = match app.directory().create_user(new, &format!("signup:{client_id}")).await {
+        Ok(user) => user,
+        Err(crate::ops::OpError::Conflict(_)) => {
+            return again(StatusCode::CONFLICT, "That username is taken. Choose another.");
+        }
+        Err(e) => {
+            let e = crate::http::error::ApiError::from(e);
+            if e.status.is_server_error() {
+                return pages::failed(&e.cause.unwrap_or_else(|| Cause::msg(e.description)));
+            }
+            return again(e.status, &e.description);
+        }
+    };
+    let device = browser.device();
+    match app.tokens().browser_new_account(&user.id, client_id, &device, ctx).await {
+        Ok(done) => browser.signed_in(&done, &with_prompt(query, None)),
+        Err(OAuthError::Server(cause)) => pages::failed(&cause),
+        Err(e) => refused(&e, forms.login(StatusCode::OK, Some((e.description(), &form.username)), None)),
+    }
+}
+
 /// Maps the outcome of an authorization request to a redirect or a page.
 fn answer(app: &App, browser: &Browser, query: Option<&str>, outcome: Result<Authorized, AuthorizeError>) -> Response {
     match outcome {
@@ -180,8 +238,13 @@ fn answer(app: &App, browser: &Browser, query: Option<&str>, outcome: Result<Aut
                 Err(e) => pages::failed(&Cause::context("the redirect is not a header value", e)),
             }
         }
-        Ok(Authorized::Login(Prompt { client_name, .. })) => {
-            Forms::new(app, browser, query, &client_name).login(StatusCode::OK, None, None)
+        Ok(Authorized::Login(Prompt { client_name, signup, .. })) => {
+            let forms = Forms::new(app, browser, query, &client_name).offering_signup(query, signup);
+            if signup && asks_signup(query) {
+                forms.signup(StatusCode::OK, None, "", query)
+            } else {
+                forms.login(StatusCode::OK, None, None)
+            }
         }
         Ok(Authorized::Consent { prompt, .. }) => {
             let forms = Forms::new(app, browser, query, &prompt.client_name);
@@ -190,7 +253,7 @@ fn answer(app: &App, browser: &Browser, query: Option<&str>, outcome: Result<Aut
                 StatusCode::OK,
                 "consent.html",
                 context! {
-                    client_name => prompt.client_name, client_id => prompt.client_id,
+                    client_name => prompt.client_name, account_url => crate::http::paths::ACCOUNT,
                     origin => prompt.redirect_origin, scopes, action => forms.action(), csrf => forms.csrf()
                 },
             )

@@ -17,19 +17,62 @@ use crate::http::paths;
 /// What every form of these pages carries: where it posts, its CSRF token, the app's name and
 /// the channels codes go out on (none: no code form).
 pub(super) struct Forms {
-    client_name: String,
+    /// The app the person signs in to; `None`: the account page.
+    client_name: Option<String>,
     action: String,
     csrf: String,
     channels: Vec<Channel>,
+    /// The authorization URL asking for the sign-up page (`prompt=create`), when the client
+    /// signs people up.
+    signup_url: Option<String>,
 }
 
 impl Forms {
+    /// The forms of the authorization request `query`, for the app `client_name`.
     pub(super) fn new(app: &App, browser: &Browser, query: Option<&str>, client_name: &str) -> Self {
         Self {
-            client_name: client_name.to_owned(),
+            client_name: Some(client_name.to_owned()),
             action: format!("{}?{}", paths::AUTHORIZE, query.unwrap_or("")),
             csrf: app.tokens().csrf_token(&browser.csrf, browser.login.as_deref()),
             channels: app.tokens().browser_code_channels(),
+            signup_url: None,
+        }
+    }
+
+    /// With the "create an account" link (`prompt=create`, as OpenID Connect's "Initiating User
+    /// Registration" names it): for a client that signs people up.
+    pub(super) fn offering_signup(mut self, query: Option<&str>, signup: bool) -> Self {
+        self.signup_url = signup.then(|| with_prompt(query, Some("create")));
+        self
+    }
+
+    /// The sign-up page, with `error` and the username to keep.
+    pub(super) fn signup(
+        &self,
+        status: StatusCode,
+        error: Option<&str>,
+        username: &str,
+        query: Option<&str>,
+    ) -> Response {
+        render::render(
+            status,
+            "signup.html",
+            context! {
+                client_name => self.client_name, action => self.action, csrf => self.csrf, error,
+                username => keep(username), min_password => portcullis_domain::password::MIN_PASSWORD_LEN,
+                sign_in_url => with_prompt(query, None),
+            },
+        )
+    }
+
+    /// The forms of the account page's sign-in, which post to `/account`.
+    pub(super) fn account(app: &App, browser: &Browser) -> Self {
+        Self {
+            client_name: None,
+            action: paths::ACCOUNT.to_owned(),
+            csrf: app.tokens().csrf_token(&browser.csrf, browser.login.as_deref()),
+            channels: app.tokens().browser_code_channels(),
+            signup_url: None,
         }
     }
 
@@ -65,6 +108,7 @@ impl Forms {
                 client_name => self.client_name, action => self.action, csrf => self.csrf, error,
                 username => keep(username), codes => !self.channels.is_empty(), code_error,
                 destination => keep(destination), destination_label => label, autocomplete, inputmode,
+                signup_url => self.signup_url,
             },
         )
     }
@@ -88,6 +132,23 @@ impl Forms {
             },
         )
     }
+}
+
+/// The authorization URL of `query` with its `prompt` replaced by `prompt` (or removed).
+pub(super) fn with_prompt(query: Option<&str>, prompt: Option<&str>) -> String {
+    let kept = query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && p.split('=').next() != Some("prompt"))
+        .chain(prompt.map(|p| format!("prompt={p}")).as_deref())
+        .collect::<Vec<_>>()
+        .join("&");
+    format!("{}?{kept}", paths::AUTHORIZE)
+}
+
+/// Whether the authorization request asks for the sign-up page (`prompt=create`).
+pub(super) fn asks_signup(query: Option<&str>) -> bool {
+    query.unwrap_or("").split('&').any(|p| p == "prompt=create")
 }
 
 /// At most 256 characters of what the person typed, to show it back.

@@ -17,6 +17,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("code.html", include_str!("../../../templates/code.html")),
         ("consent.html", include_str!("../../../templates/consent.html")),
         ("error.html", include_str!("../../../templates/error.html")),
+        ("account.html", include_str!("../../../templates/account.html")),
+        ("signup.html", include_str!("../../../templates/signup.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(error = %portcullis_domain::error::Chain(&e), name, "template does not parse");
@@ -42,7 +44,9 @@ pub(super) fn render(status: StatusCode, name: &str, ctx: Value) -> Response {
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'",
+        ),
     );
     res
 }
@@ -64,7 +68,7 @@ mod tests {
 
     #[test]
     fn every_template_parses_and_escapes() {
-        for name in ["login.html", "code.html", "consent.html", "error.html"] {
+        for name in ["login.html", "code.html", "consent.html", "error.html", "account.html", "signup.html"] {
             assert!(TEMPLATES.get_template(name).is_ok(), "{name}");
         }
         let html = TEMPLATES
