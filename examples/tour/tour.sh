@@ -232,6 +232,37 @@ expect "$ME"
 #     Both signed up by their first code; the command line sees them like any user:
 $PC user sessions +8613800138001
 
+# 12. Your account page: open $AS/account in a browser and sign in as alice. It lists her
+#     devices (browser, OS, last seen, from where; this one marked) with "Sign out" for each and
+#     "Sign out everywhere else", the apps she allowed with "Remove access", her profile and
+#     picture, and a password form (docs/images/account-desktop.png). The same from a shell,
+#     a cookie jar standing in for the browser; every form carries the page's CSRF token:
+JAR=$(mktemp)
+csrf() { curl -s -b "$JAR" -c "$JAR" $AS/account | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -n 1; }
+curl -s -b "$JAR" -c "$JAR" -d csrf=$(csrf) -d action=login -d username=alice \
+  --data-urlencode 'password=correct horse battery' -o /dev/null $AS/account
+DEVICES=$(curl -s -b "$JAR" $AS/account | grep -o 'data-device-id="[^"]*"')
+echo "$DEVICES"
+# data-device-id="…"
+# data-device-id="my-terminal"
+expect "$DEVICES"
+#     Sign the terminal out (its refresh token dies at once), then remove the app's access:
+SIGNED_OUT=$(curl -s -b "$JAR" -c "$JAR" -d csrf=$(csrf) -d device_id=my-terminal \
+  -o /dev/null -w '%{http_code} %{redirect_url}' $AS/account/sign-out-device)
+echo "$SIGNED_OUT"
+# 303 http://…/account?done=device
+expect "$SIGNED_OUT"
+REMOVED=$(curl -s -b "$JAR" -c "$JAR" -d csrf=$(csrf) -d client_id=$APP_ID \
+  -o /dev/null -w '%{http_code} %{redirect_url}' $AS/account/remove-app)
+echo "$REMOVED"
+# 303 http://…/account?done=app
+expect "$REMOVED"
+APPS=$(curl -s -b "$JAR" "$AS/account?done=app" | grep -o -e 'id="notice">[^<]*' -e 'No app has access.')
+echo "$APPS"
+# id="notice">Access removed: the app can no longer act for you, and it is signed out.
+# No app has access.
+expect "$APPS"
+
 # Discovery, health, metrics and the API description:
 METADATA=$(curl -s $AS/.well-known/oauth-authorization-server)
 echo "$METADATA"

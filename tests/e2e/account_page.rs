@@ -121,22 +121,40 @@ async fn the_page_signs_in_lists_devices_and_signs_one_out_whose_refresh_then_fa
     let (status, _, _) = act(&f, &mut b, "no-such-action", &[]).await;
     assert_eq!(status, 404);
 
-    // A second browser signed in to the page, then "sign out everywhere else" from the first:
-    // the laptop's refresh fails, the second browser is signed out, the first is not.
+    // A browser signed in to the page only, elsewhere, is listed (it can act on the account)
+    // and can be signed out like any device.
     let mut other = FormBrowser::new();
     sign_in(&f, &mut other, PASSWORD).await;
+    let other_device = other.cookies["portcullis_device"].clone();
+    let (_, _, page) = b.get(&f.s.url("/account")).await;
+    assert!(listed_devices(&page).contains(&other_device) && page.contains("Another browser"), "{page}");
+    let (status, location, _) = act(&f, &mut b, "sign-out-device", &[("device_id", &other_device)]).await;
+    assert_eq!((status, location.as_deref()), (303, Some("/account?done=device")));
+    let (_, _, page) = other.get(&f.s.url("/account")).await;
+    assert!(page.contains("Sign in to your account"), "the other browser is signed out: {page}");
+
+    // "Sign out everywhere else" spares no device by its id, which is the client's to choose:
+    // a session that claims this browser's device id ends too, as does every other browser
+    // and the laptop; this browser stays signed in (a new login cookie).
+    sign_in(&f, &mut other, PASSWORD).await;
+    let mine = b.cookies["portcullis_device"].clone();
+    let spoof = f.login(&mine, FIREFOX).await;
     let (status, location, _) = act(&f, &mut b, "sign-out-others", &[]).await;
     assert_eq!((status, location.as_deref()), (303, Some("/account?done=others")));
     let (status, _) = f.refresh(&refresh_token(&laptop), "ivys-laptop", FIREFOX).await;
     assert_eq!(status, 400);
+    let (status, _) = f.refresh(&refresh_token(&spoof), &mine, FIREFOX).await;
+    assert_eq!(status, 400, "a session claiming this browser's device id ends too");
     let (_, _, page) = other.get(&f.s.url("/account")).await;
     assert!(page.contains("Sign in to your account"), "the other browser is signed out: {page}");
-    let (_, _, page) = b.get(&f.s.url("/account")).await;
-    assert!(page.contains("Signed in as"), "this browser stays: {page}");
+    let (_, _, page) = b.get(&f.s.url("/account?done=others")).await;
+    assert!(page.contains("Signed in as") && page.contains("You are signed out everywhere else."), "{page}");
 
-    // "Sign out" ends this browser's login too.
+    // "Sign out" ends this browser's login by its own cookie, whatever its device cookie says.
+    b.cookies.insert("portcullis_device".into(), "a-swapped-device-cookie".into());
     let (status, location, _) = act(&f, &mut b, "sign-out", &[]).await;
     assert_eq!((status, location.as_deref()), (303, Some("/account?done=signed-out")));
+    assert_eq!(b.cookies["portcullis_login"], "", "the login cookie is cleared");
     let (_, _, page) = b.get(&f.s.url("/account")).await;
     assert!(page.contains("Sign in to your account"), "{page}");
     f.s.stop().await;
@@ -283,7 +301,19 @@ async fn the_profile_picture_and_password_change_on_the_page() {
 
 #[tokio::test]
 async fn a_password_less_account_signs_in_to_the_page_with_a_code() {
-    let s = TestServer::start_with(|c| c.otp.browser_login = true).await;
+    // A per-client quota of one send: the page's sends are not counted on any (a quota shared
+    // by everyone signing in here would let anyone use it up).
+    let s = TestServer::start_with(|c| {
+        c.otp.browser_login = true;
+        c.otp.max_sends_per_client = 1;
+    })
+    .await;
+    s.user_with("+8613800138001", Some("+8613800138001"), None).await;
+    let mut first = FormBrowser::new();
+    let (_, _, page) = first.get(&s.url("/account")).await;
+    let form = [("csrf", csrf_of(&page)), ("action", "send_code".into()), ("destination", "+8613800138001".into())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(first.post(&s.url("/account"), &form).await.0, 200);
     s.user_with("+8613800138000", Some("+8613800138000"), None).await;
     let mut b = FormBrowser::new();
     let (_, _, page) = b.get(&s.url("/account")).await;

@@ -347,7 +347,7 @@ async fn the_account_page_signs_a_phone_out_and_removes_an_app_in_a_real_browser
 
     // Remove the app: its consent goes, and so does its session.
     click_through(&b, &format!("li[data-client-id='{}'] button", app.id)).await;
-    assert!(text(&b, "#notice").await.contains("access is removed"));
+    assert!(text(&b, "#notice").await.contains("Access removed: the app can no longer act for you"));
     assert!(text(&b, "#apps").await.contains("No app has access."));
     let sql = "SELECT COUNT(*) FROM device_sessions WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL";
     let live =

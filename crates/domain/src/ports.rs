@@ -310,9 +310,6 @@ pub enum Ending<'a> {
     One { sid: &'a SessionId, user: &'a UserId },
     /// Every session of one of the user's devices (a kick, a sign-out from the device list).
     Device { user: &'a UserId, device: &'a DeviceId },
-    /// Every session of the user's devices but `keep` ("sign out everywhere else" on the
-    /// account page), and, with `browser_login`, every browser login but `keep`'s.
-    OtherDevices { user: &'a UserId, keep: &'a DeviceId },
 }
 
 #[async_trait]
@@ -437,6 +434,11 @@ pub trait LoginSessionRepo: Send + Sync + 'static {
         secret_hash: &SecretHash,
         now: DateTime<Utc>,
     ) -> Result<Option<(UserId, DateTime<Utc>)>, StoreError>;
+    /// The user's live login sessions, newest first, at most `limit` (the account page lists
+    /// the browsers signed in).
+    async fn live(&self, user: &UserId, now: DateTime<Utc>, limit: u64) -> Result<Vec<LoginSession>, StoreError>;
+    /// Ends one login session (a browser signing itself out); false when there was none.
+    async fn end(&self, secret_hash: &SecretHash) -> Result<bool, StoreError>;
 }
 
 /// Forgetting history (`crate::retention`): batched deletes and the lease that lets one node at

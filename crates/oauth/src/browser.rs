@@ -22,10 +22,10 @@ use crate::service::TokenService;
 /// Most consents listed at once (a user has few).
 pub const MAX_CONSENTS: u64 = 200;
 
-/// The account page's name where a client id would go: the audit rows of its sign-ins, the
-/// binding and quota of the codes it sends. Not a valid client id (it has a `:`), so no client
-/// can share its codes or its quota.
-pub const ACCOUNT_PAGE: &str = "portcullis:account";
+/// Most browser logins listed on the account page (they last minutes: a person has a few).
+pub const MAX_LISTED_LOGINS: u64 = 100;
+
+pub use crate::grants::send_code::ACCOUNT_PAGE;
 
 /// A browser login that succeeded: the cookie's secret (shown once, stored hashed) and the user.
 #[derive(Debug)]
@@ -160,8 +160,31 @@ impl TokenService {
         ctx: &RequestContext,
     ) -> Result<Option<BrowserLogin>, crate::ControlError> {
         self.control().change_password(user, current, new, None, ACCOUNT_PAGE, ctx).await?;
+        self.reopen_login(user, device).await
+    }
+
+    /// The account page's "sign out everywhere else": a user-wide cut-off (every session and
+    /// browser login ends, on every device, this browser's too; every code and login that
+    /// began before it is refused), then this browser is signed in again, as after a password
+    /// change. A device id is the client's to choose, so sparing "this device" by its id would
+    /// spare whoever claims it. `None` as in [`Self::browser_change_password`].
+    pub async fn browser_sign_out_others(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+    ) -> Result<Option<BrowserLogin>, crate::ControlError> {
+        self.control().kick(user, None, portcullis_domain::revocation::Reason::Logout, user.as_str()).await?;
+        self.reopen_login(user, device).await
+    }
+
+    /// A new login for this browser right after a cut-off it asked for (it proved who it is
+    /// just before): opened after the cut-off, even within the same instant of the clock.
+    async fn reopen_login(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+    ) -> Result<Option<BrowserLogin>, crate::ControlError> {
         let Some(user) = self.deps.accounts.users.find(user).await? else { return Ok(None) };
-        // Opened after the cut-off it just made, even within the same instant of the clock.
         let cut = user.cutoffs.all.map(|at| at + chrono::Duration::milliseconds(1));
         let at = cut.map_or(self.now(), |c| c.max(self.now()));
         match self.open_login(&user, at, device).await {
@@ -169,6 +192,19 @@ impl TokenService {
             Err(OAuthError::Server(cause)) => Err(crate::ControlError::Internal(cause)),
             Err(_) => Ok(None),
         }
+    }
+
+    /// The user's live browser logins (the account page lists them), newest first.
+    pub async fn browser_logins(&self, user: &UserId) -> Result<Vec<LoginSession>, StoreError> {
+        self.deps.browser.logins.live(user, self.now(), MAX_LISTED_LOGINS).await
+    }
+
+    /// Ends the login behind `cookie` (a browser signing itself out); false when there was none.
+    pub async fn browser_logout(&self, cookie: &str) -> Result<bool, StoreError> {
+        if cookie.len() > MAX_PARAM_LEN || !cookie.starts_with(LOGIN_SECRET_PREFIX) {
+            return Ok(false);
+        }
+        self.deps.browser.logins.end(&self.deps.hasher.hash(cookie)).await
     }
 
     /// The login page's "create an account" (a client registered with `signup`, checked by the

@@ -179,18 +179,6 @@ impl SessionControl<'_> {
         Ok(())
     }
 
-    /// Ends every session of the user's devices but `keep` (the account page's "sign out
-    /// everywhere else"), and every browser login on another device; one event per session, so
-    /// resource servers hear of each. `NotFound` for an unknown user.
-    pub async fn kick_others(&self, user: &UserId, keep: &DeviceId, actor: &str) -> Result<Kicked, ControlError> {
-        let svc = self.svc;
-        self.user(user).await?;
-        let which = Ending::OtherDevices { user, keep };
-        let sessions = svc.deps.issuance.sessions.end(which, svc.now(), Reason::Logout, actor, true).await?;
-        svc.deps.revocations.recorded().await;
-        Ok(Kicked { sessions })
-    }
-
     /// The caller's password change from session `keep`: counted against the same per-user and
     /// per-address limits as the password grant (429 past them), each wrong current password
     /// audited as `login_failed`; then the new password and a cut-off sparing `keep`, which

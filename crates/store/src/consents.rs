@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::consent::{Consent, LoginSession};
-use portcullis_domain::ids::{ClientId, UserId};
+use portcullis_domain::ids::{ClientId, DeviceId, UserId};
 use portcullis_domain::ports::{Authenticated, ConsentRepo, LoginSessionRepo, Opened, StoreError};
 use portcullis_domain::revocation::Reason;
 use portcullis_domain::secret::SecretHash;
@@ -142,5 +142,33 @@ impl LoginSessionRepo for SqlStore {
             Ok((user, r.created_at))
         })
         .transpose()
+    }
+
+    async fn live(&self, user: &UserId, now: DateTime<Utc>, limit: u64) -> Result<Vec<LoginSession>, StoreError> {
+        let rows = login_session::Entity::find()
+            .filter(login_session::Column::UserId.eq(user.as_str()))
+            .filter(login_session::Column::ExpiresAt.gt(now))
+            .order_by_desc(login_session::Column::CreatedAt)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(store_err)?;
+        rows.into_iter()
+            .map(|r| {
+                let device = r.device_id.as_deref().map(DeviceId::parse).transpose();
+                Ok(LoginSession {
+                    secret_hash: SecretHash::from_stored(r.secret_hash),
+                    user_id: user.clone(),
+                    device_id: device.map_err(|_| StoreError::malformed("malformed login device id"))?,
+                    created_at: r.created_at,
+                    expires_at: r.expires_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn end(&self, secret_hash: &SecretHash) -> Result<bool, StoreError> {
+        let done = login_session::Entity::delete_by_id(secret_hash.as_str()).exec(&self.db).await.map_err(store_err)?;
+        Ok(done.rows_affected > 0)
     }
 }

@@ -21,8 +21,6 @@ pub(crate) enum Sessions<'a> {
     One { user: &'a str, sid: &'a str },
     /// Every session of one of a user's devices.
     OfDevice { user: &'a str, device: &'a str },
-    /// Every session of a user's devices but one.
-    OfOtherDevices { user: &'a str, keep: &'a str },
     /// Every session a user opened with one client.
     OfUserAndClient { user: &'a str, client: &'a str },
     /// Every session a client opened.
@@ -41,9 +39,6 @@ impl Sessions<'_> {
             Self::One { user, sid } => (format!("user_id = {} AND id = {}", p(0), p(1)), vec![user, sid]),
             Self::OfDevice { user, device } => {
                 (format!("user_id = {} AND device_id = {}", p(0), p(1)), vec![user, device])
-            }
-            Self::OfOtherDevices { user, keep } => {
-                (format!("user_id = {} AND device_id <> {}", p(0), p(1)), vec![user, keep])
             }
             Self::OfUserAndClient { user, client } => {
                 (format!("user_id = {} AND client_id = {}", p(0), p(1)), vec![user, client])
@@ -145,9 +140,6 @@ pub(crate) async fn end_sessions(
 pub(crate) enum Logins<'a> {
     All,
     OfDevice(&'a str),
-    /// Every one but those of this device (and those with no device, which no browser holds
-    /// any more: a login is opened with the browser's device cookie).
-    ButDevice(&'a str),
 }
 
 /// Ends the user's browser login sessions that `which` covers.
@@ -161,10 +153,6 @@ pub(crate) async fn end_browser_logins(
         Logins::All => ("DELETE FROM login_sessions WHERE user_id = $1", vec![Value::from(user.to_owned())]),
         Logins::OfDevice(d) => (
             "DELETE FROM login_sessions WHERE user_id = $1 AND device_id = $2",
-            vec![Value::from(user.to_owned()), Value::from(d.to_owned())],
-        ),
-        Logins::ButDevice(d) => (
-            "DELETE FROM login_sessions WHERE user_id = $1 AND (device_id IS NULL OR device_id <> $2)",
             vec![Value::from(user.to_owned()), Value::from(d.to_owned())],
         ),
     };

@@ -189,11 +189,6 @@ impl SessionRepo for SqlStore {
                 let logins = browser_login.then_some(Logins::OfDevice(device.as_str()));
                 self.end_in_chunks(user, selection, logins, (now, reason, actor)).await
             }
-            Ending::OtherDevices { user, keep } => {
-                let selection = Sessions::OfOtherDevices { user: user.as_str(), keep: keep.as_str() };
-                let logins = browser_login.then_some(Logins::ButDevice(keep.as_str()));
-                self.end_in_chunks(user, selection, logins, (now, reason, actor)).await
-            }
         }
     }
 

@@ -487,14 +487,6 @@ impl SessionRepo for Memory {
                 let d = device.clone();
                 (s.end(|x| &x.user_id == user && x.device_id == d, now, reason, actor, true), user.clone(), Some(d))
             }
-            Ending::OtherDevices { user, keep } => {
-                let k = keep.clone();
-                let ended = s.end(|x| &x.user_id == user && x.device_id != k, now, reason, actor, true);
-                if browser_login {
-                    s.logins.retain(|_, l| !(&l.user_id == user && l.device_id.as_ref() != Some(keep)));
-                }
-                return Ok(ended);
-            }
         };
         if browser_login && let Some(device) = device {
             s.logins.retain(|_, l| !(l.user_id == user && l.device_id.as_ref() == Some(&device)));
@@ -614,6 +606,19 @@ impl LoginSessionRepo for Memory {
     ) -> Result<Option<(UserId, DateTime<Utc>)>, StoreError> {
         let s = self.lock();
         Ok(s.logins.get(secret_hash).filter(|l| l.expires_at > now).map(|l| (l.user_id.clone(), l.created_at)))
+    }
+
+    async fn live(&self, user: &UserId, now: DateTime<Utc>, limit: u64) -> Result<Vec<LoginSession>, StoreError> {
+        let s = self.lock();
+        let mut live: Vec<LoginSession> =
+            s.logins.values().filter(|l| &l.user_id == user && l.expires_at > now).cloned().collect();
+        live.sort_by_key(|l| std::cmp::Reverse(l.created_at));
+        live.truncate(limit as usize);
+        Ok(live)
+    }
+
+    async fn end(&self, secret_hash: &SecretHash) -> Result<bool, StoreError> {
+        Ok(self.lock().logins.remove(secret_hash).is_some())
     }
 }
 

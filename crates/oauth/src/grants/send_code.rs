@@ -97,6 +97,12 @@ fn limit_description(key: &str) -> &'static str {
     }
 }
 
+/// The account page's name where a client id would go: the audit rows of its sign-ins and the
+/// binding of the codes it sends. Not a valid client id (it has a `:`), so no client can spend
+/// its codes. Its sends count per address and per destination, never on a per-client quota:
+/// a quota shared by everyone signing in here would let anyone use it up and shut them out.
+pub const ACCOUNT_PAGE: &str = "portcullis:account";
+
 /// A destination as a person types it into the login page: an email address if it has an
 /// `@`, else a phone number.
 pub(crate) fn typed_destination(text: &str) -> Result<Destination, OAuthError> {
@@ -238,7 +244,10 @@ pub(crate) async fn send_limits(
     }
     let hour = Duration::hours(1);
     limit(svc, &format!("otp-ip:{}", address_key(ctx.ip.as_deref())), policy.sends_per_address, hour).await?;
-    limit(svc, &format!("otp-client:{client_id}"), policy.sends_per_client, hour).await?;
+    // The account page has no client whose spending to cap (see [`ACCOUNT_PAGE`]).
+    if client_id != ACCOUNT_PAGE {
+        limit(svc, &format!("otp-client:{client_id}"), policy.sends_per_client, hour).await?;
+    }
     let cooldown = limit(svc, &format!("otp-resend:{}", to.key()), 1, policy.resend_after).await?;
     limit(svc, &format!("otp-dest:{}", to.key()), policy.sends_per_destination, hour).await?;
     Ok(cooldown)

@@ -68,7 +68,7 @@ pub fn router(app: App) -> Router {
                 max_lag: app.config().http.max_queue_delay,
                 body_limit,
                 avatar_limit: app.config().account.avatar_max_bytes,
-                large_bodies: std::sync::Arc::new(tokio::sync::Semaphore::new(overload::LARGE_BODIES)),
+                large_bodies: std::sync::Arc::new(overload::LargeBodies::default()),
             },
             overload::shed,
         ))

@@ -15,6 +15,7 @@
 //! Probes and metrics are never shed (a load balancer must not take a busy node for a dead
 //! one), and a revocation-feed stream counts only until its response starts.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -142,7 +143,67 @@ pub struct Gate {
     pub avatar_limit: usize,
     /// Larger bodies read at once: they are read before anyone is authenticated, so without a
     /// bound a crowd of slow uploads would hold `connections × avatar_limit` of memory.
-    pub large_bodies: Arc<tokio::sync::Semaphore>,
+    pub large_bodies: Arc<LargeBodies>,
+}
+
+/// The slots for larger bodies: [`LARGE_BODIES`] in all, [`LARGE_BODIES_PER_ADDRESS`] per
+/// address (an IPv6 /64 counting as one), so one client cannot hold them all.
+#[derive(Debug)]
+pub struct LargeBodies {
+    all: Arc<tokio::sync::Semaphore>,
+    by_address: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
+}
+
+impl Default for LargeBodies {
+    fn default() -> Self {
+        Self { all: Arc::new(tokio::sync::Semaphore::new(LARGE_BODIES)), by_address: Default::default() }
+    }
+}
+
+/// A slot for one larger body; given back when dropped.
+pub struct LargeBody {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    slots: Arc<LargeBodies>,
+    address: IpAddr,
+}
+
+impl LargeBodies {
+    /// A slot for a body from `address`, or none when every slot, or the address's share, is taken.
+    pub fn take(self: &Arc<Self>, address: IpAddr) -> Option<LargeBody> {
+        let address = network_of(address);
+        let mut held = self.by_address.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mine = held.get(&address).copied().unwrap_or(0);
+        if mine >= LARGE_BODIES_PER_ADDRESS {
+            return None;
+        }
+        let permit = self.all.clone().try_acquire_owned().ok()?;
+        held.insert(address, mine + 1);
+        Some(LargeBody { _permit: permit, slots: self.clone(), address })
+    }
+}
+
+impl Drop for LargeBody {
+    fn drop(&mut self) {
+        let mut held = self.slots.by_address.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = held.get_mut(&self.address) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// An address as one client: an IPv4 address, or an IPv6 /64.
+fn network_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        v4 => v4,
+    }
 }
 
 /// What a multipart picture form adds to the picture: the CSRF field, the part headers and the
@@ -151,6 +212,13 @@ const FORM_FRAMING: usize = 16 * 1024;
 
 /// Larger bodies (avatars) read at once, at most.
 pub const LARGE_BODIES: usize = 8;
+
+/// Larger bodies read at once from one address (or IPv6 /64), at most.
+pub const LARGE_BODIES_PER_ADDRESS: usize = 2;
+
+/// How long a larger body may take to arrive once it holds a slot: 1 MiB in 15 s is about
+/// 70 KiB/s, slower than any phone upload worth waiting for.
+const LARGE_BODY_DEADLINE: Duration = Duration::from_secs(15);
 
 /// The middleware. The body is read before a slot is taken: a client that sends it slowly
 /// holds a connection (bounded by `http.max_connections`, timed out by
@@ -186,9 +254,13 @@ pub async fn shed(State(gate): State<Gate>, req: Request, next: Next) -> Respons
         return too_large();
     }
     let _large = if avatar {
-        match gate.large_bodies.clone().try_acquire_owned() {
-            Ok(permit) => Some(permit),
-            Err(_) => {
+        let address = parts
+            .extensions
+            .get::<crate::http::client_addr::ClientAddr>()
+            .map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0);
+        match gate.large_bodies.take(address) {
+            Some(slot) => Some(slot),
+            None => {
                 let mut e = ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     ErrorCode::TemporarilyUnavailable,
@@ -201,8 +273,21 @@ pub async fn shed(State(gate): State<Gate>, req: Request, next: Next) -> Respons
     } else {
         None
     };
-    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        return too_large();
+    let read = axum::body::to_bytes(body, limit);
+    let bytes = if avatar {
+        match tokio::time::timeout(LARGE_BODY_DEADLINE, read).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(_)) => return too_large(),
+            Err(_) => {
+                let why = format!("the upload did not arrive within {} s", LARGE_BODY_DEADLINE.as_secs());
+                return ApiError::new(StatusCode::REQUEST_TIMEOUT, ErrorCode::InvalidRequest, why).into_response();
+            }
+        }
+    } else {
+        match read.await {
+            Ok(bytes) => bytes,
+            Err(_) => return too_large(),
+        }
     };
     let req = Request::from_parts(parts, Body::from(bytes));
     let slot = if gate.lag.now() <= gate.max_lag { gate.in_flight.enter() } else { None };
@@ -222,6 +307,28 @@ pub async fn shed(State(gate): State<Gate>, req: Request, next: Next) -> Respons
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_address_holds_at_most_its_share_of_the_large_body_slots() {
+        let slots = Arc::new(LargeBodies::default());
+        let a: IpAddr = "203.0.113.7".parse().unwrap();
+        let held: Vec<_> = (0..LARGE_BODIES_PER_ADDRESS).map(|_| slots.take(a).expect("a slot")).collect();
+        assert!(slots.take(a).is_none(), "past its share");
+        // Another address of the same /64 is the same client; another /64 is not.
+        let v6a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let v6b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let _x = (slots.take(v6a).unwrap(), slots.take(v6b).unwrap());
+        assert!(slots.take("2001:db8:1:2::77".parse().unwrap()).is_none());
+        // Every slot taken: nobody gets one, until one is given back.
+        let others: Vec<_> = (1..=LARGE_BODIES - 2 * LARGE_BODIES_PER_ADDRESS)
+            .map(|i| slots.take(IpAddr::from([198, 51, 100, i as u8])).expect("a slot"))
+            .collect();
+        assert!(slots.take("192.0.2.1".parse().unwrap()).is_none(), "all {LARGE_BODIES} taken");
+        drop(held);
+        assert!(slots.take(a).is_some(), "given back on drop");
+        drop(others);
+        assert_eq!(slots.by_address.lock().unwrap().len(), 1, "emptied entries go: only the /64 holds slots");
+    }
 
     #[tokio::test(flavor = "current_thread")]
     async fn lag_is_how_long_a_ready_task_waits_for_a_worker() {

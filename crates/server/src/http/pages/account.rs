@@ -108,8 +108,8 @@ fn notice(done: &str) -> Option<&'static str> {
         "avatar-removed" => "Your picture is removed.",
         "password" => "Your password is changed, and every other device is signed out.",
         "device" => "That device is signed out.",
-        "others" => "Every other device is signed out.",
-        "app" => "That app's access is removed, and it is signed out.",
+        "others" => "You are signed out everywhere else. Apps must sign in again, on this device too.",
+        "app" => "Access removed: the app can no longer act for you, and it is signed out.",
         "signed-out" => "You are signed out on this device.",
         _ => return None,
     })
@@ -341,19 +341,23 @@ async fn run(
         Action::SignOutDevice => {
             let gone = || Refusal::new(Section::Devices, StatusCode::NOT_FOUND, "You have no such device.").into();
             let this = this_device(visit, &form.device_id);
+            // A browser signed in to this page only has a login and no app session: the kick
+            // ends its login and finds no session, which is not "no such device".
+            let logins = app.tokens().browser_logins(&uid).await.map_err(|e| Failure::Server(Cause::new(e)))?;
+            let page_only = logins.iter().any(|l| l.device_id.as_ref().is_some_and(|d| d.as_str() == form.device_id));
             match app.control().kick(&uid, Some(&form.device_id), Reason::Logout, &actor).await {
-                // This browser's own device: its login went with it (even when no app's
-                // session was on it, which is the "not found" of a device only the page knew).
-                Ok(_) | Err(ControlError::NotFound(_)) if this => Ok(back("signed-out")),
+                Ok(_) | Err(ControlError::NotFound(_)) if this => sign_out(app, visit).await,
                 Ok(_) => Ok(back("device")),
+                Err(ControlError::NotFound(_)) if page_only => Ok(back("device")),
                 Err(ControlError::NotFound(_)) => Err(gone()),
                 Err(e) => Err(Refusal::from_api(Section::Devices, e.into())),
             }
         }
         Action::SignOutOthers => {
-            let keep = visit.browser.device();
-            match app.control().kick_others(&uid, &keep, &actor).await {
-                Ok(_) => Ok(back("others")),
+            let device = visit.browser.device();
+            match app.tokens().browser_sign_out_others(&uid, &device).await {
+                Ok(Some(login)) => Ok(visit.browser.signed_in(&login, &format!("{}?done=others", paths::ACCOUNT))),
+                Ok(None) => Ok(to_sign_in()),
                 Err(e) => Err(Refusal::from_api(Section::Devices, e.into())),
             }
         }
@@ -371,15 +375,18 @@ async fn run(
             Ok(_) => Ok(back("avatar-removed")),
             Err(e) => Err(Refusal::from_api(Section::Avatar, e.into())),
         },
-        Action::SignOut => {
-            // Every session on this browser ends with its login: an app signed in here too.
-            let device = visit.browser.device();
-            match app.control().kick(&uid, Some(device.as_str()), Reason::Logout, &actor).await {
-                Ok(_) | Err(ControlError::NotFound(_)) => Ok(back("signed-out")),
-                Err(e) => Err(Refusal::from_api(Section::Devices, e.into())),
-            }
-        }
+        Action::SignOut => sign_out(app, visit).await,
     }
+}
+
+/// Ends this browser's login (by its own cookie, whatever its device cookie says) and clears
+/// the cookie.
+async fn sign_out(app: &App, visit: &mut Visit) -> Result<Response, Failure> {
+    if let Some(cookie) = &visit.browser.login {
+        app.tokens().browser_logout(cookie).await.map_err(|e| Failure::Server(Cause::new(e)))?;
+    }
+    visit.browser.signed_out();
+    Ok(back("signed-out"))
 }
 
 fn this_device(visit: &Visit, device_id: &str) -> bool {
@@ -569,11 +576,10 @@ async fn render(
     kept: Option<&AccountForm>,
 ) -> Response {
     let user = &visit.user;
-    let (devices, apps, avatar) = match gather(app, visit, ctx).await {
+    let Gathered { devices, more, apps, avatar } = match gather(app, visit, ctx).await {
         Ok(x) => x,
         Err(res) => return res,
     };
-    let others = devices.iter().any(|d| !d.this);
     let error_in = |s: Section| refusal.filter(|r| r.section == s).map(|r| r.message.as_str());
     let status = refusal.map_or(StatusCode::OK, |r| r.status);
     let form = match kept {
@@ -600,7 +606,7 @@ async fn render(
                 created_at => user.created_at.format("%Y-%m-%d").to_string(), avatar_url => avatar,
                 has_password => user.has_password(), initial,
             },
-            form, devices, others, apps, notice,
+            form, devices, more, apps, notice,
             errors => context! {
                 profile => error_in(Section::Profile), avatar => error_in(Section::Avatar),
                 devices => error_in(Section::Devices), apps => error_in(Section::Apps),
@@ -623,13 +629,18 @@ async fn render(
     res
 }
 
+/// What the page lists.
+struct Gathered {
+    devices: Vec<DeviceRow>,
+    /// More devices than the page lists.
+    more: bool,
+    apps: Vec<AppRow>,
+    avatar: Option<String>,
+}
+
 /// The devices (live ones; this browser first, marked, and listed even when only the page is
 /// signed in on it), the apps allowed, and the picture's path.
-async fn gather(
-    app: &App,
-    visit: &Visit,
-    ctx: &RequestContext,
-) -> Result<(Vec<DeviceRow>, Vec<AppRow>, Option<String>), Response> {
+async fn gather(app: &App, visit: &Visit, ctx: &RequestContext) -> Result<Gathered, Response> {
     let uid = &visit.user.id;
     let failed = |what: &'static str| move |e: crate::ops::OpError| pages::failed(&Cause::context(what, e));
     let mut devices = Vec::new();
@@ -652,6 +663,7 @@ async fn gather(
             break;
         }
     }
+    let more = cursor.is_some() || devices.len() > MAX_DEVICES;
     devices.truncate(MAX_DEVICES);
     devices.sort_by_key(|d| !d.this);
     if !devices.iter().any(|d| d.this)
@@ -670,6 +682,23 @@ async fn gather(
             },
         );
     }
+    // Browsers signed in to this page only, elsewhere: they can act on the account too.
+    let logins =
+        app.tokens().browser_logins(uid).await.map_err(|e| pages::failed(&Cause::context("listing logins", e)))?;
+    for login in logins {
+        let Some(device) = login.device_id else { continue };
+        if devices.iter().any(|d| d.device_id == device.as_str()) {
+            continue;
+        }
+        devices.push(DeviceRow {
+            device_id: device.to_string(),
+            name: "Another browser".into(),
+            last_seen: login.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            last_ip: None,
+            apps: Some("signed in to this page only"),
+            this: false,
+        });
+    }
     let consents =
         app.tokens().consents(uid).await.map_err(|e| pages::failed(&Cause::context("listing consents", e)))?;
     let mut apps = Vec::with_capacity(consents.len());
@@ -687,5 +716,5 @@ async fn gather(
         });
     }
     let avatar = app.directory().avatar_path(uid).await.map_err(failed("reading the picture"))?;
-    Ok((devices, apps, avatar))
+    Ok(Gathered { devices, more, apps, avatar })
 }

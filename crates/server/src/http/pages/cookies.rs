@@ -95,6 +95,12 @@ impl Browser {
         res
     }
 
+    /// After a sign-out: the login cookie cleared.
+    pub(super) fn signed_out(&mut self) {
+        self.cookie(LOGIN_COOKIE, "", 0);
+        self.login = None;
+    }
+
     pub(super) fn finish(self, mut res: Response) -> Response {
         for c in self.set {
             if let Ok(v) = HeaderValue::from_str(&c) {
