@@ -20,13 +20,13 @@ use portcullis_domain::revocation::Reason;
 use portcullis_domain::secret::Secret;
 use portcullis_domain::user::User;
 use portcullis_oauth::browser::ACCOUNT_PAGE;
-use portcullis_oauth::{ControlError, OAuthError, RequestContext};
+use portcullis_oauth::{ControlError, RequestContext};
 use serde::{Deserialize, Serialize};
 
-use super::authorize::PageForm;
+use super::authorize::{PageForm, password_login};
 use super::code_login;
 use super::cookies::{Browser, logged_in};
-use super::login_pages::{Forms, refused};
+use super::login_pages::Forms;
 use super::render as pages;
 use crate::app::App;
 use crate::http::client_addr::ClientAddr;
@@ -259,14 +259,7 @@ pub async fn sign_in(
     let forms = Forms::account(&app, &browser);
     let ctx = context(client, &headers);
     let res = match form.action.as_str() {
-        "login" => {
-            let device = browser.device();
-            match app.tokens().browser_login(&form.username, &form.password, ACCOUNT_PAGE, &device, &ctx).await {
-                Ok(done) => browser.signed_in(&done, paths::ACCOUNT),
-                Err(OAuthError::Server(cause)) => pages::failed(&cause),
-                Err(e) => refused(&e, forms.login(StatusCode::OK, Some((e.description(), &form.username)), None)),
-            }
-        }
+        "login" => password_login(&app, &mut browser, &forms, &form, ACCOUNT_PAGE, &ctx).await,
         "send_code" => code_login::send(&app, &forms, &form.destination, ACCOUNT_PAGE, &ctx).await,
         "code_login" => {
             let typed = (form.destination.as_str(), form.code.as_str());

@@ -155,7 +155,9 @@ async fn sign_in(
     }
 }
 
-async fn password_login(
+/// The password form: right, the browser is signed in and sent back to the forms' URL (the
+/// authorization URL, or `/account`); wrong, the login page again with why.
+pub(super) async fn password_login(
     app: &App,
     browser: &mut Browser,
     forms: &Forms,
