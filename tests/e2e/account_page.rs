@@ -264,6 +264,12 @@ async fn the_profile_picture_and_password_change_on_the_page() {
     let big = vec![0u8; 1024 * 1024 + 1];
     let (status, _, page) = b.post_file(&url, &csrf, "avatar", ("big.png", "image/png", big)).await;
     assert_eq!(status, 413, "{page}");
+    assert!(page.contains("That picture is too big: at most 1 MiB."), "{page}");
+    // Far past the limit, the overload gate refuses it before the handler, with a page too.
+    let bigger = vec![0u8; 1024 * 1024 + 64 * 1024];
+    let (status, _, page) = b.post_file(&url, &csrf, "avatar", ("big.png", "image/png", bigger)).await;
+    assert_eq!(status, 413, "{page}");
+    assert!(page.contains("That picture is too big. Go back and choose a smaller one."), "{page}");
     let (status, _, page) = b.post_file(&url, &csrf, "avatar", ("x.png", "image/png", b"not a png".to_vec())).await;
     assert_eq!(status, 400, "{page}");
     let (status, _, _) = b.post_file(&url, "forged", "avatar", ("me.png", "image/png", vec![1])).await;

@@ -238,6 +238,11 @@ pub async fn shed(State(gate): State<Gate>, req: Request, next: Next) -> Respons
         }
         _ => (false, gate.body_limit),
     };
+    // The account page's picture form is a person's: its refusals here are pages, not JSON.
+    let form = parts.method == axum::http::Method::POST && parts.uri.path() == paths::ACCOUNT_AVATAR;
+    let answer = |e: ApiError| {
+        if form { crate::http::pages::upload_refused(e.status, e.retry_after) } else { e.into_response() }
+    };
     let too_large = || {
         let status = if avatar {
             // Contract §7: an avatar past its limit is 413.
@@ -248,7 +253,7 @@ pub async fn shed(State(gate): State<Gate>, req: Request, next: Next) -> Respons
             StatusCode::BAD_REQUEST
         };
         let description = format!("the request body is larger than {limit} bytes, or was cut off");
-        ApiError::new(status, ErrorCode::InvalidRequest, description).into_response()
+        answer(ApiError::new(status, ErrorCode::InvalidRequest, description))
     };
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large();
@@ -267,7 +272,7 @@ pub async fn shed(State(gate): State<Gate>, req: Request, next: Next) -> Respons
                     format!("too many uploads at once; retry after {RETRY_AFTER_SECS} s"),
                 );
                 e.retry_after = Some(RETRY_AFTER_SECS);
-                return e.into_response();
+                return answer(e);
             }
         }
     } else {
@@ -280,7 +285,7 @@ pub async fn shed(State(gate): State<Gate>, req: Request, next: Next) -> Respons
             Ok(Err(_)) => return too_large(),
             Err(_) => {
                 let why = format!("the upload did not arrive within {} s", LARGE_BODY_DEADLINE.as_secs());
-                return ApiError::new(StatusCode::REQUEST_TIMEOUT, ErrorCode::InvalidRequest, why).into_response();
+                return answer(ApiError::new(StatusCode::REQUEST_TIMEOUT, ErrorCode::InvalidRequest, why));
             }
         }
     } else {
