@@ -144,6 +144,17 @@ impl<'s> JwtIssuer<'s> {
         Err(())
     }
 
+    /// A token not minted: 503 when the signers are full (nothing was stored yet), else ours.
+    fn sign_failed<T>(&mut self, e: crate::signing::SignError) -> Result<T, ()> {
+        match e {
+            crate::signing::SignError::Busy => {
+                self.failure = Some(signers_busy());
+                Err(())
+            }
+            e => self.fail_with(Cause::context("minting an access token", e)),
+        }
+    }
+
     async fn issue_user(&mut self, grant: &Grant, device: DeviceContext, holder: Holder) -> Result<Issued, ()> {
         let svc = self.svc;
         let (Ok(user_id), Ok(client_id)) = (UserId::parse(&grant.owner_id), ClientId::parse(&grant.client_id)) else {
@@ -160,9 +171,9 @@ impl<'s> JwtIssuer<'s> {
             sid: Some(sid.as_str()),
             dfp: Some(device.fingerprint.as_str()),
         };
-        let minted = match svc.deps.issuance.minter.mint(&ring, input, now) {
+        let minted = match svc.deps.issuance.signer.mint(&svc.deps.issuance.minter, ring, input, now).await {
             Ok(minted) => minted,
-            Err(e) => return self.fail_with(Cause::context("minting an access token", e)),
+            Err(e) => return self.sign_failed(e),
         };
         let policy = svc.deps.issuance.policy;
         let absolute = now + policy.session_absolute_ttl;
@@ -223,6 +234,14 @@ pub(crate) fn new_token_id() -> String {
     SessionId::generate().into_string()
 }
 
+/// The answer when every signer is busy and the queue is full.
+pub(crate) fn signers_busy() -> OAuthError {
+    OAuthError::Unavailable {
+        retry_after: 1,
+        description: "the server is too busy signing tokens; retry after Retry-After".into(),
+    }
+}
+
 #[async_trait]
 impl Issuer for JwtIssuer<'_> {
     async fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
@@ -242,14 +261,15 @@ impl Issuer for JwtIssuer<'_> {
                     sid: None,
                     dfp: None,
                 };
-                match self.svc.deps.issuance.minter.mint(&ring, input, now) {
+                let issuance = &self.svc.deps.issuance;
+                match issuance.signer.mint(&issuance.minter, ring, input, now).await {
                     Ok(minted) => Issued {
                         minted,
                         refresh: None,
                         device_id: None,
                         expires_in: self.svc.deps.issuance.minter.ttl.num_seconds().max(0) as u64,
                     },
-                    Err(e) => return self.fail_with(Cause::context("minting an access token", e)),
+                    Err(e) => return self.sign_failed(e),
                 }
             }
         };

@@ -16,6 +16,7 @@ pub mod request;
 
 mod revoke;
 pub mod service;
+pub mod signing;
 
 pub use control::{ControlError, Kicked, SessionControl};
 pub use error::OAuthError;

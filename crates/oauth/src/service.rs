@@ -49,6 +49,8 @@ pub struct Issuance {
     pub sessions: Arc<dyn SessionRepo>,
     pub keys: Arc<SharedKeyRing>,
     pub minter: AccessTokenMinter,
+    /// Where access tokens are signed (`crate::signing`).
+    pub signer: crate::signing::Signer,
     pub policy: TokenPolicy,
 }
 

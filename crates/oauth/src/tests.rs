@@ -80,6 +80,7 @@ async fn kit(grace: Duration) -> Kit {
             sessions: Arc::new(mem.clone()),
             keys,
             minter: AccessTokenMinter { issuer: ISSUER.into(), audience: "api".into(), ttl: policy.access_ttl },
+            signer: crate::signing::Signer::per_core(),
             policy,
         },
         browser: BrowserStores {
@@ -320,4 +321,38 @@ async fn deleting_a_client_revokes_every_token_it_was_issued() {
     assert!(!k.live(&user_token).await && !k.live(&client_token).await);
     let e = k.refresh(&c, &user_token).await.expect_err("gone");
     assert_eq!(e.code(), ErrorCode::InvalidClient);
+}
+
+#[tokio::test]
+async fn a_full_signer_queue_refuses_at_once_but_a_promised_token_waits() {
+    use crate::signing::{SignError, Signer};
+    let kit = kit(Duration::seconds(10)).await;
+    let issuance = &kit.svc.deps.issuance;
+    let signer = std::sync::Arc::new(Signer::new(1, 2));
+    let input = portcullis_tokens::MintInput { sub: "u", client_id: "c", scope: "read", sid: None, dfp: None };
+    let held = signer.occupy();
+    let mint = |waiting: bool| {
+        let (signer, minter, ring) = (signer.clone(), issuance.minter.clone(), issuance.keys.current());
+        tokio::spawn(async move {
+            if waiting {
+                signer.mint_waiting(&minter, ring, input, start_time()).await
+            } else {
+                signer.mint(&minter, ring, input, start_time()).await
+            }
+        })
+    };
+    let (a, b) = (mint(false), mint(false));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // Two wait for the one signer: a third is refused at once, nothing signed for it.
+    let third = mint(false).await.expect("task");
+    assert!(matches!(third, Err(SignError::Busy)), "{third:?}");
+    // A promised token (a refresh after its rotation) waits however full the queue is.
+    let promised = mint(true);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(!promised.is_finished() && !a.is_finished() && !b.is_finished(), "all wait for the signer");
+    drop(held);
+    for task in [a, b, promised] {
+        let minted = task.await.expect("task").expect("signed once a signer is free");
+        assert_eq!(minted.claims.sub, "u");
+    }
 }

@@ -450,7 +450,13 @@ impl App {
                     window: chrono_duration(config.login.window),
                 },
             },
-            issuance: Issuance { sessions: sessions.clone(), keys: keys.clone(), minter, policy },
+            issuance: Issuance {
+                sessions: sessions.clone(),
+                keys: keys.clone(),
+                minter,
+                signer: portcullis_oauth::signing::Signer::per_core(),
+                policy,
+            },
             browser: BrowserStores {
                 codes: Arc::new(store.clone()),
                 consents: Arc::new(store.clone()),

@@ -115,11 +115,12 @@ pub(crate) async fn run(
                 sid: Some(session.id.as_str()),
                 dfp: Some(session.fingerprint.as_str()),
             };
-            let minted = svc
-                .deps
-                .issuance
-                .minter
-                .mint(&ring, input, now)
+            // The rotation is committed: this token is promised, so it waits for a signer.
+            let issuance = &svc.deps.issuance;
+            let minted = issuance
+                .signer
+                .mint_waiting(&issuance.minter, ring, input, now)
+                .await
                 .map_err(|e| OAuthError::server("minting an access token", e))?;
             Ok(TokenResponse {
                 access_token: minted.token,
