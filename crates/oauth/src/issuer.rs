@@ -1,6 +1,7 @@
 //! `JwtIssuer`: oxide-auth's `Issuer`. Mints the access token; for user grants it also opens
 //! the device session and its first refresh token.
 
+use crate::signing::WhenFull;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use oxide_auth::primitives::grant::Grant;
@@ -171,10 +172,11 @@ impl<'s> JwtIssuer<'s> {
             sid: Some(sid.as_str()),
             dfp: Some(device.fingerprint.as_str()),
         };
-        let minted = match svc.deps.issuance.signer.mint(&svc.deps.issuance.minter, ring, input, now).await {
-            Ok(minted) => minted,
-            Err(e) => return self.sign_failed(e),
-        };
+        let minted =
+            match svc.deps.issuance.signer.mint(&svc.deps.issuance.minter, ring, input, now, WhenFull::Refuse).await {
+                Ok(minted) => minted,
+                Err(e) => return self.sign_failed(e),
+            };
         let policy = svc.deps.issuance.policy;
         let absolute = now + policy.session_absolute_ttl;
         let idle = (now + policy.refresh_idle_ttl).min(absolute);
@@ -262,7 +264,7 @@ impl Issuer for JwtIssuer<'_> {
                     dfp: None,
                 };
                 let issuance = &self.svc.deps.issuance;
-                match issuance.signer.mint(&issuance.minter, ring, input, now).await {
+                match issuance.signer.mint(&issuance.minter, ring, input, now, WhenFull::Refuse).await {
                     Ok(minted) => Issued {
                         minted,
                         refresh: None,

@@ -9,7 +9,7 @@
 //! `Retry-After`), while the runtime's workers keep their share of the CPU to say so.
 //!
 //! A token whose refusal would lose something (a refresh, minted after its rotation is
-//! committed) waits instead: [`Signer::mint_waiting`].
+//! committed) waits instead: [`WhenFull::Wait`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,6 +22,15 @@ use tokio::sync::Semaphore;
 /// Tokens waiting for a signer, at most, beyond those being signed: a closed loop of 64
 /// clients never meets the bound, an overload does at once.
 pub const MAX_WAITING: usize = 64;
+
+/// What a mint does when the signers and their queue are full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhenFull {
+    /// `Busy` at once: nothing is promised yet (a new session, a client's token).
+    Refuse,
+    /// Wait its turn: the token is promised (a refresh, after its rotation is committed).
+    Wait,
+}
 
 /// Why a token was not minted.
 #[derive(Debug, thiserror::Error)]
@@ -55,33 +64,22 @@ impl Signer {
         Self::new(2 * std::thread::available_parallelism().map_or(1, usize::from), MAX_WAITING)
     }
 
-    /// Mints a token, or `Busy` at once when the signers and their queue are full.
+    /// Mints a token; when the signers and their queue are full, `Busy` at once
+    /// ([`WhenFull::Refuse`]) or after its turn ([`WhenFull::Wait`], for a token already promised).
     pub async fn mint(
         &self,
         minter: &AccessTokenMinter,
         ring: Arc<KeyRing>,
         input: MintInput<'_>,
         now: DateTime<Utc>,
+        when_full: WhenFull,
     ) -> Result<Minted, SignError> {
         let queued = self.waiting.fetch_add(1, Ordering::AcqRel);
         let _place = Place(&self.waiting);
-        if queued >= self.max_waiting {
+        if queued >= self.max_waiting && when_full == WhenFull::Refuse {
             metrics::counter!("portcullis_signer_busy_total").increment(1);
             return Err(SignError::Busy);
         }
-        self.sign(minter, ring, input, now).await
-    }
-
-    /// Mints a token, waiting however long the queue is (for a token already promised).
-    pub async fn mint_waiting(
-        &self,
-        minter: &AccessTokenMinter,
-        ring: Arc<KeyRing>,
-        input: MintInput<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<Minted, SignError> {
-        self.waiting.fetch_add(1, Ordering::AcqRel);
-        let _place = Place(&self.waiting);
         self.sign(minter, ring, input, now).await
     }
 

@@ -325,7 +325,7 @@ async fn deleting_a_client_revokes_every_token_it_was_issued() {
 
 #[tokio::test]
 async fn a_full_signer_queue_refuses_at_once_but_a_promised_token_waits() {
-    use crate::signing::{SignError, Signer};
+    use crate::signing::{SignError, Signer, WhenFull};
     let kit = kit(Duration::seconds(10)).await;
     let issuance = &kit.svc.deps.issuance;
     let signer = std::sync::Arc::new(Signer::new(1, 2));
@@ -334,11 +334,8 @@ async fn a_full_signer_queue_refuses_at_once_but_a_promised_token_waits() {
     let mint = |waiting: bool| {
         let (signer, minter, ring) = (signer.clone(), issuance.minter.clone(), issuance.keys.current());
         tokio::spawn(async move {
-            if waiting {
-                signer.mint_waiting(&minter, ring, input, start_time()).await
-            } else {
-                signer.mint(&minter, ring, input, start_time()).await
-            }
+            let when_full = if waiting { WhenFull::Wait } else { WhenFull::Refuse };
+            signer.mint(&minter, ring, input, start_time(), when_full).await
         })
     };
     let (a, b) = (mint(false), mint(false));

@@ -119,7 +119,7 @@ pub(crate) async fn run(
             let issuance = &svc.deps.issuance;
             let minted = issuance
                 .signer
-                .mint_waiting(&issuance.minter, ring, input, now)
+                .mint(&issuance.minter, ring, input, now, crate::signing::WhenFull::Wait)
                 .await
                 .map_err(|e| OAuthError::server("minting an access token", e))?;
             Ok(TokenResponse {
