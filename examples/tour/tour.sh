@@ -266,7 +266,7 @@ expect "$APPS"
 # Discovery, health, metrics and the API description:
 METADATA=$(curl -s $AS/.well-known/oauth-authorization-server)
 echo "$METADATA"
-# {"issuer":"http…","authorization_endpoint":…"scopes_supported":["admin","read","write"]…
+# {"issuer":"http…","authorization_endpoint":…"scopes_supported":["admin","email","openid","phone","profile","read","write"]…
 expect "$METADATA"
 READY=$(curl -s $AS/readyz)
 echo "$READY"

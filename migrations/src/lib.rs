@@ -12,6 +12,7 @@ mod m20261202_000006_retention;
 mod m20261203_000007_otp;
 mod m20261207_000008_otp_per_client;
 mod m20261207_000009_accounts;
+mod m20261208_000010_openid;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000007_otp::Migration),
             Box::new(m20261207_000008_otp_per_client::Migration),
             Box::new(m20261207_000009_accounts::Migration),
+            Box::new(m20261208_000010_openid::Migration),
         ]
     }
 }

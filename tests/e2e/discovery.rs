@@ -122,13 +122,16 @@ async fn malformed_queries_and_forms_get_a_clear_400() {
 }
 
 #[tokio::test]
-async fn scopes_supported_are_the_registered_clients_scopes() {
+async fn scopes_supported_are_the_registered_clients_scopes_and_openid_connects() {
     use portcullis_domain::grant::GrantType::ClientCredentials;
     let s = TestServer::start().await;
     s.client(&[ClientCredentials], "orders:read orders:write").await;
     s.client(&[ClientCredentials], "orders:read profile").await;
     let (_, _, m) = s.get_json("/.well-known/oauth-authorization-server").await;
-    assert_eq!(m["scopes_supported"], serde_json::json!(["orders:read", "orders:write", "profile"]));
+    assert_eq!(
+        m["scopes_supported"],
+        serde_json::json!(["email", "openid", "orders:read", "orders:write", "phone", "profile"])
+    );
 }
 
 /// Discovery is what a resource server's guard reads at start: a database that is down does not
@@ -142,14 +145,18 @@ async fn discovery_survives_a_dead_database() {
     let fetches = (0..20).map(|_| s.get_json("/.well-known/oauth-authorization-server"));
     for (status, _, m) in futures::future::join_all(fetches).await {
         assert_eq!(status, 200);
-        assert_eq!(m["scopes_supported"], serde_json::json!(["orders:read"]));
+        assert_eq!(m["scopes_supported"], serde_json::json!(["email", "openid", "orders:read", "phone", "profile"]));
     }
     s.store.connection().clone().close().await.expect("close pool");
     // Past the cache's 10 s: the scopes must be read again, and cannot be.
     s.manual_clock().advance(chrono::Duration::seconds(11));
     let (status, _, m) = s.get_json("/.well-known/oauth-authorization-server").await;
     assert_eq!(status, 200, "{m}");
-    assert_eq!(m["scopes_supported"], serde_json::json!(["orders:read"]), "the last list");
+    assert_eq!(
+        m["scopes_supported"],
+        serde_json::json!(["email", "openid", "orders:read", "phone", "profile"]),
+        "the last list"
+    );
 }
 
 /// Every JSON body ends with a newline (what `curl` users expect), the success bodies and the

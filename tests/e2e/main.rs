@@ -18,6 +18,7 @@ mod jwt;
 mod keys;
 mod multinode;
 mod oauth2_library;
+mod oidc;
 mod otp;
 mod otp_pages;
 mod overload;

@@ -21,6 +21,9 @@ async fn the_discovery_document() {
     let (status, _, doc) = s.get_json("/.well-known/oauth-authorization-server").await;
     assert_eq!(status, 200);
     insta::assert_json_snapshot!("discovery", issuer_neutral(&s, &doc));
+    let (status, _, doc) = s.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(status, 200);
+    insta::assert_json_snapshot!("openid_configuration", issuer_neutral(&s, &doc));
 }
 
 #[tokio::test]

@@ -95,14 +95,17 @@ impl FormBrowser {
     }
 
     /// Walks an authorization URL to its redirect back to the client: logs in if the login
-    /// page appears and allows on the consent page. Returns the final Location.
+    /// page appears and allows on the consent page, each form posted to the page's own URL as a
+    /// browser would. Returns the final Location.
     pub async fn authorize(&mut self, base: &str, url: &str, username: &str, password: &str) -> String {
         let (mut status, mut location, mut body) = self.get(url).await;
+        let mut page = url.to_owned();
         for _ in 0..4 {
             if status == 303 {
                 let loc = location.clone().expect("Location");
                 if loc.starts_with("/oauth2/authorize") {
-                    (status, location, body) = self.get(&format!("{base}{loc}")).await;
+                    page = format!("{base}{loc}");
+                    (status, location, body) = self.get(&page).await;
                     continue;
                 }
                 return loc;
@@ -110,11 +113,14 @@ impl FormBrowser {
             assert_eq!(status, 200, "{body}");
             let csrf = csrf_of(&body);
             (status, location, body) = if body.contains(r#"name="password""#) {
-                self.post(url, &[("csrf", &csrf), ("action", "login"), ("username", username), ("password", password)])
-                    .await
+                self.post(
+                    &page,
+                    &[("csrf", &csrf), ("action", "login"), ("username", username), ("password", password)],
+                )
+                .await
             } else {
                 assert!(body.contains("Allow"), "a consent page: {body}");
-                self.post(url, &[("csrf", &csrf), ("action", "allow")]).await
+                self.post(&page, &[("csrf", &csrf), ("action", "allow")]).await
             };
         }
         panic!("the flow did not end in a redirect: {status} {body}");

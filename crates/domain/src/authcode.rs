@@ -99,6 +99,8 @@ pub struct AuthCode {
     pub auth_time: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The authorization request's OpenID Connect `nonce`, for the ID token.
+    pub nonce: Option<String>,
 }
 
 /// What redeeming a code found.

@@ -37,6 +37,9 @@ pub struct Client {
     /// Browser origins (`https://app.example`) allowed to call the token, revocation, `/me*`
     /// and userinfo endpoints for this client (CORS; contract §7).
     pub allowed_origins: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards (exact match; OpenID Connect
+    /// RP-Initiated Logout 1.0 §3.1).
+    pub post_logout_redirect_uris: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -65,7 +68,7 @@ pub enum ClientSpecError {
     MissingRedirectUri,
     #[error("redirect URI {uri:?}: {why}")]
     BadRedirectUri { uri: String, why: RedirectUriError },
-    #[error("at most {MAX_REDIRECT_URIS} redirect URIs")]
+    #[error("at most {MAX_REDIRECT_URIS} redirect URIs and {MAX_REDIRECT_URIS} post-logout redirect URIs")]
     TooManyRedirectUris,
     #[error("otp_signup needs a grant that signs people in with a code: otp, or authorization_code (the login page)")]
     SignupWithoutOtp,
@@ -116,6 +119,7 @@ pub struct ClientSpec {
     pub otp_signup: bool,
     pub signup: bool,
     pub allowed_origins: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 impl ClientSpec {
@@ -165,6 +169,12 @@ impl ClientSpec {
         }
         self.allowed_origins.sort();
         self.allowed_origins.dedup();
+        if self.post_logout_redirect_uris.len() > MAX_REDIRECT_URIS {
+            return Err(ClientSpecError::TooManyRedirectUris);
+        }
+        for uri in &self.post_logout_redirect_uris {
+            check_redirect_uri(uri).map_err(|why| ClientSpecError::BadRedirectUri { uri: shown(uri), why })?;
+        }
         Ok(self)
     }
 }

@@ -168,6 +168,7 @@ mod tests {
             last_ip: None,
             first_seen: t0(),
             last_seen: t0(),
+            auth_time: None,
             idle_expires_at: t0() + Duration::days(14),
             absolute_expires_at: t0() + Duration::days(90),
             revoked_at: None,

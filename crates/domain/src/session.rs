@@ -21,6 +21,9 @@ pub struct DeviceSession {
     pub last_ip: Option<String>,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
+    /// When the user last proved who they are before the session opened (OpenID Connect's
+    /// `auth_time`); unknown for sessions opened before it was recorded.
+    pub auth_time: Option<DateTime<Utc>>,
     /// Sliding: moves forward with each refresh.
     pub idle_expires_at: DateTime<Utc>,
     /// Fixed at creation: never slides.

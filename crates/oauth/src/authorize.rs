@@ -18,6 +18,7 @@ use url::Url;
 
 use crate::codes::CodeAuthorizer;
 use crate::error::OAuthError;
+use crate::oidc::OidcParams;
 use crate::pkce::PkceAuthorize;
 use crate::registrar::ClientRegistrar;
 use crate::request::MAX_PARAM_LEN;
@@ -54,7 +55,7 @@ impl AuthorizeRequest {
         Self { params, valid }
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.params.get(key).map(String::as_str).filter(|v| !v.is_empty())
     }
 
@@ -113,6 +114,8 @@ pub struct Prompt {
     pub redirect_origin: String,
     /// The client signs people up (`--signup`): the login page offers "create an account".
     pub signup: bool,
+    /// OpenID Connect's `login_hint`: the username the login form starts with.
+    pub login_hint: Option<String>,
 }
 
 /// The next step of an authorization request.
@@ -192,14 +195,35 @@ impl TokenService {
             .to_string()
             .parse()
             .map_err(|e| AuthorizeError::Server(Cause::context("reading a negotiated scope", e)))?;
+        let oidc = match OidcParams::parse(|k| req.get(k)) {
+            Ok(p) => p,
+            Err(why) => return Ok(oidc_error(&pending, req, "invalid_request", why)),
+        };
+        let hinted = match oidc.id_token_hint.as_deref().map(|h| self.hinted_subject(h)) {
+            Some(Ok(sub)) => Some(sub),
+            Some(Err(why)) => return Ok(oidc_error(&pending, req, "invalid_request", why)),
+            None => None,
+        };
         let prompt = Prompt {
             client_id: client.id.to_string(),
             client_name: client.name.clone(),
             scope: requested.clone(),
             redirect_origin: pending.pre_grant().redirect_uri.to_url().origin().ascii_serialization(),
             signup: client.signup,
+            login_hint: oidc.login_hint.clone(),
         };
-        let Some((user, auth_time)) = self.live_user(user).await? else { return Ok(Authorized::Login(prompt)) };
+        // Signed in, and recently enough, as whoever the client names: else the login page
+        // (`prompt=login` is dropped from the URL the sign-in goes back to, so it asks once).
+        let now = self.now();
+        let signed_in = self.live_user(user).await?.filter(|(id, at)| {
+            !oidc.login && !oidc.too_old(*at, now) && hinted.as_deref().is_none_or(|sub| sub == id.as_str())
+        });
+        let Some((user, auth_time)) = signed_in else {
+            if oidc.none {
+                return Ok(oidc_error(&pending, req, "login_required", "the user must sign in"));
+            }
+            return Ok(Authorized::Login(prompt));
+        };
         match decision {
             Decision::Deny => return deny(pending).map(Authorized::Redirect),
             Decision::Allow => self.remember_consent(&user, &client.id, &requested).await?,
@@ -211,12 +235,16 @@ impl TokenService {
                     .find(&user, &client.id)
                     .await
                     .map_err(|e| AuthorizeError::Server(Cause::context("looking up a consent", e)))?;
-                if !standing.is_some_and(|c| c.covers(&requested)) {
+                if oidc.consent || !standing.is_some_and(|c| c.covers(&requested)) {
+                    if oidc.none {
+                        let why = "the user must consent to this app's scope";
+                        return Ok(oidc_error(&pending, req, "consent_required", why));
+                    }
                     return Ok(Authorized::Consent { prompt, user });
                 }
             }
         }
-        endpoint.authorizer.set_owner(user.clone(), auth_time);
+        endpoint.authorizer.set_owner(user.clone(), auth_time, oidc.nonce);
         match pending.authorize(&mut endpoint, user.as_str().into()).await {
             Ok(url) => Ok(Authorized::Redirect(url)),
             Err(e) => Err(AuthorizeError::Server(match endpoint.authorizer.failure.take() {
@@ -228,6 +256,14 @@ impl TokenService {
                 }),
             })),
         }
+    }
+
+    /// The `sub` of an `id_token_hint`, or why it is refused.
+    fn hinted_subject(&self, hint: &str) -> Result<String, &'static str> {
+        let ring = self.deps.issuance.keys.current();
+        portcullis_tokens::verify_id_token_hint(&ring, hint, &self.deps.issuance.minter.issuer)
+            .map(|c| c.sub)
+            .map_err(|_| "id_token_hint is not an ID token this server issued")
     }
 
     /// The user, if still allowed to authorize: exists, not banned, not cut off since they
@@ -301,6 +337,17 @@ impl TokenService {
             }
         }
     }
+}
+
+/// An OpenID Connect refusal sent back to the client (Core §3.1.2.6), with the request's
+/// `state`: the client and its redirect URI are known by now.
+fn oidc_error(pending: &Pending, req: &AuthorizeRequest, error: &str, why: &str) -> Authorized {
+    let mut url = pending.pre_grant().redirect_uri.to_url();
+    url.query_pairs_mut()
+        .append_pair("error", error)
+        .append_pair("error_description", why)
+        .extend_pairs(req.get("state").map(|s| ("state", s)));
+    Authorized::Redirect(url)
 }
 
 fn deny(pending: Pending) -> Result<Url, AuthorizeError> {

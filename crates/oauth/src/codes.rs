@@ -26,6 +26,8 @@ pub(crate) struct CodeAuthorizer<'s> {
     device: Option<DeviceId>,
     /// Who the code is for, and when they proved their password.
     owner: Option<(UserId, DateTime<Utc>)>,
+    /// The authorization request's `nonce`, stored with the code.
+    nonce: Option<String>,
     /// The code redeemed by `extract`, and its user as read then.
     pub(crate) redeemed: Option<(AuthCode, User)>,
     pub(crate) failure: Option<OAuthError>,
@@ -34,7 +36,7 @@ pub(crate) struct CodeAuthorizer<'s> {
 
 impl<'s> CodeAuthorizer<'s> {
     pub(crate) fn new(svc: &'s TokenService, device: Option<DeviceId>) -> Self {
-        Self { svc, device, owner: None, redeemed: None, failure: None, blocked: None }
+        Self { svc, device, owner: None, nonce: None, redeemed: None, failure: None, blocked: None }
     }
 
     /// Makes `extract` refuse every code with `e`, spending none.
@@ -42,8 +44,9 @@ impl<'s> CodeAuthorizer<'s> {
         self.blocked = Some(e);
     }
 
-    pub(crate) fn set_owner(&mut self, owner: UserId, auth_time: DateTime<Utc>) {
+    pub(crate) fn set_owner(&mut self, owner: UserId, auth_time: DateTime<Utc>, nonce: Option<String>) {
         self.owner = Some((owner, auth_time));
+        self.nonce = nonce;
     }
 
     fn refuse(&mut self, why: &'static str) -> Result<Option<Grant>, ()> {
@@ -106,6 +109,7 @@ impl Authorizer for CodeAuthorizer<'_> {
             auth_time,
             created_at: now,
             expires_at: now + code_ttl(),
+            nonce: self.nonce.clone(),
         };
         if let Err(e) = self.svc.deps.browser.codes.insert(&row).await {
             self.failure = Some(OAuthError::server("storing an authorization code", e));

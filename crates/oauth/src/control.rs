@@ -56,7 +56,7 @@ pub struct Kicked {
 
 /// The session-control operations of one node (see the module documentation).
 pub struct SessionControl<'s> {
-    svc: &'s TokenService,
+    pub(crate) svc: &'s TokenService,
 }
 
 impl TokenService {

@@ -18,6 +18,7 @@ use portcullis_proto::TokenResponse;
 use portcullis_tokens::{MintInput, Minted};
 
 use crate::error::OAuthError;
+use crate::oidc::Identity;
 use crate::request::RequestContext;
 use crate::service::TokenService;
 
@@ -88,6 +89,7 @@ impl Issued {
             scope: self.minted.claims.scope,
             refresh_token: self.refresh.map(|s| s.expose().to_owned()),
             device_id: self.device_id.map(DeviceId::into_string),
+            id_token: self.minted.id_token,
         }
     }
 }
@@ -95,6 +97,8 @@ impl Issued {
 pub struct JwtIssuer<'s> {
     svc: &'s TokenService,
     device: Option<(DeviceContext, Holder)>,
+    /// Whom an ID token would be about (user grants; minted when the scope has `openid`).
+    identity: Option<Identity>,
     refresh: bool,
     issued: Option<Issued>,
     failure: Option<OAuthError>,
@@ -106,19 +110,25 @@ const RACED: &str = "the account changed while signing in (a ban, a password cha
 impl<'s> JwtIssuer<'s> {
     /// An issuer of client tokens (no device, no refresh token).
     pub fn for_client(svc: &'s TokenService) -> Self {
-        Self { svc, device: None, refresh: false, issued: None, failure: None }
+        Self { svc, device: None, identity: None, refresh: false, issued: None, failure: None }
     }
 
     /// An issuer of user tokens bound to `device` for `holder`; `refresh`: whether the client
     /// may refresh (only then is a refresh token issued).
     pub fn for_device(svc: &'s TokenService, device: DeviceContext, holder: Holder, refresh: bool) -> Self {
-        Self { svc, device: Some((device, holder)), refresh, issued: None, failure: None }
+        Self { svc, device: Some((device, holder)), identity: None, refresh, issued: None, failure: None }
     }
 
     /// Makes this an issuer of user tokens (see `for_device`).
     pub fn set_device(&mut self, device: DeviceContext, holder: Holder, refresh: bool) {
         self.device = Some((device, holder));
         self.refresh = refresh;
+    }
+
+    /// The user an ID token would be about, and the authorization request's `nonce`: with a
+    /// scope that has `openid`, one is minted with the access token.
+    pub(crate) fn set_identity(&mut self, user: User, nonce: Option<String>) {
+        self.identity = Some(Identity { user, nonce });
     }
 
     /// Makes `issue` refuse with `e`.
@@ -165,12 +175,14 @@ impl<'s> JwtIssuer<'s> {
         let scope = normalized_scope(grant);
         let sid = SessionId::generate();
         let ring = svc.deps.issuance.keys.current();
+        let id_token = self.identity.as_ref().and_then(|i| i.input(&scope, holder.authenticated.at));
         let input = MintInput {
             sub: user_id.as_str(),
             client_id: client_id.as_str(),
             scope: &scope,
             sid: Some(sid.as_str()),
             dfp: Some(device.fingerprint.as_str()),
+            id_token: id_token.as_ref(),
         };
         let minted =
             match svc.deps.issuance.signer.mint(&svc.deps.issuance.minter, ring, input, now, WhenFull::Refuse).await {
@@ -194,6 +206,7 @@ impl<'s> JwtIssuer<'s> {
             last_ip: device.ip,
             first_seen: now,
             last_seen: now,
+            auth_time: Some(holder.authenticated.at),
             idle_expires_at: idle,
             absolute_expires_at: absolute,
             revoked_at: None,
@@ -262,6 +275,7 @@ impl Issuer for JwtIssuer<'_> {
                     scope: &scope,
                     sid: None,
                     dfp: None,
+                    id_token: None,
                 };
                 let issuance = &self.svc.deps.issuance;
                 match issuance.signer.mint(&issuance.minter, ring, input, now, WhenFull::Refuse).await {

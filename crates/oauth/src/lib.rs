@@ -9,6 +9,8 @@ pub mod error;
 pub mod grants;
 pub mod introspect;
 pub mod issuer;
+pub mod logout;
+pub mod oidc;
 pub mod passwords;
 mod pkce;
 pub mod registrar;

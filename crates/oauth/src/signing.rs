@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use portcullis_tokens::keyring::KeyRing;
-use portcullis_tokens::mint::{AccessTokenMinter, MintError, MintInput, Minted};
+use portcullis_tokens::mint::{AccessTokenMinter, IdTokenInput, MintError, MintInput, Minted};
 use tokio::sync::Semaphore;
 
 /// Tokens waiting for a signer, at most, beyond those being signed: a closed loop of 64
@@ -130,6 +130,7 @@ struct Owned {
     scope: String,
     sid: Option<String>,
     dfp: Option<String>,
+    id_token: Option<IdTokenInput>,
 }
 
 impl From<MintInput<'_>> for Owned {
@@ -140,6 +141,7 @@ impl From<MintInput<'_>> for Owned {
             scope: i.scope.to_owned(),
             sid: i.sid.map(str::to_owned),
             dfp: i.dfp.map(str::to_owned),
+            id_token: i.id_token.cloned(),
         }
     }
 }
@@ -152,6 +154,7 @@ impl Owned {
             scope: &self.scope,
             sid: self.sid.as_deref(),
             dfp: self.dfp.as_deref(),
+            id_token: self.id_token.as_ref(),
         }
     }
 }

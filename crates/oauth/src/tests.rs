@@ -329,7 +329,8 @@ async fn a_full_signer_queue_refuses_at_once_but_a_promised_token_waits() {
     let kit = kit(Duration::seconds(10)).await;
     let issuance = &kit.svc.deps.issuance;
     let signer = std::sync::Arc::new(Signer::new(1, 2));
-    let input = portcullis_tokens::MintInput { sub: "u", client_id: "c", scope: "read", sid: None, dfp: None };
+    let input =
+        portcullis_tokens::MintInput { sub: "u", client_id: "c", scope: "read", sid: None, dfp: None, id_token: None };
     let held = signer.occupy();
     let mint = |waiting: bool| {
         let (signer, minter, ring) = (signer.clone(), issuance.minter.clone(), issuance.keys.current());

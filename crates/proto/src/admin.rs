@@ -20,6 +20,8 @@ pub struct ClientView {
     pub signup: bool,
     /// Browser origins allowed to call the API with its tokens (CORS).
     pub allowed_origins: Vec<String>,
+    /// Where RP-initiated logout may send the browser back to (exact match).
+    pub post_logout_redirect_uris: Vec<String>,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -88,6 +90,11 @@ pub struct NewClient {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_items = 20))]
     pub allowed_origins: Vec<String>,
+    /// Where RP-initiated logout (`end_session_endpoint`) may send the browser afterwards, with
+    /// `post_logout_redirect_uri`: compared exactly, the same rules as `redirect_uris`.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 10))]
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// The answer to `POST /admin/clients`: the secret is shown this once. `Debug` hides it.

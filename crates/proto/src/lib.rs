@@ -9,6 +9,7 @@ pub mod feed;
 pub mod introspection;
 pub mod jwks;
 pub mod me;
+pub mod oidc;
 pub mod token;
 pub mod users;
 pub mod validation;
@@ -22,6 +23,7 @@ pub use feed::{FeedEvent, RevocationSet, TokenRef};
 pub use introspection::IntrospectionResponse;
 pub use jwks::{Jwk, JwkSet};
 pub use me::{AvatarSet, ConsentList, ConsentView, ContactChange, ContactVerify, Me, ProfileUpdate};
+pub use oidc::{ID_TOKEN_TYP, IdTokenClaims, OPENID_SCOPE, ProfileClaims, ProviderMetadata, UserInfo};
 pub use token::{OtpSent, TokenResponse};
 pub use users::{
     BanRequest, NewPassword, NewUser, PasswordChange, SignupRequest, SignupResponse, UserList, UserUpdate, UserView,

@@ -19,6 +19,9 @@ pub struct TokenResponse {
     /// The device id the token is bound to; present on every user token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
+    /// The OpenID Connect ID token, when the scope has `openid` (a user's token only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -30,6 +33,7 @@ impl std::fmt::Debug for TokenResponse {
             .field("scope", &self.scope)
             .field("refresh_token", &self.refresh_token.as_ref().map(|_| "<redacted>"))
             .field("device_id", &self.device_id)
+            .field("id_token", &self.id_token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }

@@ -34,6 +34,7 @@ impl AuthCodeRepo for SqlStore {
             used_at: Set(None),
             replayed_at: Set(None),
             session_id: Set(None),
+            nonce: Set(c.nonce.clone()),
         };
         code::Entity::insert(row).exec_without_returning(&self.db).await.map_err(store_err)?;
         Ok(())
@@ -93,5 +94,6 @@ fn to_domain(r: code::Model) -> Result<AuthCode, StoreError> {
         auth_time: r.auth_time.unwrap_or(r.created_at),
         created_at: r.created_at,
         expires_at: r.expires_at,
+        nonce: r.nonce,
     })
 }

@@ -39,6 +39,8 @@ fn to_domain(m: client::Model) -> Result<Client, StoreError> {
         otp_signup: m.otp_signup,
         signup: m.signup,
         allowed_origins: serde_json::from_str(&m.allowed_origins).map_err(|_| corrupt("allowed_origins"))?,
+        post_logout_redirect_uris: serde_json::from_str(&m.post_logout_redirect_uris)
+            .map_err(|_| corrupt("post_logout_redirect_uris"))?,
         created_at: m.created_at,
     })
 }
@@ -58,6 +60,9 @@ impl ClientRepo for SqlStore {
             otp_signup: Set(c.otp_signup),
             signup: Set(c.signup),
             allowed_origins: Set(serde_json::to_string(&c.allowed_origins).map_err(StoreError::backend)?),
+            post_logout_redirect_uris: Set(
+                serde_json::to_string(&c.post_logout_redirect_uris).map_err(StoreError::backend)?
+            ),
             created_at: Set(c.created_at),
             deleted_at: Set(None),
         };

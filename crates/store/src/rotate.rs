@@ -686,6 +686,7 @@ mod tests {
             last_ip: None,
             first_seen: now,
             last_seen: now,
+            auth_time: Some(now),
             idle_expires_at: now + Duration::days(14),
             absolute_expires_at: now + Duration::days(90),
             revoked_at: None,

@@ -88,6 +88,7 @@ impl SessionRepo for SqlStore {
             last_ip: Set(s.last_ip.clone()),
             first_seen: Set(s.first_seen),
             last_seen: Set(s.last_seen),
+            auth_time: Set(s.auth_time),
             idle_expires_at: Set(s.idle_expires_at),
             absolute_expires_at: Set(s.absolute_expires_at),
             revoked_at: Set(s.revoked_at),

@@ -326,6 +326,7 @@ mod tests {
             last_ip: None,
             first_seen: at,
             last_seen: at,
+            auth_time: Some(at),
             idle_expires_at: at + Duration::days(14),
             absolute_expires_at: at + Duration::days(90),
             revoked_at: None,

@@ -39,6 +39,7 @@ pub fn client(grants: &[GrantType], scope: &str, secret_hash: Option<SecretHash>
         otp_signup: false,
         signup: false,
         allowed_origins: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
         created_at: at,
     }
 }
@@ -59,6 +60,7 @@ pub fn session(user: &UserId, client: &ClientId, device: &str, fingerprint: &str
         last_ip: None,
         first_seen: at,
         last_seen: at,
+        auth_time: Some(at),
         idle_expires_at: at + Duration::days(14),
         absolute_expires_at: at + Duration::days(90),
         revoked_at: None,

@@ -34,6 +34,7 @@ fn bench(c: &mut Criterion) {
         scope: "read write",
         sid: Some("AAAAAAAAAAAAAAAAAAAAAA"),
         dfp: Some("47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"),
+        id_token: None,
     };
     // The signing input of a real token, for the raw rate.
     let sample = minter.mint(&ring, input, now).expect("mint").token;

@@ -9,6 +9,6 @@ pub mod rotation;
 pub mod verify;
 
 pub use keyring::{KeyRing, LoadedKey, SharedKeyRing};
-pub use mint::{AccessTokenMinter, MintInput, Minted};
+pub use mint::{AccessTokenMinter, IdTokenInput, MintInput, Minted, at_hash};
 pub use rotation::{KeyError, KeyManager};
-pub use verify::{VerifyError, verify_access_token};
+pub use verify::{VerifyError, verify_access_token, verify_id_token_hint};

@@ -6,8 +6,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::Algorithm;
-use portcullis_proto::AccessTokenClaims;
 use portcullis_proto::validation::{self, Rejection};
+use portcullis_proto::{AccessTokenClaims, ID_TOKEN_TYP, IdTokenClaims};
 
 use crate::keyring::KeyRing;
 
@@ -63,4 +63,31 @@ pub fn verify_access_token(
     }
     let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| VerifyError::Malformed)?;
     Ok(validation::check_claims(&payload, issuer, audience, now.timestamp())?)
+}
+
+/// Checks an `id_token_hint` (OpenID Connect Core §3.1.2.1): an ID token this issuer signed
+/// with a published key, RS256 pinned, `typ` `JWT` (never an access token). Its expiry is not
+/// checked: a hint names whom the client believes is signed in, and may be old.
+pub fn verify_id_token_hint(ring: &KeyRing, token: &str, issuer: &str) -> Result<IdTokenClaims, VerifyError> {
+    let (header, payload, signature, signing_input) = validation::split(token)?;
+    let header = URL_SAFE_NO_PAD.decode(header).map_err(|_| VerifyError::Malformed)?;
+    let header: validation::JoseHeader<'_> = serde_json::from_slice(&header).map_err(|_| VerifyError::Malformed)?;
+    if header.alg != "RS256" {
+        return Err(VerifyError::WrongType);
+    }
+    if header.typ.as_deref() != Some(ID_TOKEN_TYP) || header.crit.is_some() {
+        return Err(VerifyError::WrongType);
+    }
+    let key = header.kid.as_deref().and_then(|kid| ring.find(kid)).ok_or(VerifyError::UnknownKey)?;
+    let signed = jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), &key.decoding, Algorithm::RS256)
+        .unwrap_or(false);
+    if !signed {
+        return Err(VerifyError::Invalid);
+    }
+    let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| VerifyError::Malformed)?;
+    let claims: IdTokenClaims = serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
+    if claims.iss != issuer {
+        return Err(VerifyError::Invalid);
+    }
+    Ok(claims)
 }

@@ -111,6 +111,7 @@ impl Endpoint for CodeEndpoint<'_> {
                 cutoffs: user.cutoffs.clone(),
             };
             self.issuer.set_device(DeviceContext::new(device_id, self.ctx), holder, may_refresh);
+            self.issuer.set_identity(user.clone(), code.nonce.clone());
         } else {
             // Never a client token for a code: without a redeemed code nothing is issued.
             self.issuer.refuse(OAuthError::broken("a token was asked for without a redeemed code"));

@@ -118,6 +118,7 @@ pub(crate) async fn issue_for_user(
 ) -> Result<Issued, OAuthError> {
     let may_refresh = registrar.client().is_some_and(|c| c.allows(GrantType::RefreshToken));
     let mut issuer = JwtIssuer::for_device(svc, device, Holder::checked_now(user, at), may_refresh);
+    issuer.set_identity(user.clone(), None);
     let grant = Grant {
         owner_id: user.id.to_string(),
         client_id: pre_grant.client_id,

@@ -10,11 +10,13 @@ use portcullis_domain::ports::{RotateOutcome, RotateRequest};
 use portcullis_domain::rotation::{Presentation, Refusal, RevokeReason};
 use portcullis_domain::scope::Scope;
 use portcullis_domain::secret::Secret;
+use portcullis_domain::session::DeviceSession;
 use portcullis_proto::TokenResponse;
-use portcullis_tokens::MintInput;
+use portcullis_tokens::{IdTokenInput, MintInput};
 
 use crate::error::OAuthError;
 use crate::issuer::{DeviceContext, REFRESH_TOKEN_PREFIX, new_token_id};
+use crate::oidc::Identity;
 use crate::request::{RequestContext, TokenRequest};
 use crate::service::TokenService;
 
@@ -107,6 +109,7 @@ pub(crate) async fn run(
             // Minted at the time the rotation was decided under the lock: a cut-off recorded
             // after it has a later time, so it covers this token too.
             let scope = requested.map(|s| s.to_string()).unwrap_or_else(|| session.scope.clone());
+            let id_token = identity(svc, &session, &scope).await;
             let ring = svc.deps.issuance.keys.current();
             let input = MintInput {
                 sub: session.user_id.as_str(),
@@ -114,6 +117,7 @@ pub(crate) async fn run(
                 scope: &scope,
                 sid: Some(session.id.as_str()),
                 dfp: Some(session.fingerprint.as_str()),
+                id_token: id_token.as_ref(),
             };
             // The rotation is committed: this token is promised, so it waits for a signer.
             let issuance = &svc.deps.issuance;
@@ -129,7 +133,26 @@ pub(crate) async fn run(
                 scope,
                 refresh_token: Some(successor.expose().to_owned()),
                 device_id: Some(session.device_id.into_string()),
+                id_token: minted.id_token,
             })
+        }
+    }
+}
+
+/// A fresh ID token's input for a refresh of `scope` (OpenID Connect Core §12.2): the same
+/// `sub`, `sid` and `auth_time` as the first, no `nonce`, the profile as it is now. The rotation
+/// is committed, so a user who cannot be read costs the ID token (which a refresh may leave
+/// out), never the refresh.
+async fn identity(svc: &TokenService, session: &DeviceSession, scope: &str) -> Option<IdTokenInput> {
+    if !crate::oidc::wants_id_token(scope) {
+        return None;
+    }
+    match svc.deps.accounts.users.find(&session.user_id).await {
+        Ok(Some(user)) => Identity { user, nonce: None }.input(scope, session.auth_time.unwrap_or(session.first_seen)),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %portcullis_domain::error::Chain(&e), "a refresh's ID token was left out: the user could not be read");
+            None
         }
     }
 }

@@ -43,6 +43,10 @@ pub enum ClientCommand {
         /// tokens (CORS; repeatable).
         #[arg(long = "allowed-origin", value_name = "ORIGIN")]
         allowed_origins: Vec<String>,
+        /// Where OpenID Connect RP-initiated logout may send the browser afterwards (exact
+        /// match; repeatable).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -71,6 +75,7 @@ pub async fn run(command: ClientCommand, config: &Config) -> anyhow::Result<()> 
             otp_signup,
             signup,
             allowed_origins,
+            post_logout_redirect_uris,
             json,
         } => {
             let grants = grants
@@ -95,6 +100,7 @@ pub async fn run(command: ClientCommand, config: &Config) -> anyhow::Result<()> 
                 otp_signup,
                 signup,
                 allowed_origins,
+                post_logout_redirect_uris,
             }
             .checked()?;
             let app = one_shot_app(config).await?;

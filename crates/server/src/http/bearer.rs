@@ -25,7 +25,7 @@ pub struct BearerRejection {
 }
 
 impl BearerRejection {
-    fn invalid(description: impl Into<String>) -> Self {
+    pub fn invalid(description: impl Into<String>) -> Self {
         Self { status: StatusCode::UNAUTHORIZED, code: ErrorCode::InvalidToken, description: description.into() }
     }
 

@@ -1,5 +1,5 @@
 //! CORS for browser apps (contract §7): each client lists the origins (`allowed_origins`) its
-//! browser front ends are served from; the token and revocation endpoints and `/me*` answer
+//! browser front ends are served from; the token, revocation and UserInfo endpoints and `/me*` answer
 //! preflights and add `Access-Control-Allow-Origin` for those origins only, and nothing else
 //! does, for any origin.
 //!
@@ -25,7 +25,7 @@ const ORIGINS_TTL: Duration = Duration::from_secs(5);
 
 /// The paths browser apps may call from another origin.
 fn cors_path(path: &str) -> bool {
-    matches!(path, paths::TOKEN | paths::REVOKE | paths::ME) || path.starts_with("/me/")
+    matches!(path, paths::TOKEN | paths::REVOKE | paths::USERINFO | paths::ME) || path.starts_with("/me/")
 }
 
 /// The layer for the whole router; it acts only on [`cors_path`]s.

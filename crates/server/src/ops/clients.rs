@@ -15,6 +15,7 @@ pub fn view(c: &Client) -> ClientView {
         otp_signup: c.otp_signup,
         signup: c.signup,
         allowed_origins: c.allowed_origins.clone(),
+        post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
         created_at: c.created_at.to_rfc3339(),
     }
 }

@@ -147,6 +147,7 @@ impl Directory {
             otp_signup: spec.otp_signup,
             signup: spec.signup,
             allowed_origins: spec.allowed_origins,
+            post_logout_redirect_uris: spec.post_logout_redirect_uris,
             created_at: p.clock.now(),
         };
         p.clients.insert(&client).await.map_err(|e| match e {

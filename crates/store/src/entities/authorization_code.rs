@@ -19,6 +19,7 @@ pub struct Model {
     pub used_at: Option<DateTimeUtc>,
     pub replayed_at: Option<DateTimeUtc>,
     pub session_id: Option<String>,
+    pub nonce: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -20,6 +20,8 @@ pub struct Model {
     pub signup: bool,
     /// JSON array of strings.
     pub allowed_origins: String,
+    /// JSON array of strings.
+    pub post_logout_redirect_uris: String,
     pub created_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,
 }

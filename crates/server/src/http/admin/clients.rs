@@ -47,6 +47,7 @@ pub async fn create(
         otp_signup: new.otp_signup,
         signup: new.signup,
         allowed_origins: new.allowed_origins,
+        post_logout_redirect_uris: new.post_logout_redirect_uris,
     }
     .checked()
     .map_err(|e| bad(e.to_string()))?;

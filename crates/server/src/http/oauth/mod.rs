@@ -1,5 +1,6 @@
 //! The OAuth 2.0 endpoints a client library speaks to: token, one-time codes, introspection,
-//! revocation, the revocation feed, the JWKS and the server metadata.
+//! revocation, the revocation feed, the JWKS, the server metadata, and OpenID Connect's
+//! discovery and UserInfo.
 
 mod discovery;
 pub mod feed;
@@ -9,6 +10,7 @@ mod jwks;
 pub(super) mod otp;
 mod revoke;
 pub(super) mod token;
+mod userinfo;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -25,4 +27,6 @@ pub(super) fn routes() -> OpenApiRouter<App> {
         .routes(routes!(feed::feed))
         .routes(routes!(jwks::jwks))
         .routes(routes!(discovery::metadata))
+        .routes(routes!(discovery::openid_configuration))
+        .routes(routes!(userinfo::get, userinfo::post))
 }

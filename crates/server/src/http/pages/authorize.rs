@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::code_login;
 use super::cookies::{Browser, logged_in};
-use super::login_pages::{Forms, asks_signup, refused, with_prompt};
+use super::login_pages::{Forms, asks_signup, refused};
 use super::render as pages;
 use crate::app::App;
 use crate::http::oauth::token::context;
@@ -167,7 +167,7 @@ pub(super) async fn password_login(
 ) -> Response {
     let device = browser.device();
     match app.tokens().browser_login(&form.username, &form.password, client_id, &device, ctx).await {
-        Ok(done) => browser.signed_in(&done, forms.action()),
+        Ok(done) => browser.signed_in(&done, forms.back()),
         Err(OAuthError::Server(cause)) => pages::failed(&cause),
         Err(e) => refused(&e, forms.login(StatusCode::OK, Some((e.description(), &form.username)), None)),
     }
@@ -220,7 +220,7 @@ async fn signup(
     };
     let device = browser.device();
     match app.tokens().browser_new_account(&user.id, client_id, &device, ctx).await {
-        Ok(done) => browser.signed_in(&done, &with_prompt(query, None)),
+        Ok(done) => browser.signed_in(&done, forms.back()),
         Err(OAuthError::Server(cause)) => pages::failed(&cause),
         Err(e) => refused(&e, forms.login(StatusCode::OK, Some((e.description(), &form.username)), None)),
     }
@@ -240,12 +240,12 @@ fn answer(app: &App, browser: &Browser, query: Option<&str>, outcome: Result<Aut
                 Err(e) => pages::failed(&Cause::context("the redirect is not a header value", e)),
             }
         }
-        Ok(Authorized::Login(Prompt { client_name, signup, .. })) => {
+        Ok(Authorized::Login(Prompt { client_name, signup, login_hint, .. })) => {
             let forms = Forms::new(app, browser, query, &client_name).offering_signup(query, signup);
             if signup && asks_signup(query) {
                 forms.signup(StatusCode::OK, None, "", query)
             } else {
-                forms.login(StatusCode::OK, None, None)
+                forms.login(StatusCode::OK, login_hint.as_deref().map(|hint| ("", hint)), None)
             }
         }
         Ok(Authorized::Consent { prompt, .. }) => {

@@ -39,7 +39,7 @@ pub(super) async fn verify(
 ) -> Response {
     let device = browser.device();
     match app.tokens().browser_code_login(typed, code, client_id, &device, ctx).await {
-        Ok(done) => browser.signed_in(&done, forms.action()),
+        Ok(done) => browser.signed_in(&done, forms.back()),
         Err(OAuthError::Server(cause)) => pages::failed(&cause),
         Err(e @ OAuthError::InvalidRequest(_)) => {
             refused(&e, forms.login(StatusCode::OK, None, Some((e.description(), typed))))

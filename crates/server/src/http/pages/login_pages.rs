@@ -20,6 +20,8 @@ pub(super) struct Forms {
     /// The app the person signs in to; `None`: the account page.
     client_name: Option<String>,
     action: String,
+    /// Where a browser goes once signed in.
+    back: String,
     csrf: String,
     channels: Vec<Channel>,
     /// The authorization URL asking for the sign-up page (`prompt=create`), when the client
@@ -33,6 +35,7 @@ impl Forms {
         Self {
             client_name: Some(client_name.to_owned()),
             action: format!("{}?{}", paths::AUTHORIZE, query.unwrap_or("")),
+            back: after_sign_in(query),
             csrf: app.tokens().csrf_token(&browser.csrf, browser.login.as_deref()),
             channels: app.tokens().browser_code_channels(),
             signup_url: None,
@@ -70,15 +73,22 @@ impl Forms {
         Self {
             client_name: None,
             action: paths::ACCOUNT.to_owned(),
+            back: paths::ACCOUNT.to_owned(),
             csrf: app.tokens().csrf_token(&browser.csrf, browser.login.as_deref()),
             channels: app.tokens().browser_code_channels(),
             signup_url: None,
         }
     }
 
-    /// The authorization URL: where the forms post, and where a signed-in browser goes back to.
+    /// The authorization URL (or the account page's): where the forms post.
     pub(super) fn action(&self) -> &str {
         &self.action
+    }
+
+    /// Where a browser goes once signed in: the authorization URL without what asked for the
+    /// sign-in (see [`after_sign_in`]), or the account page.
+    pub(super) fn back(&self) -> &str {
+        &self.back
     }
 
     /// The CSRF token the forms carry.
@@ -141,6 +151,22 @@ pub(super) fn with_prompt(query: Option<&str>, prompt: Option<&str>) -> String {
         .split('&')
         .filter(|p| !p.is_empty() && p.split('=').next() != Some("prompt"))
         .chain(prompt.map(|p| format!("prompt={p}")).as_deref())
+        .collect::<Vec<_>>()
+        .join("&");
+    format!("{}?{kept}", paths::AUTHORIZE)
+}
+
+/// The authorization URL of `query` once the browser has signed in: without `max_age` and
+/// without the `prompt` values that asked for the sign-in (`login`, `select_account`,
+/// `create`), which would otherwise ask again; `prompt=consent` stays.
+pub(super) fn after_sign_in(query: Option<&str>) -> String {
+    let asks_consent = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .any(|(k, v)| k == "prompt" && v.split(' ').any(|p| p == "consent"));
+    let kept = query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && !matches!(p.split('=').next(), Some("prompt" | "max_age")))
+        .chain(asks_consent.then_some("prompt=consent"))
         .collect::<Vec<_>>()
         .join("&");
     format!("{}?{kept}", paths::AUTHORIZE)

@@ -1,11 +1,12 @@
 //! The pages a person sees: the authorization endpoint's login (password or one-time code),
-//! code and consent pages, and the account page.
+//! code and consent pages, the end-session (logout) page, and the account page.
 
 mod account;
 mod authorize;
 mod code_login;
 mod cookies;
 mod login_pages;
+mod logout;
 mod render;
 
 use axum::extract::DefaultBodyLimit;
@@ -38,6 +39,7 @@ pub(super) fn routes() -> OpenApiRouter<App> {
     let avatar = OpenApiRouter::new().routes(routes!(account::avatar)).layer(DefaultBodyLimit::disable());
     OpenApiRouter::new()
         .routes(routes!(authorize::authorize, authorize::submit))
+        .routes(routes!(logout::get, logout::post))
         .routes(routes!(account::page, account::sign_in))
         .routes(routes!(account::act))
         .merge(avatar)

@@ -19,6 +19,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("error.html", include_str!("../../../templates/error.html")),
         ("account.html", include_str!("../../../templates/account.html")),
         ("signup.html", include_str!("../../../templates/signup.html")),
+        ("logout.html", include_str!("../../../templates/logout.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(error = %portcullis_domain::error::Chain(&e), name, "template does not parse");
@@ -68,7 +69,9 @@ mod tests {
 
     #[test]
     fn every_template_parses_and_escapes() {
-        for name in ["login.html", "code.html", "consent.html", "error.html", "account.html", "signup.html"] {
+        for name in
+            ["login.html", "code.html", "consent.html", "error.html", "account.html", "signup.html", "logout.html"]
+        {
             assert!(TEMPLATES.get_template(name).is_ok(), "{name}");
         }
         let html = TEMPLATES

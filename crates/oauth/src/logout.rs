@@ -1,0 +1,133 @@
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): the end-session request's
+//! checks, and the ending itself — the browser's login, the device sessions it signed in, and
+//! the session the ID token hint names — through `SessionControl`, as every other logout.
+
+use portcullis_domain::client::Client;
+use portcullis_domain::ids::{ClientId, DeviceId, SessionId, UserId};
+use portcullis_domain::revocation::Reason;
+use portcullis_proto::IdTokenClaims;
+use url::Url;
+
+use crate::control::{ControlError, SessionControl};
+use crate::service::TokenService;
+
+/// The parameters of an end-session request, as sent (GET query or POST form).
+#[derive(Clone, Debug, Default)]
+pub struct EndSessionParams {
+    pub id_token_hint: Option<String>,
+    pub client_id: Option<String>,
+    pub post_logout_redirect_uri: Option<String>,
+    pub state: Option<String>,
+}
+
+/// A checked end-session request.
+#[derive(Clone, Debug)]
+pub struct EndSession {
+    /// The hint's claims: whom the app believes is signed in, and its session.
+    pub hint: Option<IdTokenClaims>,
+    /// The app that asked, if it said (by `client_id` or the hint's `aud`).
+    pub client: Option<Client>,
+    /// Where to send the browser afterwards: a registered post-logout URI, with `state`.
+    pub redirect: Option<Url>,
+}
+
+impl EndSession {
+    /// Whether the browser's person must confirm first: the app did not say who is signed out
+    /// (no hint), or named someone else than who is signed in to this browser.
+    pub fn needs_confirmation(&self, signed_in: Option<&UserId>) -> bool {
+        match (&self.hint, signed_in) {
+            (None, Some(_)) => true,
+            (Some(hint), Some(user)) => hint.sub != user.as_str(),
+            (_, None) => false,
+        }
+    }
+}
+
+/// What one logout ends.
+#[derive(Clone, Copy, Debug)]
+pub struct BrowserLogout<'a> {
+    /// The browser's login cookie, if any.
+    pub login_cookie: Option<&'a str>,
+    /// Who that login is, and the browser's device id.
+    pub signed_in: Option<(&'a UserId, Option<&'a DeviceId>)>,
+    /// The session an ID token hint names (only ended if its user is the hint's `sub`).
+    pub hint: Option<&'a IdTokenClaims>,
+}
+
+impl TokenService {
+    /// Checks an end-session request. `Err` is why it cannot be honoured: shown on an error
+    /// page, never sent to a URI nobody registered.
+    pub async fn end_session_request(&self, p: &EndSessionParams) -> Result<EndSession, String> {
+        let hint = match p.id_token_hint.as_deref() {
+            Some(h) => {
+                let ring = self.deps.issuance.keys.current();
+                let claims = portcullis_tokens::verify_id_token_hint(&ring, h, &self.deps.issuance.minter.issuer)
+                    .map_err(|_| "id_token_hint is not an ID token this server issued".to_owned())?;
+                Some(claims)
+            }
+            None => None,
+        };
+        let named = match (p.client_id.as_deref(), &hint) {
+            (Some(id), Some(h)) if id != h.aud => {
+                return Err("client_id is not the audience of id_token_hint".into());
+            }
+            (Some(id), _) => Some(id.to_owned()),
+            (None, Some(h)) => Some(h.aud.clone()),
+            (None, None) => None,
+        };
+        let client = match named {
+            Some(id) => {
+                let id = ClientId::parse(&id).map_err(|_| "unknown client_id".to_owned())?;
+                let found = self.deps.clients.find(&id).await.map_err(|e| {
+                    tracing::error!(error = %portcullis_domain::error::Chain(&e), "looking up the client of a logout");
+                    "the server could not check the request; try again".to_owned()
+                })?;
+                // A hint of a deleted client still signs the browser out, but sends it nowhere.
+                found
+            }
+            None => None,
+        };
+        let redirect = match p.post_logout_redirect_uri.as_deref() {
+            None => None,
+            Some(uri) => {
+                let Some(client) = &client else {
+                    return Err("post_logout_redirect_uri needs client_id or id_token_hint".into());
+                };
+                if !client.post_logout_redirect_uris.iter().any(|r| r == uri) {
+                    return Err("post_logout_redirect_uri is not registered for this client".into());
+                }
+                let mut url = Url::parse(uri).map_err(|_| "post_logout_redirect_uri is malformed".to_owned())?;
+                if let Some(state) = p.state.as_deref() {
+                    url.query_pairs_mut().append_pair("state", state);
+                }
+                Some(url)
+            }
+        };
+        Ok(EndSession { hint, client, redirect })
+    }
+}
+
+impl SessionControl<'_> {
+    /// RP-initiated logout: this browser's device sessions of its user (a kick of the device,
+    /// which also ends its logins), the login itself, and the hint's session.
+    pub async fn log_browser_out(&self, l: BrowserLogout<'_>) -> Result<(), ControlError> {
+        let svc = self.svc;
+        if let Some((user, Some(device))) = l.signed_in {
+            match self.kick(user, Some(device.as_str()), Reason::Logout, user.as_str()).await {
+                Ok(_) | Err(ControlError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(cookie) = l.login_cookie {
+            svc.browser_logout(cookie).await?;
+        }
+        if let Some(hint) = l.hint
+            && let Some(sid) = hint.sid.as_deref().and_then(|s| SessionId::parse(s).ok())
+            && let Some(session) = svc.deps.issuance.sessions.find(&sid).await?
+            && session.user_id.as_str() == hint.sub
+        {
+            svc.end_session(&session, Reason::Logout, &hint.sub).await?;
+        }
+        Ok(())
+    }
+}
