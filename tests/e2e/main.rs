@@ -19,6 +19,7 @@ mod keys;
 mod multinode;
 mod oauth2_library;
 mod oidc;
+mod oidc_rp;
 mod otp;
 mod otp_pages;
 mod overload;

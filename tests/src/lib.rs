@@ -7,6 +7,7 @@ pub mod feed;
 pub mod keys;
 pub mod process;
 pub mod proxy;
+pub mod rp;
 pub mod server;
 pub mod smtp;
 pub mod tls;
