@@ -32,7 +32,7 @@ json() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" 
 # The database and keys a node makes on first start (the other commands refuse to make them).
 "$BIN" migrate >/dev/null
 admin=$("$BIN" client create --name fuzz-admin --grant client_credentials --scope admin --json)
-app=$("$BIN" client create --name fuzz-app --grant password --grant refresh_token --scope read --json)
+app=$("$BIN" client create --name fuzz-app --grant password --grant refresh_token --scope "read openid profile email phone" --json)
 rs=$("$BIN" client create --name fuzz-rs --grant client_credentials --resource-server --json)
 signup=$("$BIN" client create --name fuzz-signup --grant password --signup --json)
 echo "fuzz user's long password" | "$BIN" user create --username fuzzer --password-stdin --json >/dev/null
@@ -76,7 +76,9 @@ status=0
 # Where schema-valid requests are refused by design, the run drops only the check that says they
 # must be accepted (positive_data_acceptance), and says why:
 #  - the token endpoint and the authorization endpoint answer a well-formed request with wrong
-#    credentials, an unknown code or an unknown client with 400 (RFC 6749 §5.2, §4.1.2.1);
+#    credentials, an unknown code or an unknown client with 400 (RFC 6749 §5.2, §4.1.2.1), and
+#    the end-session endpoint an ID token hint it did not sign or a post-logout URI nobody
+#    registered with an error page (RP-Initiated Logout 1.0 §3, §4);
 #  - the form endpoints (token, introspection, revocation) take the client in HTTP Basic or in
 #    the form, never both (RFC 6749 §2.3.1): with Basic set, a schema-valid form naming
 #    client_secret is refused, which a form schema cannot say;
@@ -85,11 +87,12 @@ status=0
 # The revocation feed is a stream that never ends; its own tests cover it.
 run "oauth and node (a resource server's Basic credentials)" --include-tag oauth2 --include-tag operations \
   --exclude-path /oauth2/token --exclude-path /oauth2/otp --exclude-path /oauth2/authorize --exclude-path /oauth2/revocation-feed \
-  --exclude-path /oauth2/introspect --exclude-path /oauth2/revoke \
-  --auth "$RS_ID:$RS_SECRET" || status=1
+  --exclude-path /oauth2/introspect --exclude-path /oauth2/revoke --exclude-path /oauth2/logout \
+  --exclude-path /oauth2/userinfo --auth "$RS_ID:$RS_SECRET" || status=1
 run "the form endpoints" --include-path /oauth2/token --include-path /oauth2/otp --include-path /oauth2/authorize \
-  --include-path /oauth2/introspect --include-path /oauth2/revoke \
+  --include-path /oauth2/introspect --include-path /oauth2/revoke --include-path /oauth2/logout \
   --exclude-checks positive_data_acceptance --auth "$RS_ID:$RS_SECRET" || status=1
+run "userinfo (a user's token with openid)" --include-path /oauth2/userinfo -H "Authorization: Bearer $ME_TOKEN" || status=1
 # Logging out, or signing out a device the fuzzer learnt from the device list, ends the session
 # the token belongs to: those run last, each with a token of its own.
 run "self-service (a user's token)" --include-tag me --exclude-path /me/logout \
