@@ -349,6 +349,17 @@ async fn prompt_max_age_and_the_hints_decide_whether_a_page_is_shown() {
         &format!("&prompt=none&id_token_hint={}", bobs["id_token"].as_str().expect("a string")),
     );
     assert_eq!(error_of(&browser.get(&url).await.1.expect("a Location")), "login_required");
+    // A hint issued to another client would tell this one who is signed in: refused.
+    let other = s.app_client(&[CodeGrant], "openid", &[REDIRECT], false).await;
+    let (url, _) = authorize_url(&s, &other, "openid", &format!("&prompt=none&id_token_hint={alices}"));
+    assert_eq!(error_of(&browser.get(&url).await.1.expect("a Location")), "invalid_request");
+    // Request objects are refused, not ignored.
+    let (url, _) = authorize_url(&s, &app, "openid", "&request=eyJhbGciOiJub25lIn0.e30.");
+    assert_eq!(error_of(&browser.get(&url).await.1.expect("a Location")), "request_not_supported");
+    // prompt=login spelt %70rompt is read as the endpoint reads it: asked once, not forever.
+    let (url, verifier) = authorize_url(&s, &app, "openid", "&%70rompt=login");
+    let back = browser.authorize(&s.base, &url, "alice", PASSWORD).await;
+    exchange(&s, &app, &back, &verifier).await;
     // An access token is not an ID token.
     let (url, _) = authorize_url(
         &s,
@@ -478,4 +489,58 @@ async fn rp_initiated_logout_ends_the_browser_login_and_the_sessions_it_opened()
     assert!(status == 200 && body.contains("You are signed out"), "{body}");
     assert!(!refreshes(&s, &other, &alices, &second_device).await, "alice, signed in here, is signed out");
     assert!(refreshes(&s, &app, &bobs, "alices-laptop").await, "bob's session is not this browser's to end");
+
+    // bob's ID token, leaked and replayed from a browser that is not bob's: ends nothing.
+    let hint = bobs["id_token"].as_str().expect("a string");
+    let (status, _, body) = FormBrowser::new().get(&logout(format!("id_token_hint={hint}"))).await;
+    assert!(status == 200 && body.contains("not signed in"), "{body}");
+    assert!(refreshes(&s, &app, &bobs, "alices-laptop").await, "a leaked hint is no kill switch");
+}
+
+/// Browser logins last ten minutes, sessions weeks: a logout after the login expired still ends
+/// the sessions this browser opened, found by its device cookie and the hint.
+#[tokio::test]
+async fn a_logout_after_the_browser_login_expired_still_ends_this_browsers_sessions() {
+    let clock = std::sync::Arc::new(portcullis_domain::clock::ManualClock::from_system());
+    let s = TestServer::start_with_clock(clock).await;
+    let app = s
+        .register_spec(portcullis_domain::client::ClientSpec {
+            name: "Notes".into(),
+            grants: vec![CodeGrant, RefreshGrant],
+            scope: "openid".parse().expect("scope"),
+            redirect_uris: vec![REDIRECT.into()],
+            post_logout_redirect_uris: vec![LOGGED_OUT.into()],
+            ..Default::default()
+        })
+        .await;
+    alice(&s).await;
+    let mut browser = FormBrowser::new();
+    let (url, verifier) = authorize_url(&s, &app, "openid", "");
+    let back = browser.authorize(&s.base, &url, "alice", PASSWORD).await;
+    let code = query_of(&back)["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", &verifier),
+    ];
+    let tokens: Value = s.token_request(&form, Some(&app)).await.json().await.expect("json");
+    let device = tokens["device_id"].as_str().expect("the browser's device").to_owned();
+    s.manual_clock().advance(chrono::Duration::minutes(11));
+    let (url, _) = authorize_url(&s, &app, "openid", "&prompt=none");
+    assert_eq!(error_of(&browser.get(&url).await.1.expect("a Location")), "login_required", "the login expired");
+
+    let q = format!(
+        "/oauth2/logout?id_token_hint={}&post_logout_redirect_uri={}&state=s1",
+        tokens["id_token"].as_str().expect("an id_token"),
+        url::form_urlencoded::byte_serialize(LOGGED_OUT.as_bytes()).collect::<String>()
+    );
+    // From another browser: nothing of alice's ends, though it goes back to the app.
+    let (status, location, _) = FormBrowser::new().get(&s.url(&q)).await;
+    assert_eq!((status, location.as_deref()), (303, Some(format!("{LOGGED_OUT}?state=s1").as_str())));
+    assert!(refreshes(&s, &app, &tokens, &device).await);
+    // From hers: her sessions on it end.
+    let (status, _, _) = browser.get(&s.url(&q)).await;
+    assert_eq!(status, 303);
+    assert!(!refreshes(&s, &app, &tokens, &device).await, "the session this browser opened ended");
 }

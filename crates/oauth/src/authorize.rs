@@ -195,11 +195,17 @@ impl TokenService {
             .to_string()
             .parse()
             .map_err(|e| AuthorizeError::Server(Cause::context("reading a negotiated scope", e)))?;
+        // Request objects (Core §6) are not supported, as discovery says: refuse, never ignore.
+        for (param, error) in [("request", "request_not_supported"), ("request_uri", "request_uri_not_supported")] {
+            if req.get(param).is_some() {
+                return Ok(oidc_error(&pending, req, error, "request objects are not supported"));
+            }
+        }
         let oidc = match OidcParams::parse(|k| req.get(k)) {
             Ok(p) => p,
             Err(why) => return Ok(oidc_error(&pending, req, "invalid_request", why)),
         };
-        let hinted = match oidc.id_token_hint.as_deref().map(|h| self.hinted_subject(h)) {
+        let hinted = match oidc.id_token_hint.as_deref().map(|h| self.hinted_subject(h, &client.id)) {
             Some(Ok(sub)) => Some(sub),
             Some(Err(why)) => return Ok(oidc_error(&pending, req, "invalid_request", why)),
             None => None,
@@ -258,12 +264,16 @@ impl TokenService {
         }
     }
 
-    /// The `sub` of an `id_token_hint`, or why it is refused.
-    fn hinted_subject(&self, hint: &str) -> Result<String, &'static str> {
+    /// The `sub` of an `id_token_hint` issued to `client`, or why it is refused (another
+    /// client's would let this one ask whether the browser is signed in as that token's user).
+    fn hinted_subject(&self, hint: &str, client: &ClientId) -> Result<String, &'static str> {
         let ring = self.deps.issuance.keys.current();
-        portcullis_tokens::verify_id_token_hint(&ring, hint, &self.deps.issuance.minter.issuer)
-            .map(|c| c.sub)
-            .map_err(|_| "id_token_hint is not an ID token this server issued")
+        let claims = portcullis_tokens::verify_id_token_hint(&ring, hint, &self.deps.issuance.minter.issuer)
+            .map_err(|_| "id_token_hint is not an ID token this server issued")?;
+        if claims.aud != client.as_str() {
+            return Err("id_token_hint was issued to another client");
+        }
+        Ok(claims.sub)
     }
 
     /// The user, if still allowed to authorize: exists, not banned, not cut off since they

@@ -31,27 +31,22 @@ pub struct EndSession {
     pub redirect: Option<Url>,
 }
 
-impl EndSession {
-    /// Whether the browser's person must confirm first: the app did not say who is signed out
-    /// (no hint), or named someone else than who is signed in to this browser.
-    pub fn needs_confirmation(&self, signed_in: Option<&UserId>) -> bool {
-        match (&self.hint, signed_in) {
-            (None, Some(_)) => true,
-            (Some(hint), Some(user)) => hint.sub != user.as_str(),
-            (_, None) => false,
-        }
-    }
+/// Who a logout is for and what it may end, decided from the request and the browser.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogoutPlan {
+    /// The person must confirm first: the app did not name who is signed in here.
+    pub confirm: bool,
+    /// The user whose sessions on this browser's device end (with the device cookie).
+    pub user: Option<UserId>,
+    /// The hint's session, when it is this browser's to end.
+    pub hint_session: Option<SessionId>,
 }
 
-/// What one logout ends.
-#[derive(Clone, Copy, Debug)]
-pub struct BrowserLogout<'a> {
-    /// The browser's login cookie, if any.
-    pub login_cookie: Option<&'a str>,
-    /// Who that login is, and the browser's device id.
-    pub signed_in: Option<(&'a UserId, Option<&'a DeviceId>)>,
-    /// The session an ID token hint names (only ended if its user is the hint's `sub`).
-    pub hint: Option<&'a IdTokenClaims>,
+impl LogoutPlan {
+    /// Whether signing out ends anything at all (else the page says the browser was not signed in).
+    pub fn ends_anything(&self, login_cookie: bool) -> bool {
+        login_cookie || self.user.is_some() || self.hint_session.is_some()
+    }
 }
 
 impl TokenService {
@@ -105,28 +100,66 @@ impl TokenService {
         };
         Ok(EndSession { hint, client, redirect })
     }
+
+    /// Decides a checked request for a browser: `signed_in` its live login's user, `device` its
+    /// device cookie. The hint's session is this browser's when the browser is signed in as the
+    /// hint's user, or when the session was opened on this browser's device; only then does the
+    /// hint act — a leaked ID token, replayed from elsewhere, ends nothing. Without a live login
+    /// (logins last minutes, sessions weeks) a hint bound to this device still names the user
+    /// whose sessions on it end.
+    pub async fn plan_logout(
+        &self,
+        request: &EndSession,
+        signed_in: Option<&UserId>,
+        device: Option<&DeviceId>,
+    ) -> Result<LogoutPlan, portcullis_domain::ports::StoreError> {
+        let mut bound = None;
+        if let Some(hint) = &request.hint
+            && let Some(sid) = hint.sid.as_deref().and_then(|s| SessionId::parse(s).ok())
+            && let Some(session) = self.deps.issuance.sessions.find(&sid).await?
+            && session.user_id.as_str() == hint.sub
+        {
+            let here =
+                signed_in.is_some_and(|u| *u == session.user_id) || device.is_some_and(|d| *d == session.device_id);
+            if here {
+                bound = Some(session);
+            }
+        }
+        let confirm = match (signed_in, &request.hint) {
+            (Some(_), None) => true,
+            (Some(user), Some(hint)) => user.as_str() != hint.sub,
+            (None, _) => false,
+        };
+        let user = signed_in.cloned().or_else(|| bound.as_ref().map(|s| s.user_id.clone()));
+        Ok(LogoutPlan { confirm, user, hint_session: bound.map(|s| s.id) })
+    }
 }
 
 impl SessionControl<'_> {
-    /// RP-initiated logout: this browser's device sessions of its user (a kick of the device,
-    /// which also ends its logins), the login itself, and the hint's session.
-    pub async fn log_browser_out(&self, l: BrowserLogout<'_>) -> Result<(), ControlError> {
+    /// RP-initiated logout as `plan` says: the user's sessions on this browser's `device` (a
+    /// kick of the device, which also ends its logins), the login by its cookie, and the hint's
+    /// session.
+    pub async fn log_browser_out(
+        &self,
+        plan: &LogoutPlan,
+        login_cookie: Option<&str>,
+        device: Option<&DeviceId>,
+    ) -> Result<(), ControlError> {
         let svc = self.svc;
-        if let Some((user, Some(device))) = l.signed_in {
+        if let (Some(user), Some(device)) = (&plan.user, device) {
             match self.kick(user, Some(device.as_str()), Reason::Logout, user.as_str()).await {
                 Ok(_) | Err(ControlError::NotFound(_)) => {}
                 Err(e) => return Err(e),
             }
         }
-        if let Some(cookie) = l.login_cookie {
+        if let Some(cookie) = login_cookie {
             svc.browser_logout(cookie).await?;
         }
-        if let Some(hint) = l.hint
-            && let Some(sid) = hint.sid.as_deref().and_then(|s| SessionId::parse(s).ok())
-            && let Some(session) = svc.deps.issuance.sessions.find(&sid).await?
-            && session.user_id.as_str() == hint.sub
+        if let Some(sid) = &plan.hint_session
+            && let Some(session) = svc.deps.issuance.sessions.find(sid).await?
         {
-            svc.end_session(&session, Reason::Logout, &hint.sub).await?;
+            let actor = session.user_id.to_string();
+            svc.end_session(&session, Reason::Logout, &actor).await?;
         }
         Ok(())
     }

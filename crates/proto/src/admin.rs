@@ -93,7 +93,7 @@ pub struct NewClient {
     /// Where RP-initiated logout (`end_session_endpoint`) may send the browser afterwards, with
     /// `post_logout_redirect_uri`: compared exactly, the same rules as `redirect_uris`.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(max_items = 10))]
+    #[cfg_attr(feature = "openapi", schema(max_items = 20))]
     pub post_logout_redirect_uris: Vec<String>,
 }
 

@@ -146,36 +146,45 @@ impl Forms {
 
 /// The authorization URL of `query` with its `prompt` replaced by `prompt` (or removed).
 pub(super) fn with_prompt(query: Option<&str>, prompt: Option<&str>) -> String {
-    let kept = query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty() && p.split('=').next() != Some("prompt"))
-        .chain(prompt.map(|p| format!("prompt={p}")).as_deref())
-        .collect::<Vec<_>>()
-        .join("&");
-    format!("{}?{kept}", paths::AUTHORIZE)
+    rewritten(query, &["prompt"], prompt)
+}
+
+/// The authorization URL of `query` without the parameters named `drop` (compared decoded, as
+/// the authorization endpoint reads them: `%70rompt` is `prompt`), then `prompt` if given.
+fn rewritten(query: Option<&str>, drop: &[&str], prompt: Option<&str>) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if !drop.contains(&k.as_ref()) {
+            out.append_pair(&k, &v);
+        }
+    }
+    if let Some(p) = prompt {
+        out.append_pair("prompt", p);
+    }
+    format!("{}?{}", paths::AUTHORIZE, out.finish())
+}
+
+/// The values of the request's `prompt` (decoded, space-separated).
+fn prompts(query: Option<&str>) -> Vec<String> {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == "prompt")
+        .flat_map(|(_, v)| v.split(' ').map(str::to_owned).collect::<Vec<_>>())
+        .collect()
 }
 
 /// The authorization URL of `query` once the browser has signed in: without `max_age` and
 /// without the `prompt` values that asked for the sign-in (`login`, `select_account`,
 /// `create`), which would otherwise ask again; `prompt=consent` stays.
 pub(super) fn after_sign_in(query: Option<&str>) -> String {
-    let asks_consent = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .any(|(k, v)| k == "prompt" && v.split(' ').any(|p| p == "consent"));
-    let kept = query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty() && !matches!(p.split('=').next(), Some("prompt" | "max_age")))
-        .chain(asks_consent.then_some("prompt=consent"))
-        .collect::<Vec<_>>()
-        .join("&");
-    format!("{}?{kept}", paths::AUTHORIZE)
+    let asks_consent = prompts(query).iter().any(|p| p == "consent");
+    rewritten(query, &["prompt", "max_age"], asks_consent.then_some("consent"))
 }
 
 /// Whether the authorization request asks for the sign-up page (`prompt=create`).
 pub(super) fn asks_signup(query: Option<&str>) -> bool {
-    query.unwrap_or("").split('&').any(|p| p == "prompt=create")
+    prompts(query).iter().any(|p| p == "create")
 }
+
 
 /// At most 256 characters of what the person typed, to show it back.
 fn keep(typed: &str) -> String {
@@ -194,4 +203,19 @@ pub(super) fn refused(e: &OAuthError, mut res: Response) -> Response {
         res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_read_parameters_decoded_as_the_endpoint_does() {
+        let q = Some("client_id=c&%70rompt=login+consent&max%5Fage=0&state=a%26b");
+        assert_eq!(after_sign_in(q), "/oauth2/authorize?client_id=c&state=a%26b&prompt=consent");
+        assert_eq!(after_sign_in(Some("prompt=login&x=1")), "/oauth2/authorize?x=1");
+        assert_eq!(with_prompt(Some("%70rompt=none&y=2"), Some("create")), "/oauth2/authorize?y=2&prompt=create");
+        assert!(asks_signup(Some("%70rompt=create")) && asks_signup(Some("prompt=login%20create")));
+        assert!(!asks_signup(Some("prompt=login")));
+    }
 }

@@ -1,8 +1,9 @@
 //! The end-session endpoint (OpenID Connect RP-Initiated Logout 1.0): an app sends the browser
 //! here to sign it out. With an ID token hint naming who is signed in, the browser is signed
 //! out at once; without one (or naming someone else) the person confirms first, so that a link
-//! on another site cannot sign them out. Then back to a registered `post_logout_redirect_uri`
-//! with `state`, or a "signed out" page.
+//! on another site cannot sign them out. A hint acts only on its own browser
+//! (`TokenService::plan_logout`). Then back to a registered `post_logout_redirect_uri` with
+//! `state`, or a "signed out" page that says whether anything was signed in.
 
 use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -11,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
 use portcullis_domain::error::Cause;
-use portcullis_oauth::logout::{BrowserLogout, EndSession, EndSessionParams};
+use portcullis_oauth::logout::{EndSession, EndSessionParams, LogoutPlan};
 use serde::Deserialize;
 
 use super::cookies::{Browser, logged_in};
@@ -127,7 +128,11 @@ async fn end_session(app: &App, headers: &HeaderMap, form: LogoutForm, posted: b
     if answered && form.action == "stay" {
         return pages::render(StatusCode::OK, "logout.html", context! { stayed => true, client_name });
     }
-    if !answered && request.needs_confirmation(signed_in.as_ref()) {
+    let plan = match app.tokens().plan_logout(&request, signed_in.as_ref(), browser.device.as_ref()).await {
+        Ok(plan) => plan,
+        Err(e) => return pages::failed(&Cause::context("deciding a logout", e)),
+    };
+    if !answered && plan.confirm {
         browser.ensure_csrf();
         let csrf = app.tokens().csrf_token(&browser.csrf, browser.login.as_deref());
         let res = pages::render(
@@ -141,28 +146,19 @@ async fn end_session(app: &App, headers: &HeaderMap, form: LogoutForm, posted: b
         );
         return browser.finish(res);
     }
-    let res = sign_out(app, &mut browser, &request, signed_in.as_ref()).await;
+    let res = sign_out(app, &mut browser, &request, &plan).await;
     browser.finish(res)
 }
 
 /// Ends what the request covers, clears the login cookie, and says so.
-async fn sign_out(
-    app: &App,
-    browser: &mut Browser,
-    request: &EndSession,
-    signed_in: Option<&portcullis_domain::ids::UserId>,
-) -> Response {
-    let logout = BrowserLogout {
-        login_cookie: browser.login.as_deref(),
-        signed_in: signed_in.map(|u| (u, browser.device.as_ref())),
-        // A hint naming someone else than who is signed in here (confirmed by the person) does
-        // not end that other person's session.
-        hint: request.hint.as_ref().filter(|h| signed_in.is_none_or(|u| u.as_str() == h.sub)),
-    };
-    if let Err(e) = app.control().log_browser_out(logout).await {
+async fn sign_out(app: &App, browser: &mut Browser, request: &EndSession, plan: &LogoutPlan) -> Response {
+    let ended = plan.ends_anything(browser.login.is_some());
+    if let Err(e) = app.control().log_browser_out(plan, browser.login.as_deref(), browser.device.as_ref()).await {
         return pages::failed(&Cause::context("signing a browser out", e));
     }
-    browser.signed_out();
+    if browser.login.is_some() {
+        browser.signed_out();
+    }
     match &request.redirect {
         Some(url) => match HeaderValue::from_str(url.as_str()) {
             Ok(v) => {
@@ -175,7 +171,7 @@ async fn sign_out(
         },
         None => {
             let client_name = request.client.as_ref().map(|c| c.name.clone());
-            pages::render(StatusCode::OK, "logout.html", context! { done => true, client_name })
+            pages::render(StatusCode::OK, "logout.html", context! { done => true, ended, client_name })
         }
     }
 }
