@@ -70,21 +70,35 @@ fn authorize_url(s: &TestServer, app: &TestClient, scope: &str, extra: &str) -> 
 }
 
 async fn exchange(s: &TestServer, app: &TestClient, back: &str, verifier: &str) -> Value {
+    exchange_on(s, app, back, verifier, Some("alices-laptop")).await
+}
+
+/// The code exchange, naming the device `device` (or none: the session is the browser's device's).
+async fn exchange_on(s: &TestServer, app: &TestClient, back: &str, verifier: &str, device: Option<&str>) -> Value {
     let code = query_of(back).get("code").cloned().unwrap_or_else(|| panic!("a code: {back}"));
-    let res = s
-        .token_request(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", verifier),
-                ("device_id", "alices-laptop"),
-            ],
-            Some(app),
-        )
-        .await;
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier),
+    ];
+    form.extend(device.map(|d| ("device_id", d)));
+    let res = s.token_request(&form, Some(app)).await;
     assert_eq!(res.status(), 200);
     res.json().await.expect("json")
+}
+
+/// A client that registered where RP-initiated logout may send the browser.
+async fn notes_app(s: &TestServer, scope: &str) -> TestClient {
+    s.register_spec(portcullis_domain::client::ClientSpec {
+        name: "Notes".into(),
+        grants: vec![CodeGrant, RefreshGrant],
+        scope: scope.parse().expect("scope"),
+        redirect_uris: vec![REDIRECT.into()],
+        post_logout_redirect_uris: vec![LOGGED_OUT.into()],
+        ..Default::default()
+    })
+    .await
 }
 
 #[tokio::test]
@@ -385,16 +399,7 @@ async fn refreshes(s: &TestServer, app: &TestClient, tokens: &Value, device: &st
 #[tokio::test]
 async fn rp_initiated_logout_ends_the_browser_login_and_the_sessions_it_opened() {
     let s = TestServer::start().await;
-    let app = s
-        .register_spec(portcullis_domain::client::ClientSpec {
-            name: "Notes".into(),
-            grants: vec![CodeGrant, RefreshGrant],
-            scope: "openid profile".parse().expect("scope"),
-            redirect_uris: vec![REDIRECT.into()],
-            post_logout_redirect_uris: vec![LOGGED_OUT.into()],
-            ..Default::default()
-        })
-        .await;
+    let app = notes_app(&s, "openid profile").await;
     let other = s.app_client(&[CodeGrant, RefreshGrant], "openid", &[REDIRECT], false).await;
     alice(&s).await;
     s.user("bob", PASSWORD).await;
@@ -405,16 +410,7 @@ async fn rp_initiated_logout_ends_the_browser_login_and_the_sessions_it_opened()
     let notes = exchange(&s, &app, &back, &verifier).await;
     let (url, verifier) = authorize_url(&s, &other, "openid", "");
     let back = browser.authorize(&s.base, &url, "alice", PASSWORD).await;
-    let code = query_of(&back)["code"].clone();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", &code),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", &verifier),
-    ];
-    let res = s.token_request(&form, Some(&other)).await;
-    assert_eq!(res.status(), 200);
-    let second: Value = res.json().await.expect("json");
+    let second = exchange_on(&s, &other, &back, &verifier, None).await;
     let second_device = second["device_id"].as_str().expect("the browser's device").to_owned();
     let hint = notes["id_token"].as_str().expect("an id_token").to_owned();
     let logout = |q: String| s.url(&format!("/oauth2/logout?{q}"));
@@ -471,14 +467,7 @@ async fn rp_initiated_logout_ends_the_browser_login_and_the_sessions_it_opened()
     let bobs = exchange(&s, &app, &back, &verifier).await;
     let (url, verifier) = authorize_url(&s, &other, "openid", "");
     let back = browser.authorize(&s.base, &url, "alice", PASSWORD).await;
-    let code = query_of(&back)["code"].clone();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", &code),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", &verifier),
-    ];
-    let alices: Value = s.token_request(&form, Some(&other)).await.json().await.expect("json");
+    let alices = exchange_on(&s, &other, &back, &verifier, None).await;
     let (status, _, page) =
         browser.get(&logout(format!("id_token_hint={}", bobs["id_token"].as_str().expect("a string")))).await;
     assert!(status == 200 && page.contains("Sign out of Notes?"), "{page}");
@@ -503,28 +492,12 @@ async fn rp_initiated_logout_ends_the_browser_login_and_the_sessions_it_opened()
 async fn a_logout_after_the_browser_login_expired_still_ends_this_browsers_sessions() {
     let clock = std::sync::Arc::new(portcullis_domain::clock::ManualClock::from_system());
     let s = TestServer::start_with_clock(clock).await;
-    let app = s
-        .register_spec(portcullis_domain::client::ClientSpec {
-            name: "Notes".into(),
-            grants: vec![CodeGrant, RefreshGrant],
-            scope: "openid".parse().expect("scope"),
-            redirect_uris: vec![REDIRECT.into()],
-            post_logout_redirect_uris: vec![LOGGED_OUT.into()],
-            ..Default::default()
-        })
-        .await;
+    let app = notes_app(&s, "openid").await;
     alice(&s).await;
     let mut browser = FormBrowser::new();
     let (url, verifier) = authorize_url(&s, &app, "openid", "");
     let back = browser.authorize(&s.base, &url, "alice", PASSWORD).await;
-    let code = query_of(&back)["code"].clone();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", &code),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", &verifier),
-    ];
-    let tokens: Value = s.token_request(&form, Some(&app)).await.json().await.expect("json");
+    let tokens = exchange_on(&s, &app, &back, &verifier, None).await;
     let device = tokens["device_id"].as_str().expect("the browser's device").to_owned();
     s.manual_clock().advance(chrono::Duration::minutes(11));
     let (url, _) = authorize_url(&s, &app, "openid", "&prompt=none");

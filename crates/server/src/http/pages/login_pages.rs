@@ -185,7 +185,6 @@ pub(super) fn asks_signup(query: Option<&str>) -> bool {
     prompts(query).iter().any(|p| p == "create")
 }
 
-
 /// At most 256 characters of what the person typed, to show it back.
 fn keep(typed: &str) -> String {
     typed.chars().take(256).collect()
