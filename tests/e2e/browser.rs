@@ -1,7 +1,8 @@
 //! The authorization-code flow in a real browser (headless Chromium over WebDriver): the
 //! `cli-login` example app starts it with a loopback redirect (RFC 8252), the browser signs in
 //! and consents on the server's pages, the app exchanges the code and calls `/me`. Screenshots
-//! of the login and consent pages are kept under `target/browser-artifacts/`.
+//! of the login and consent pages are kept under `target/browser-artifacts/`. Also the one-time
+//! code sign-in, the account page, and OpenID Connect's `prompt=login` and logout.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -366,4 +367,129 @@ async fn the_account_page_signs_a_phone_out_and_removes_an_app_in_a_real_browser
         assert!(std::fs::metadata(&png).expect("screenshot kept").len() > 1000, "{}", png.display());
     }
     b.close().await;
+}
+
+/// A stand-in app's web server on a loopback port: it answers every request with a line of
+/// text, so that the browser lands somewhere real after a redirect.
+async fn app_server() -> (u16, tokio::task::JoinHandle<()>) {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let task = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = [0u8; 4096];
+                let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut head).await;
+                let body = "<!doctype html><title>App</title><main><p id=app>Back at the app.</p></main>";
+                let res = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(res.as_bytes()).await;
+            });
+        }
+    });
+    (port, task)
+}
+
+/// OpenID Connect in a real browser: `prompt=login` shows the login page although the browser is
+/// signed in, and the app's logout — without a hint, the person confirms on the end-session
+/// page; with one, straight back to the app — ends the browser's login and the app's session.
+#[tokio::test]
+async fn an_app_signs_its_user_in_and_out_with_openid_connect_in_a_real_browser() {
+    let Some(b) = Browser::start("oidc-logout").await else { return };
+    let (port, server) = app_server().await;
+    let callback = format!("http://127.0.0.1:{port}/callback");
+    let logged_out = format!("http://127.0.0.1:{port}/logged-out");
+    let s = TestServer::start().await;
+    let app = s
+        .register_spec(portcullis_domain::client::ClientSpec {
+            name: "Notes".into(),
+            grants: vec![AuthorizationCode, RefreshToken],
+            scope: "openid profile".parse().expect("scope"),
+            redirect_uris: vec![callback.clone()],
+            post_logout_redirect_uris: vec![logged_out.clone()],
+            ..Default::default()
+        })
+        .await;
+    s.user("alice", PASSWORD).await;
+    let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+    let (verifier, challenge) = portcullis_e2e::authflow::pkce_pair();
+    let authorize = |extra: &str| {
+        s.url(&format!(
+            "/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid+profile&state=st&nonce=n1\
+             &code_challenge={challenge}&code_challenge_method=S256{extra}",
+            app.id,
+            enc(&callback)
+        ))
+    };
+    // Signs in (and consents, the first time) and exchanges the code the browser lands with.
+    let log_in = |consent: bool| {
+        let (b, s, app, callback, verifier) = (&b, &s, &app, &callback, &verifier);
+        async move {
+            sign_in(b, "alice", PASSWORD).await;
+            if consent {
+                click_through(b, "#allow").await;
+            }
+            assert_eq!(text(b, "#app").await, "Back at the app.");
+            let landed = b.client.current_url().await.expect("url");
+            let code = landed.query_pairs().find(|(k, _)| k == "code").expect("a code").1.into_owned();
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", callback.as_str()),
+                ("code_verifier", verifier.as_str()),
+            ];
+            let res = s.token_request(&form, Some(app)).await;
+            assert_eq!(res.status(), 200);
+            res.json::<serde_json::Value>().await.expect("json")
+        }
+    };
+    let refreshes = |tokens: &serde_json::Value| {
+        let form = [
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", tokens["refresh_token"].as_str().expect("a refresh token").to_owned()),
+            ("device_id", tokens["device_id"].as_str().expect("a device").to_owned()),
+        ];
+        let (s, app) = (&s, &app);
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            s.token_request(&form, Some(app)).await.status() == 200
+        }
+    };
+
+    b.client.goto(&authorize("")).await.expect("open the authorization URL");
+    let first = log_in(true).await;
+    assert!(first["id_token"].is_string(), "{first}");
+    // prompt=login: the login page although signed in.
+    b.client.goto(&authorize("&prompt=login")).await.expect("prompt=login");
+    assert_eq!(b.client.title().await.expect("title"), "Sign in · Portcullis");
+    let second = log_in(false).await;
+
+    // The app's "log out" without a hint: the person confirms.
+    b.client.goto(&s.url(&format!("/oauth2/logout?client_id={}", app.id))).await.expect("logout");
+    assert_eq!(text(&b, "h1").await, "Sign out?");
+    assert_eq!(text(&b, "#asked-by").await, "Notes asks to sign you out.");
+    let confirm_png = b.screenshot("logout-confirm").await;
+    click_through(&b, "#logout").await;
+    assert_eq!(text(&b, "h1").await, "You are signed out");
+    assert!(!refreshes(&second).await, "the app's session on this browser ended");
+    assert!(!refreshes(&first).await, "and the earlier one");
+
+    // Signed in again; the app's logout with its ID token: no question, back to the app.
+    b.client.goto(&authorize("")).await.expect("open the authorization URL");
+    let third = log_in(false).await;
+    let hint = third["id_token"].as_str().expect("an id_token");
+    let url = format!("/oauth2/logout?id_token_hint={hint}&post_logout_redirect_uri={}&state=bye", enc(&logged_out));
+    b.client.goto(&s.url(&url)).await.expect("logout with a hint");
+    assert_eq!(text(&b, "#app").await, "Back at the app.");
+    let landed = b.client.current_url().await.expect("url");
+    assert_eq!((landed.path(), landed.query()), ("/logged-out", Some("state=bye")));
+    assert!(!refreshes(&third).await, "the app's session ended");
+    b.client.goto(&authorize("")).await.expect("open the authorization URL");
+    assert_eq!(b.client.title().await.expect("title"), "Sign in · Portcullis", "the browser login ended");
+
+    assert!(std::fs::metadata(&confirm_png).expect("screenshot kept").len() > 1000);
+    b.close().await;
+    server.abort();
 }

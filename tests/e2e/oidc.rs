@@ -437,7 +437,7 @@ async fn rp_initiated_logout_ends_the_browser_login_and_the_sessions_it_opened()
     // No hint: the person confirms first (a link elsewhere cannot sign them out); "stay" keeps all.
     let (status, _, page) = browser.get(&logout(format!("client_id={}", app.id))).await;
     assert_eq!(status, 200);
-    assert!(page.contains("Sign out of Notes?"), "{page}");
+    assert!(page.contains("Sign out?") && page.contains("Notes asks to sign you out."), "{page}");
     let (status, _, body) = browser
         .post(&s.url("/oauth2/logout"), &[("action", "logout"), ("csrf", "forged"), ("client_id", &app.id)])
         .await;
@@ -470,7 +470,7 @@ async fn rp_initiated_logout_ends_the_browser_login_and_the_sessions_it_opened()
     let alices = exchange_on(&s, &other, &back, &verifier, None).await;
     let (status, _, page) =
         browser.get(&logout(format!("id_token_hint={}", bobs["id_token"].as_str().expect("a string")))).await;
-    assert!(status == 200 && page.contains("Sign out of Notes?"), "{page}");
+    assert!(status == 200 && page.contains("Sign out?") && page.contains("Notes asks to sign you out."), "{page}");
     let csrf = portcullis_e2e::authflow::csrf_of(&page);
     let hint = bobs["id_token"].as_str().expect("a string");
     let (status, _, body) =
