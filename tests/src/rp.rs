@@ -81,7 +81,7 @@ fn target_dir() -> PathBuf {
 
 /// Set (CI sets it), the relying-party tests must run: a missing tool fails them. Unset, a
 /// machine without node or python says NOT RUN, as the browser tests do without Chromium.
-const REQUIRE_ENV: &str = "PORTCULLIS_TEST_RELYING_PARTIES";
+pub const REQUIRE_ENV: &str = "PORTCULLIS_TEST_RELYING_PARTIES";
 
 /// Whether `program --version` runs; when it does not, fails the test if the relying parties
 /// are required here, else says on stderr what to install and that the test did not run.
