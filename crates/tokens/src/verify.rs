@@ -51,17 +51,7 @@ pub fn verify_access_token(
     audience: &str,
     now: DateTime<Utc>,
 ) -> Result<AccessTokenClaims, VerifyError> {
-    let (header, payload, signature, signing_input) = validation::split(token)?;
-    let header = URL_SAFE_NO_PAD.decode(header).map_err(|_| VerifyError::Malformed)?;
-    let kid = validation::check_header(&header)?;
-    let key = ring.find(&kid).ok_or(VerifyError::UnknownKey)?;
-    // The algorithm is ours, never the token's.
-    let signed = jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), &key.decoding, Algorithm::RS256)
-        .unwrap_or(false);
-    if !signed {
-        return Err(VerifyError::Invalid);
-    }
-    let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| VerifyError::Malformed)?;
+    let payload = signed_payload(ring, token, |header| Ok(validation::check_header(header)?))?;
     Ok(validation::check_claims(&payload, issuer, audience, now.timestamp())?)
 }
 
@@ -69,25 +59,36 @@ pub fn verify_access_token(
 /// with a published key, RS256 pinned, `typ` `JWT` (never an access token). Its expiry is not
 /// checked: a hint names whom the client believes is signed in, and may be old.
 pub fn verify_id_token_hint(ring: &KeyRing, token: &str, issuer: &str) -> Result<IdTokenClaims, VerifyError> {
-    let (header, payload, signature, signing_input) = validation::split(token)?;
-    let header = URL_SAFE_NO_PAD.decode(header).map_err(|_| VerifyError::Malformed)?;
-    let header: validation::JoseHeader<'_> = serde_json::from_slice(&header).map_err(|_| VerifyError::Malformed)?;
-    if header.alg != "RS256" {
-        return Err(VerifyError::WrongType);
-    }
-    if header.typ.as_deref() != Some(ID_TOKEN_TYP) || header.crit.is_some() {
-        return Err(VerifyError::WrongType);
-    }
-    let key = header.kid.as_deref().and_then(|kid| ring.find(kid)).ok_or(VerifyError::UnknownKey)?;
-    let signed = jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), &key.decoding, Algorithm::RS256)
-        .unwrap_or(false);
-    if !signed {
-        return Err(VerifyError::Invalid);
-    }
-    let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| VerifyError::Malformed)?;
+    let payload = signed_payload(ring, token, |header| {
+        let header: validation::JoseHeader<'_> = serde_json::from_slice(header).map_err(|_| VerifyError::Malformed)?;
+        if header.alg != "RS256" || header.typ.as_deref() != Some(ID_TOKEN_TYP) || header.crit.is_some() {
+            return Err(VerifyError::WrongType);
+        }
+        header.kid.map(|kid| kid.into_owned()).ok_or(VerifyError::UnknownKey)
+    })?;
     let claims: IdTokenClaims = serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
     if claims.iss != issuer {
         return Err(VerifyError::Invalid);
     }
     Ok(claims)
+}
+
+/// The payload of a compact JWS (bounded, three parts) whose header `check_header` accepts —
+/// returning its `kid` — and whose signature verifies under that published key with RS256: the
+/// algorithm is ours, never the token's.
+fn signed_payload(
+    ring: &KeyRing,
+    token: &str,
+    check_header: impl FnOnce(&[u8]) -> Result<String, VerifyError>,
+) -> Result<Vec<u8>, VerifyError> {
+    let (header, payload, signature, signing_input) = validation::split(token)?;
+    let header = URL_SAFE_NO_PAD.decode(header).map_err(|_| VerifyError::Malformed)?;
+    let kid = check_header(&header)?;
+    let key = ring.find(&kid).ok_or(VerifyError::UnknownKey)?;
+    let signed = jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), &key.decoding, Algorithm::RS256)
+        .unwrap_or(false);
+    if !signed {
+        return Err(VerifyError::Invalid);
+    }
+    URL_SAFE_NO_PAD.decode(payload).map_err(|_| VerifyError::Malformed)
 }
