@@ -484,6 +484,14 @@ async fn rp_initiated_logout_ends_the_browser_login_and_the_sessions_it_opened()
     let (status, _, body) = FormBrowser::new().get(&logout(format!("id_token_hint={hint}"))).await;
     assert!(status == 200 && body.contains("not signed in"), "{body}");
     assert!(refreshes(&s, &app, &bobs, "alices-laptop").await, "a leaked hint is no kill switch");
+
+    // A deleted client's hint sends the browser nowhere, even to a URI it once registered.
+    let id = portcullis_domain::ids::ClientId::parse(&app.id).expect("client id");
+    s.app.control().delete_client(&id, "test").await.expect("deleted");
+    let q = format!("id_token_hint={hint}&post_logout_redirect_uri={}", enc(LOGGED_OUT));
+    let (status, location, body) = browser.get(&logout(q)).await;
+    assert_eq!((status, location), (400, None), "{body}");
+    assert!(body.contains("unknown or deleted"), "{body}");
 }
 
 /// Browser logins last ten minutes, sessions weeks: a logout after the login expired still ends

@@ -5,6 +5,7 @@
 use portcullis_domain::client::Client;
 use portcullis_domain::ids::{ClientId, DeviceId, SessionId, UserId};
 use portcullis_domain::revocation::Reason;
+use portcullis_domain::session::DeviceSession;
 use portcullis_proto::IdTokenClaims;
 use url::Url;
 
@@ -18,6 +19,17 @@ pub struct EndSessionParams {
     pub client_id: Option<String>,
     pub post_logout_redirect_uri: Option<String>,
     pub state: Option<String>,
+}
+
+/// Why an end-session request is not honoured.
+#[derive(Debug, thiserror::Error)]
+pub enum EndSessionError {
+    /// The request's fault: shown on an error page (400), never sent to a URI nobody registered.
+    #[error("{0}")]
+    Refused(&'static str),
+    /// Ours: the client could not be looked up.
+    #[error(transparent)]
+    Store(#[from] portcullis_domain::ports::StoreError),
 }
 
 /// A checked end-session request.
@@ -39,7 +51,7 @@ pub struct LogoutPlan {
     /// The user whose sessions on this browser's device end (with the device cookie).
     pub user: Option<UserId>,
     /// The hint's session, when it is this browser's to end.
-    pub hint_session: Option<SessionId>,
+    pub hint_session: Option<DeviceSession>,
 }
 
 impl LogoutPlan {
@@ -50,48 +62,46 @@ impl LogoutPlan {
 }
 
 impl TokenService {
-    /// Checks an end-session request. `Err` is why it cannot be honoured: shown on an error
-    /// page, never sent to a URI nobody registered.
-    pub async fn end_session_request(&self, p: &EndSessionParams) -> Result<EndSession, String> {
+    /// Checks an end-session request.
+    pub async fn end_session_request(&self, p: &EndSessionParams) -> Result<EndSession, EndSessionError> {
+        use EndSessionError::Refused;
         let hint = match p.id_token_hint.as_deref() {
             Some(h) => {
                 let ring = self.deps.issuance.keys.current();
                 let claims = portcullis_tokens::verify_id_token_hint(&ring, h, &self.deps.issuance.minter.issuer)
-                    .map_err(|_| "id_token_hint is not an ID token this server issued".to_owned())?;
+                    .map_err(|_| Refused("id_token_hint is not an ID token this server issued"))?;
                 Some(claims)
             }
             None => None,
         };
         let named = match (p.client_id.as_deref(), &hint) {
             (Some(id), Some(h)) if id != h.aud => {
-                return Err("client_id is not the audience of id_token_hint".into());
+                return Err(Refused("client_id is not the audience of id_token_hint"));
             }
             (Some(id), _) => Some(id.to_owned()),
             (None, Some(h)) => Some(h.aud.clone()),
             (None, None) => None,
         };
-        let client = match named {
+        // A hint of a deleted client still signs the browser out, but sends it nowhere.
+        let client = match &named {
             Some(id) => {
-                let id = ClientId::parse(&id).map_err(|_| "unknown client_id".to_owned())?;
-                let found = self.deps.clients.find(&id).await.map_err(|e| {
-                    tracing::error!(error = %portcullis_domain::error::Chain(&e), "looking up the client of a logout");
-                    "the server could not check the request; try again".to_owned()
-                })?;
-                // A hint of a deleted client still signs the browser out, but sends it nowhere.
-                found
+                let id = ClientId::parse(id).map_err(|_| Refused("unknown client_id"))?;
+                self.deps.clients.find(&id).await?
             }
             None => None,
         };
         let redirect = match p.post_logout_redirect_uri.as_deref() {
             None => None,
             Some(uri) => {
-                let Some(client) = &client else {
-                    return Err("post_logout_redirect_uri needs client_id or id_token_hint".into());
+                let client = match (&client, &named) {
+                    (Some(client), _) => client,
+                    (None, Some(_)) => return Err(Refused("the client of this request is unknown or deleted")),
+                    (None, None) => return Err(Refused("post_logout_redirect_uri needs client_id or id_token_hint")),
                 };
                 if !client.post_logout_redirect_uris.iter().any(|r| r == uri) {
-                    return Err("post_logout_redirect_uri is not registered for this client".into());
+                    return Err(Refused("post_logout_redirect_uri is not registered for this client"));
                 }
-                let mut url = Url::parse(uri).map_err(|_| "post_logout_redirect_uri is malformed".to_owned())?;
+                let mut url = Url::parse(uri).map_err(|_| Refused("post_logout_redirect_uri is malformed"))?;
                 if let Some(state) = p.state.as_deref() {
                     url.query_pairs_mut().append_pair("state", state);
                 }
@@ -131,7 +141,7 @@ impl TokenService {
             (None, _) => false,
         };
         let user = signed_in.cloned().or_else(|| bound.as_ref().map(|s| s.user_id.clone()));
-        Ok(LogoutPlan { confirm, user, hint_session: bound.map(|s| s.id) })
+        Ok(LogoutPlan { confirm, user, hint_session: bound })
     }
 }
 
@@ -155,11 +165,8 @@ impl SessionControl<'_> {
         if let Some(cookie) = login_cookie {
             svc.browser_logout(cookie).await?;
         }
-        if let Some(sid) = &plan.hint_session
-            && let Some(session) = svc.deps.issuance.sessions.find(sid).await?
-        {
-            let actor = session.user_id.to_string();
-            svc.end_session(&session, Reason::Logout, &actor).await?;
+        if let Some(session) = &plan.hint_session {
+            svc.end_session(session, Reason::Logout, session.user_id.as_str()).await?;
         }
         Ok(())
     }

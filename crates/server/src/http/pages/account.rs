@@ -11,7 +11,7 @@ use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use minijinja::context;
 use portcullis_domain::error::Cause;
@@ -182,25 +182,12 @@ async fn visit(app: &App, headers: &HeaderMap) -> Result<(Browser, Option<(User,
 
 /// A redirect back to the page, with the notice `done`.
 fn back(done: &str) -> Response {
-    let mut res = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("{}?done={done}", paths::ACCOUNT)) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    res
+    pages::see_other(&format!("{}?done={done}", paths::ACCOUNT))
 }
 
 /// A signed-out browser that posts an action: back to the page, which asks it to sign in.
 fn to_sign_in() -> Response {
-    let mut res = StatusCode::SEE_OTHER.into_response();
-    res.headers_mut().insert(header::LOCATION, HeaderValue::from_static(paths::ACCOUNT));
-    res
-}
-
-fn expired() -> Response {
-    pages::error(
-        StatusCode::BAD_REQUEST,
-        "This form has expired or did not come from this site. Go back, reload the page and try again.",
-    )
+    pages::see_other(paths::ACCOUNT)
 }
 
 /// The account page, or the sign-in page for a browser not signed in.
@@ -249,12 +236,11 @@ pub async fn sign_in(
     form: Result<Form<PageForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return pages::error(StatusCode::BAD_REQUEST, "The form could not be read. Please go back and try again.");
+        return pages::unreadable_form();
     };
     let mut browser = Browser::read(&app, &headers);
-    if !app.tokens().csrf_ok(&browser.csrf, browser.login.as_deref(), &form.csrf) {
-        browser.ensure_csrf();
-        return browser.finish(expired());
+    if let Some(res) = browser.csrf_refusal(&app, &form.csrf) {
+        return browser.finish(res);
     }
     let forms = Forms::account(&app, &browser);
     let ctx = context(client, &headers);
@@ -295,14 +281,14 @@ pub async fn act(
         return pages::error(StatusCode::NOT_FOUND, "There is no such page.");
     };
     let Ok(Form(form)) = form else {
-        return pages::error(StatusCode::BAD_REQUEST, "The form could not be read. Please go back and try again.");
+        return pages::unreadable_form();
     };
-    let (browser, signed_in) = match visit(&app, &headers).await {
+    let (mut browser, signed_in) = match visit(&app, &headers).await {
         Ok(v) => v,
         Err(res) => return res,
     };
-    if !app.tokens().csrf_ok(&browser.csrf, browser.login.as_deref(), &form.csrf) {
-        return browser.finish(expired());
+    if let Some(res) = browser.csrf_refusal(&app, &form.csrf) {
+        return browser.finish(res);
     }
     let Some((user, at)) = signed_in else { return browser.finish(to_sign_in()) };
     let mut visit = Visit { browser, user, signed_in: at };
@@ -451,10 +437,8 @@ pub async fn avatar(
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
-    let unreadable =
-        || pages::error(StatusCode::BAD_REQUEST, "The form could not be read. Please go back and try again.");
-    let Ok(mut multipart) = multipart else { return unreadable() };
-    let (browser, signed_in) = match visit(&app, &headers).await {
+    let Ok(mut multipart) = multipart else { return pages::unreadable_form() };
+    let (mut browser, signed_in) = match visit(&app, &headers).await {
         Ok(v) => v,
         Err(res) => return res,
     };
@@ -463,8 +447,8 @@ pub async fn avatar(
         Ok(Some(field)) if field.name() == Some("csrf") => field.text().await.unwrap_or_default(),
         _ => String::new(),
     };
-    if !app.tokens().csrf_ok(&browser.csrf, browser.login.as_deref(), &csrf) {
-        return browser.finish(expired());
+    if let Some(res) = browser.csrf_refusal(&app, &csrf) {
+        return browser.finish(res);
     }
     let Some((user, at)) = signed_in else { return browser.finish(to_sign_in()) };
     let visit = Visit { browser, user, signed_in: at };

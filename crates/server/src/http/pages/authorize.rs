@@ -5,8 +5,8 @@
 use axum::Extension;
 use axum::Form;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use minijinja::context;
 use portcullis_domain::error::Cause;
 use portcullis_oauth::authorize::{AuthorizeError, AuthorizeRequest, Authorized, Decision, Prompt};
@@ -97,16 +97,11 @@ pub async fn submit(
     form: Result<Form<PageForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return pages::error(StatusCode::BAD_REQUEST, "The form could not be read. Please go back and try again.");
+        return pages::unreadable_form();
     };
     let req = AuthorizeRequest::from_query(query.as_deref().unwrap_or(""));
     let mut browser = Browser::read(&app, &headers);
-    if !app.tokens().csrf_ok(&browser.csrf, browser.login.as_deref(), &form.csrf) {
-        browser.ensure_csrf();
-        let res = pages::error(
-            StatusCode::BAD_REQUEST,
-            "This form has expired or did not come from this site. Go back, reload the page and try again.",
-        );
+    if let Some(res) = browser.csrf_refusal(&app, &form.csrf) {
         return browser.finish(res);
     }
     let res = match form.action.as_str() {
@@ -229,17 +224,7 @@ async fn signup(
 /// Maps the outcome of an authorization request to a redirect or a page.
 fn answer(app: &App, browser: &Browser, query: Option<&str>, outcome: Result<Authorized, AuthorizeError>) -> Response {
     match outcome {
-        Ok(Authorized::Redirect(url)) => {
-            let mut res = StatusCode::SEE_OTHER.into_response();
-            match HeaderValue::from_str(url.as_str()) {
-                Ok(v) => {
-                    res.headers_mut().insert(header::LOCATION, v);
-                    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                    res
-                }
-                Err(e) => pages::failed(&Cause::context("the redirect is not a header value", e)),
-            }
-        }
+        Ok(Authorized::Redirect(url)) => pages::see_other(url.as_str()),
         Ok(Authorized::Login(Prompt { client_name, signup, login_hint, .. })) => {
             let forms = Forms::new(app, browser, query, &client_name).offering_signup(query, signup);
             if signup && asks_signup(query) {

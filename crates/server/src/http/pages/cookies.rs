@@ -5,7 +5,7 @@
 //! so no other host (a sibling subdomain, say) can set or read one.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use portcullis_domain::error::Cause;
 use portcullis_domain::ids::{DeviceId, UserId};
 use portcullis_domain::secret::Secret;
@@ -59,6 +59,19 @@ impl Browser {
         self.set.push(format!("{prefix}{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax{secure}"));
     }
 
+    /// The answer to a form whose CSRF token is not this browser's (with a CSRF cookie made now
+    /// if it had none, so that a reload works), or `None` when the token is right.
+    pub(super) fn csrf_refusal(&mut self, app: &App, token: &str) -> Option<Response> {
+        if app.tokens().csrf_ok(&self.csrf, self.login.as_deref(), token) {
+            return None;
+        }
+        self.ensure_csrf();
+        Some(pages::error(
+            StatusCode::BAD_REQUEST,
+            "This form has expired or did not come from this site. Go back, reload the page and try again.",
+        ))
+    }
+
     /// The CSRF cookie, made now if the browser has none.
     pub(super) fn ensure_csrf(&mut self) {
         if self.csrf.is_empty() {
@@ -88,11 +101,7 @@ impl Browser {
     pub(super) fn signed_in(&mut self, done: &BrowserLogin, back: &str) -> Response {
         self.cookie(LOGIN_COOKIE, done.secret.expose(), done.expires_in);
         self.rotate_csrf();
-        let mut res = StatusCode::SEE_OTHER.into_response();
-        if let Ok(v) = HeaderValue::from_str(back) {
-            res.headers_mut().insert(header::LOCATION, v);
-        }
-        res
+        pages::see_other(back)
     }
 
     /// After a sign-out: the login cookie cleared.

@@ -8,11 +8,11 @@
 use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use minijinja::context;
 use portcullis_domain::error::Cause;
-use portcullis_oauth::logout::{EndSession, EndSessionParams, LogoutPlan};
+use portcullis_oauth::logout::{EndSession, EndSessionError, EndSessionParams, LogoutPlan};
 use serde::Deserialize;
 
 use super::cookies::{Browser, logged_in};
@@ -108,7 +108,8 @@ async fn end_session(app: &App, headers: &HeaderMap, form: LogoutForm, posted: b
     };
     let request = match app.tokens().end_session_request(&params).await {
         Ok(r) => r,
-        Err(why) => return pages::error(StatusCode::BAD_REQUEST, &why),
+        Err(EndSessionError::Refused(why)) => return pages::error(StatusCode::BAD_REQUEST, why),
+        Err(EndSessionError::Store(e)) => return pages::failed(&Cause::context("checking a logout's client", e)),
     };
     let mut browser = Browser::read(app, headers);
     let signed_in = match logged_in(app, &browser).await {
@@ -116,12 +117,7 @@ async fn end_session(app: &App, headers: &HeaderMap, form: LogoutForm, posted: b
         Err(res) => return res,
     };
     let answered = posted && !form.action.is_empty();
-    if answered && !app.tokens().csrf_ok(&browser.csrf, browser.login.as_deref(), &form.csrf) {
-        browser.ensure_csrf();
-        let res = pages::error(
-            StatusCode::BAD_REQUEST,
-            "This form has expired or did not come from this site. Go back, reload the page and try again.",
-        );
+    if answered && let Some(res) = browser.csrf_refusal(app, &form.csrf) {
         return browser.finish(res);
     }
     let client_name = request.client.as_ref().map(|c| c.name.clone());
@@ -160,15 +156,7 @@ async fn sign_out(app: &App, browser: &mut Browser, request: &EndSession, plan: 
         browser.signed_out();
     }
     match &request.redirect {
-        Some(url) => match HeaderValue::from_str(url.as_str()) {
-            Ok(v) => {
-                let mut res = StatusCode::SEE_OTHER.into_response();
-                res.headers_mut().insert(header::LOCATION, v);
-                res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                res
-            }
-            Err(e) => pages::failed(&Cause::context("the post-logout redirect is not a header value", e)),
-        },
+        Some(url) => pages::see_other(url.as_str()),
         None => {
             let client_name = request.client.as_ref().map(|c| c.name.clone());
             pages::render(StatusCode::OK, "logout.html", context! { done => true, ended, client_name })

@@ -58,6 +58,25 @@ pub(super) fn failed(cause: &portcullis_domain::error::Cause) -> Response {
     error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong. Please try again.")
 }
 
+/// A 303 to `location`, not to be cached (a redirect of these pages carries a code, a state or
+/// a notice); the 500 page if `location` cannot be a header value.
+pub(super) fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            let mut res = StatusCode::SEE_OTHER.into_response();
+            res.headers_mut().insert(header::LOCATION, v);
+            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(e) => failed(&portcullis_domain::error::Cause::context("a redirect is not a header value", e)),
+    }
+}
+
+/// The page for a form body that does not parse.
+pub(super) fn unreadable_form() -> Response {
+    error(StatusCode::BAD_REQUEST, "The form could not be read. Please go back and try again.")
+}
+
 /// The error page: for requests that must not be redirected anywhere.
 pub(super) fn error(status: StatusCode, message: &str) -> Response {
     render(status, "error.html", minijinja::context! { message })
